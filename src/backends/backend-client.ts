@@ -1,0 +1,56 @@
+/**
+ * The seam between the batcher and the model servers. A backend (the
+ * config's `backends.<name>`) owns one or more endpoints; the batcher picks an
+ * endpoint per batch and calls `infer` with parallel arrays of model texts.
+ */
+
+/** The model server's own identity for what answered (Triton's model_name/model_version, vLLM's model id). */
+export interface ModelIdentity {
+  readonly name: string;
+  readonly version: string;
+}
+
+/** n (query, document) pairs as parallel arrays: `queries[i]` goes with `documents[i]`. */
+export interface InferBatch {
+  readonly queries: readonly string[];
+  readonly documents: readonly string[];
+}
+
+export interface InferResult {
+  /** n × 5 row-major: P(label = 1..5) for each pair, each row summing to 1. */
+  readonly probabilities: Float32Array;
+  readonly model: ModelIdentity;
+}
+
+export interface CallContext {
+  /** Aborted when every request in the batch has gone (deadline, cancellation) or on shutdown. */
+  readonly signal: AbortSignal;
+  /** Time left until the earliest deadline of the batch's items; undefined when none has a deadline. */
+  readonly timeoutMs?: number | undefined;
+  /** Correlates the backend call in the model server's logs. */
+  readonly batchId?: string | undefined;
+}
+
+/** `unknown` until the first readiness probe answers; `unknown` endpoints are still tried. */
+export type EndpointState = "unknown" | "ready" | "not-ready";
+
+export interface BackendEndpoint {
+  /** As configured or resolved, e.g. "127.0.0.1:8001". */
+  readonly id: string;
+  readonly state: EndpointState;
+  /** The server's own batch cap (Triton's max_batch_size), when known; batches never exceed it. */
+  readonly maxBatchSize: number | undefined;
+  /** Resolves with n×5 probabilities or rejects with a GatewayError. */
+  infer(batch: InferBatch, ctx: CallContext): Promise<InferResult>;
+}
+
+export interface BackendClient extends AsyncDisposable {
+  /** The config name, e.g. "student". */
+  readonly name: string;
+  readonly kind: "triton" | "vllm";
+  endpoints(): readonly BackendEndpoint[];
+  /** Starts readiness probing; resolves after the first probe round (whatever its outcome). */
+  start(): Promise<void>;
+  /** True when at least one endpoint is ready. */
+  isReady(): boolean;
+}
