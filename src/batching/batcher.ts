@@ -1,0 +1,498 @@
+import { status } from "@grpc/grpc-js";
+import type { BackendEndpoint, InferResult, ModelIdentity } from "../backends/backend-client.js";
+import type { Clock, TimerHandle } from "../util/clock.js";
+import { GatewayError } from "../util/gateway-error.js";
+import { Fifo } from "./fifo.js";
+import { decideFlush, type FlushTrigger } from "./flush-policy.js";
+import { type BatcherObserver, noopObserver } from "./observer.js";
+
+export type ItemPriority = "interactive" | "bulk";
+
+/** Static knobs of one backend's batcher (the config's `backends.<name>.batching`). */
+export interface BatcherOptions {
+  /** Backend config name, used in error messages. */
+  readonly backend: string;
+  /** Items per batch at most (further capped by each endpoint's own `maxBatchSize`). */
+  readonly maxBatchSize: number;
+  /** How long the oldest queued item may wait for a batch to fill. */
+  readonly maxQueueDelayMs: number;
+  /** Batch sizes sent as soon as they can be filled; ascending. Empty: only `maxBatchSize`. */
+  readonly preferredBatchSizes: readonly number[];
+  /** Items waiting at most; a request that does not fit is rejected at once. */
+  readonly maxQueueItems: number;
+  /** Batches in flight per endpoint at most. */
+  readonly maxConcurrentBatches: number;
+  /** The backend's endpoints, read at each dispatch (they may change). */
+  readonly endpoints: () => readonly BackendEndpoint[];
+  readonly clock: Clock;
+  readonly observer?: BatcherObserver | undefined;
+}
+
+export interface SubmitOptions {
+  readonly requestId: string;
+  readonly priority: ItemPriority;
+  /** Clock time after which the request is answered DEADLINE_EXCEEDED and its unsent items dropped. */
+  readonly deadlineMs?: number | undefined;
+  /** Client cancellation: unsent items are dropped and the request rejected CANCELLED. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface ScoredItems {
+  /** n × 5 row-major probabilities, in the submitted document order. */
+  readonly probabilities: Float32Array;
+  readonly model: ModelIdentity;
+  /** The endpoint that answered the last part of the request. */
+  readonly endpoint: string;
+}
+
+/** One submitted request: its items are answered in place in `probabilities`. */
+interface Job {
+  readonly query: string;
+  readonly documents: readonly string[];
+  readonly probabilities: Float32Array;
+  readonly deadlineMs: number;
+  readonly resolve: (r: ScoredItems) => void;
+  readonly reject: (e: GatewayError) => void;
+  /** Items not yet answered. */
+  pending: number;
+  /** Items still in the queue (not yet in a batch). */
+  unsent: number;
+  done: boolean;
+  model: ModelIdentity | undefined;
+  endpoint: string;
+  timer: TimerHandle | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  /** Batches in flight that carry some of this job's items. */
+  batches: Batch[];
+}
+
+/** A contiguous run [start, end) of a job's items waiting in a queue. */
+interface Segment {
+  readonly job: Job;
+  start: number;
+  readonly end: number;
+  readonly enqueuedAtMs: number;
+}
+
+interface BatchPart {
+  readonly job: Job;
+  readonly start: number;
+  readonly end: number;
+}
+
+interface Batch {
+  readonly parts: BatchPart[];
+  readonly controller: AbortController;
+  /** Jobs in `parts` still waiting for an answer; at 0 the backend call is aborted. */
+  liveJobs: number;
+}
+
+/**
+ * The dynamic batcher of one backend. It counts (query, document) *items*,
+ * packs items of many requests into batches (splitting large requests and
+ * reassembling their answers in order), sends each batch to the least-loaded
+ * endpoint with a free slot, and answers every submitted request exactly once:
+ * with its scores, or with the first error that hit it (queue full, deadline,
+ * cancellation, backend error).
+ *
+ *   submit ─▶ [interactive fifo] ─┐               ┌─▶ endpoint A (≤ maxConcurrentBatches)
+ *             [bulk fifo]      ───┴─▶ decideFlush ┴─▶ endpoint B
+ */
+export class Batcher {
+  readonly #opts: BatcherOptions;
+  readonly #clock: Clock;
+  readonly #observer: BatcherObserver;
+  readonly #preferred: readonly number[];
+  readonly #interactive = new Fifo<Segment>();
+  readonly #bulk = new Fifo<Segment>();
+  readonly #inFlight = new Map<string, number>();
+  readonly #batches = new Set<Batch>();
+  #queuedItems = 0;
+  #inFlightBatches = 0;
+  #timer: TimerHandle | undefined;
+  #timerDueMs = Number.POSITIVE_INFINITY;
+  #rotation = 0;
+  #draining = false;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(opts: BatcherOptions) {
+    this.#opts = opts;
+    this.#clock = opts.clock;
+    this.#observer = opts.observer ?? noopObserver;
+    this.#preferred = [...opts.preferredBatchSizes].sort((a, b) => a - b);
+  }
+
+  /** Items waiting in the queue. */
+  get queuedItems(): number {
+    return this.#queuedItems;
+  }
+
+  /** Batches currently at the backend. */
+  get inFlightBatches(): number {
+    return this.#inFlightBatches;
+  }
+
+  /** Scores `documents` against `query`; the promise settles exactly once. */
+  submit(query: string, documents: readonly string[], opts: SubmitOptions): Promise<ScoredItems> {
+    const n = documents.length;
+    const now = this.#clock.now();
+    const deadlineMs = opts.deadlineMs ?? Number.POSITIVE_INFINITY;
+    const rejection = this.#admissionError(n, now, deadlineMs, opts.signal);
+    if (rejection) return Promise.reject(rejection);
+
+    return new Promise<ScoredItems>((resolve, reject) => {
+      const job: Job = {
+        query,
+        documents,
+        probabilities: new Float32Array(n * 5),
+        deadlineMs,
+        resolve,
+        reject,
+        pending: n,
+        unsent: n,
+        done: false,
+        model: undefined,
+        endpoint: "",
+        timer: undefined,
+        signal: opts.signal,
+        onAbort: undefined,
+        batches: [],
+      };
+      if (Number.isFinite(deadlineMs)) {
+        job.timer = this.#clock.setTimeout(() => this.#expire(job), deadlineMs - now);
+      }
+      if (opts.signal) {
+        const onAbort = () =>
+          this.#fail(
+            job,
+            new GatewayError(status.CANCELLED, "CLIENT_CANCELLED", "request cancelled by the client"),
+            "cancelled",
+          );
+        job.onAbort = onAbort;
+        opts.signal.addEventListener("abort", onAbort, { once: true });
+      }
+      this.#queuedItems += n;
+      (opts.priority === "bulk" ? this.#bulk : this.#interactive).push({
+        job,
+        start: 0,
+        end: n,
+        enqueuedAtMs: now,
+      });
+      this.#observer.queueDepth(this.#queuedItems);
+      this.#pump();
+    });
+  }
+
+  /**
+   * Stops admitting work and sends what is queued without waiting for batches
+   * to fill; resolves when nothing is queued or in flight.
+   */
+  drain(): Promise<void> {
+    this.#draining = true;
+    this.#pump();
+    return this.#whenIdle();
+  }
+
+  /** Answers everything still queued or in flight with `error` (the end of a drain's grace period). */
+  abortAll(error: GatewayError): void {
+    this.#draining = true;
+    for (const queue of [this.#interactive, this.#bulk]) {
+      for (let seg = queue.shift(); seg; seg = queue.shift()) this.#fail(seg.job, error, "shutdown");
+    }
+    for (const batch of this.#batches) {
+      for (const part of batch.parts) this.#fail(part.job, error, "shutdown");
+    }
+  }
+
+  #admissionError(n: number, now: number, deadlineMs: number, signal: AbortSignal | undefined) {
+    const backend = this.#opts.backend;
+    if (this.#draining) {
+      return new GatewayError(
+        status.UNAVAILABLE,
+        "SHUTTING_DOWN",
+        `backend ${backend}: gateway is shutting down`,
+      );
+    }
+    if (signal?.aborted) {
+      return new GatewayError(status.CANCELLED, "CLIENT_CANCELLED", "request cancelled by the client");
+    }
+    if (deadlineMs <= now) {
+      this.#observer.itemsDropped("deadline", n);
+      return new GatewayError(
+        status.DEADLINE_EXCEEDED,
+        "DEADLINE_EXCEEDED",
+        "deadline exceeded before queueing",
+      );
+    }
+    if (this.#queuedItems + n > this.#opts.maxQueueItems) {
+      this.#observer.rejected("queue_full");
+      return new GatewayError(
+        status.RESOURCE_EXHAUSTED,
+        "BATCH_QUEUE_FULL",
+        `backend ${backend}: queue full (${this.#queuedItems} of ${this.#opts.maxQueueItems} items waiting; ` +
+          `request has ${n} documents)`,
+      );
+    }
+    if (!this.#endpointUsable()) {
+      this.#observer.rejected("no_ready_endpoint");
+      return new GatewayError(
+        status.UNAVAILABLE,
+        "NO_READY_ENDPOINT",
+        `backend ${backend}: no ready endpoint (${this.#describeEndpoints()})`,
+      );
+    }
+    return undefined;
+  }
+
+  #endpointUsable(): boolean {
+    return this.#opts.endpoints().some((e) => e.state !== "not-ready");
+  }
+
+  #describeEndpoints(): string {
+    const eps = this.#opts.endpoints();
+    return eps.length === 0 ? "none configured" : eps.map((e) => `${e.id} ${e.state}`).join(", ");
+  }
+
+  /** Least-loaded usable endpoint with a free slot; ties broken round-robin. */
+  #pickEndpoint(): BackendEndpoint | undefined {
+    const eps = this.#opts.endpoints();
+    const count = eps.length;
+    let best: BackendEndpoint | undefined;
+    let bestLoad = this.#opts.maxConcurrentBatches;
+    for (let k = 0; k < count; k++) {
+      const ep = eps[(this.#rotation + k) % count]!;
+      if (ep.state === "not-ready") continue;
+      const load = this.#inFlight.get(ep.id) ?? 0;
+      if (load < bestLoad) {
+        best = ep;
+        bestLoad = load;
+      }
+    }
+    if (best) this.#rotation = (this.#rotation + 1) % Math.max(1, count);
+    return best;
+  }
+
+  #pump(): void {
+    for (;;) {
+      const now = this.#clock.now();
+      const oldest = this.#oldestLiveSegment(now);
+      if (!oldest) break;
+      const endpoint = this.#pickEndpoint();
+      if (!endpoint) {
+        if (this.#inFlightBatches === 0 && !this.#endpointUsable()) this.#failQueuedUnavailable();
+        break; // a completing batch pumps again
+      }
+      const cap = Math.min(this.#opts.maxBatchSize, endpoint.maxBatchSize ?? Number.POSITIVE_INFINITY);
+      const decision = decideFlush({
+        queuedItems: this.#queuedItems,
+        cap,
+        preferredBatchSizes: this.#preferred,
+        oldestWaitMs: now - oldest.enqueuedAtMs,
+        maxQueueDelayMs: this.#opts.maxQueueDelayMs,
+        draining: this.#draining,
+      });
+      if (decision.kind === "idle") break;
+      if (decision.kind === "wait") {
+        this.#armTimer(now + decision.dueInMs);
+        break;
+      }
+      this.#dispatch(endpoint, decision.size, decision.trigger, now);
+    }
+    this.#observer.queueDepth(this.#queuedItems);
+    if (this.#queuedItems === 0 && this.#inFlightBatches === 0) this.#notifyIdle();
+  }
+
+  /** Drops dead segments (and expired jobs) from the queue heads; returns the oldest live one. */
+  #oldestLiveSegment(now: number): Segment | undefined {
+    let oldest: Segment | undefined;
+    for (const queue of [this.#interactive, this.#bulk]) {
+      for (let seg = queue.peek(); seg; seg = queue.peek()) {
+        if (!seg.job.done && seg.job.deadlineMs <= now) this.#expire(seg.job);
+        if (!seg.job.done) break;
+        queue.shift();
+      }
+      const head = queue.peek();
+      if (head && (!oldest || head.enqueuedAtMs < oldest.enqueuedAtMs)) oldest = head;
+    }
+    return oldest;
+  }
+
+  #armTimer(dueMs: number): void {
+    if (this.#timer && this.#timerDueMs <= dueMs) return;
+    this.#timer?.cancel();
+    this.#timerDueMs = dueMs;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#timerDueMs = Number.POSITIVE_INFINITY;
+      this.#pump();
+    }, dueMs - this.#clock.now());
+  }
+
+  /** Takes `size` live items, interactive first, and sends them to `endpoint`. */
+  #dispatch(endpoint: BackendEndpoint, size: number, trigger: FlushTrigger, now: number): void {
+    const parts: BatchPart[] = [];
+    const queries: string[] = [];
+    const documents: string[] = [];
+    let earliestDeadlineMs = Number.POSITIVE_INFINITY;
+    let taken = 0;
+    for (const queue of [this.#interactive, this.#bulk]) {
+      while (taken < size) {
+        const seg = queue.peek();
+        if (!seg) break;
+        const job = seg.job;
+        if (job.done || job.deadlineMs <= now) {
+          if (!job.done) this.#expire(job);
+          queue.shift();
+          continue;
+        }
+        const end = Math.min(seg.end, seg.start + (size - taken));
+        for (let i = seg.start; i < end; i++) {
+          queries.push(job.query);
+          documents.push(job.documents[i]!);
+        }
+        const count = end - seg.start;
+        parts.push({ job, start: seg.start, end });
+        this.#observer.queueWait(now - seg.enqueuedAtMs);
+        job.unsent -= count;
+        this.#queuedItems -= count;
+        taken += count;
+        if (job.deadlineMs < earliestDeadlineMs) earliestDeadlineMs = job.deadlineMs;
+        if (end === seg.end) queue.shift();
+        else seg.start = end;
+      }
+    }
+    if (taken === 0) return;
+
+    const batch: Batch = { parts, controller: new AbortController(), liveJobs: 0 };
+    for (const part of parts) {
+      // A job split within this batch appears in several parts but counts once.
+      if (part.job.batches.at(-1) !== batch) {
+        part.job.batches.push(batch);
+        batch.liveJobs++;
+      }
+    }
+    this.#inFlight.set(endpoint.id, (this.#inFlight.get(endpoint.id) ?? 0) + 1);
+    this.#inFlightBatches++;
+    this.#batches.add(batch);
+    this.#observer.batchDispatched(taken, trigger);
+
+    const timeoutMs = Number.isFinite(earliestDeadlineMs) ? Math.max(0, earliestDeadlineMs - now) : undefined;
+    const started = now;
+    let call: Promise<InferResult>;
+    try {
+      call = endpoint.infer({ queries, documents }, { signal: batch.controller.signal, timeoutMs });
+    } catch (err) {
+      call = Promise.reject(err);
+    }
+    call.then(
+      (result) => this.#complete(endpoint, batch, started, result, undefined),
+      (err: unknown) => this.#complete(endpoint, batch, started, undefined, GatewayError.from(err)),
+    );
+  }
+
+  #complete(
+    endpoint: BackendEndpoint,
+    batch: Batch,
+    startedMs: number,
+    result: InferResult | undefined,
+    error: GatewayError | undefined,
+  ): void {
+    this.#inFlight.set(endpoint.id, (this.#inFlight.get(endpoint.id) ?? 1) - 1);
+    this.#inFlightBatches--;
+    this.#batches.delete(batch);
+    this.#observer.batchCompleted(endpoint.id, this.#clock.now() - startedMs, error);
+    let offset = 0;
+    for (const part of batch.parts) {
+      const job = part.job;
+      const count = part.end - part.start;
+      removeBatch(job, batch);
+      if (job.done) {
+        offset += count;
+        continue;
+      }
+      if (!result) {
+        this.#fail(job, error!, undefined);
+        continue;
+      }
+      job.probabilities.set(result.probabilities.subarray(offset * 5, (offset + count) * 5), part.start * 5);
+      offset += count;
+      job.model = result.model;
+      job.endpoint = endpoint.id;
+      job.pending -= count;
+      if (job.pending === 0) this.#succeed(job);
+    }
+    this.#pump();
+  }
+
+  #succeed(job: Job): void {
+    this.#finish(job);
+    job.resolve({ probabilities: job.probabilities, model: job.model!, endpoint: job.endpoint });
+  }
+
+  #expire(job: Job): void {
+    const error = new GatewayError(
+      status.DEADLINE_EXCEEDED,
+      "DEADLINE_EXCEEDED",
+      `deadline exceeded waiting for backend ${this.#opts.backend} (${job.pending - job.unsent} items in flight, ` +
+        `${job.unsent} queued)`,
+    );
+    this.#fail(job, error, "deadline");
+  }
+
+  /** Answers a job with `error`; its unsent items leave the queue count (they are skipped lazily). */
+  #fail(job: Job, error: GatewayError, dropReason: "deadline" | "cancelled" | "shutdown" | undefined): void {
+    if (job.done) return;
+    if (job.unsent > 0) {
+      if (dropReason) this.#observer.itemsDropped(dropReason, job.unsent);
+      this.#queuedItems -= job.unsent;
+      job.unsent = 0;
+    }
+    this.#finish(job);
+    for (const batch of job.batches) {
+      if (--batch.liveJobs === 0) {
+        batch.controller.abort(
+          new GatewayError(status.CANCELLED, "CLIENT_CANCELLED", "every request of the batch has gone"),
+        );
+      }
+    }
+    job.batches.length = 0;
+    job.reject(error);
+    if (this.#queuedItems === 0 && this.#inFlightBatches === 0) this.#notifyIdle();
+  }
+
+  #finish(job: Job): void {
+    job.done = true;
+    job.timer?.cancel();
+    job.timer = undefined;
+    if (job.onAbort) job.signal?.removeEventListener("abort", job.onAbort);
+  }
+
+  #failQueuedUnavailable(): void {
+    const error = new GatewayError(
+      status.UNAVAILABLE,
+      "NO_READY_ENDPOINT",
+      `backend ${this.#opts.backend}: no ready endpoint (${this.#describeEndpoints()})`,
+    );
+    for (const queue of [this.#interactive, this.#bulk]) {
+      for (let seg = queue.shift(); seg; seg = queue.shift()) this.#fail(seg.job, error, undefined);
+    }
+  }
+
+  #whenIdle(): Promise<void> {
+    if (this.#queuedItems === 0 && this.#inFlightBatches === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #notifyIdle(): void {
+    const waiters = this.#idleWaiters;
+    if (waiters.length === 0) return;
+    this.#idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}
+
+function removeBatch(job: Job, batch: Batch): void {
+  const i = job.batches.indexOf(batch);
+  if (i >= 0) job.batches.splice(i, 1);
+}

@@ -1,0 +1,31 @@
+import type { GatewayError } from "../util/gateway-error.js";
+import type { FlushTrigger } from "./flush-policy.js";
+
+/** Why queued items left without being sent to a backend. */
+export type DropReason = "deadline" | "cancelled" | "shutdown";
+
+/** Why a request was refused at the batcher's door. */
+export type RejectReason = "queue_full" | "no_ready_endpoint";
+
+/**
+ * What a batcher reports; the gateway wires it to metrics. Implementations
+ * must be cheap and never throw: they run on the request path.
+ */
+export interface BatcherObserver {
+  batchDispatched(items: number, trigger: FlushTrigger): void;
+  batchCompleted(endpoint: string, durationMs: number, error: GatewayError | undefined): void;
+  /** Time a segment of a request spent queued before its batch left. */
+  queueWait(ms: number): void;
+  queueDepth(items: number): void;
+  itemsDropped(reason: DropReason, items: number): void;
+  rejected(reason: RejectReason): void;
+}
+
+export const noopObserver: BatcherObserver = {
+  batchDispatched() {},
+  batchCompleted() {},
+  queueWait() {},
+  queueDepth() {},
+  itemsDropped() {},
+  rejected() {},
+};
