@@ -1,0 +1,221 @@
+/**
+ * Validation of a decoded ScoreRequest, before any routing or batching.
+ * Every rejection is INVALID_ARGUMENT with a message that starts with the
+ * proto field path a client sees (`documents[3].id: ...`), so a client can
+ * fix its request without reading gateway code.
+ *
+ * Runs on every request: one pass over the documents, and UTF-8 lengths are
+ * only measured when the cheap bound (3 bytes per UTF-16 unit) is not enough.
+ */
+
+import { status } from "@grpc/grpc-js";
+import type { DocumentMessage, QueryMessage, ScoreRequestMessage } from "../codec/messages.js";
+import { hasVisibleText, truncateUtf8 } from "../model-text/index.js";
+import { GatewayError } from "../util/gateway-error.js";
+
+export interface ValidationLimits {
+  readonly maxDocumentsPerRequest: number;
+  /** UTF-8 bytes of any one string (a title, one board title, an id, ...). */
+  readonly maxFieldBytes: number;
+  /** UTF-8 bytes of all strings of the request together. */
+  readonly maxRequestTextBytes: number;
+}
+
+/** PRIORITY_UNSPECIFIED (0) and INTERACTIVE (1) → "interactive"; BULK (2) → "bulk". */
+export type Priority = "interactive" | "bulk";
+/** ModelRole: 0 unspecified, 1 student, 2 teacher. */
+export type ModelPreference = "unspecified" | "student" | "teacher";
+
+export interface ValidatedRequest {
+  /** The client's request_id, or a generated one when it sent none. */
+  readonly requestId: string;
+  readonly message: ScoreRequestMessage;
+  readonly query: QueryMessage;
+  readonly documents: readonly DocumentMessage[];
+  readonly routingKey: string;
+  readonly experiment: string;
+  readonly priority: Priority;
+  readonly modelPreference: ModelPreference;
+}
+
+export type Validation = { ok: true; value: ValidatedRequest } | { ok: false; error: GatewayError };
+
+const PRIORITIES: readonly Priority[] = ["interactive", "interactive", "bulk"];
+const MODEL_PREFERENCES: readonly ModelPreference[] = ["unspecified", "student", "teacher"];
+
+/** Longest id echoed in a duplicate-id message: the message travels in a gRPC header. */
+const MAX_ECHOED_ID_BYTES = 64;
+
+function invalid(message: string): Validation {
+  return { ok: false, error: new GatewayError(status.INVALID_ARGUMENT, "INVALID_REQUEST", message) };
+}
+
+/**
+ * Checks strings against the field limit and keeps a running size of the
+ * request's text. Strings short enough that 3 bytes per code unit fits the
+ * field limit are not measured: their code units times three bound their
+ * bytes. Only when that bound exceeds the request limit is the request
+ * measured exactly. Paths are built only for the error message.
+ */
+class TextChecker {
+  measuredBytes = 0;
+  unmeasuredUnits = 0;
+  error = "";
+
+  constructor(private readonly maxFieldBytes: number) {}
+
+  /**
+   * Whether `s` fits the field limit; otherwise sets `error`. The path is
+   * `name`, `documents[i].name` or `documents[i].name[j]`.
+   */
+  fits(s: string, name: string, i = -1, j = -1): boolean {
+    if (s.length * 3 <= this.maxFieldBytes) {
+      this.unmeasuredUnits += s.length;
+      return true;
+    }
+    const bytes = Buffer.byteLength(s);
+    if (bytes <= this.maxFieldBytes) {
+      this.measuredBytes += bytes;
+      return true;
+    }
+    const path = i < 0 ? name : j < 0 ? `documents[${i}].${name}` : `documents[${i}].${name}[${j}]`;
+    this.error = `${path}: ${bytes} bytes exceeds the limit of ${this.maxFieldBytes}`;
+    return false;
+  }
+
+  /** An upper bound of the UTF-8 size of everything checked so far. */
+  get maxTotalBytes(): number {
+    return this.measuredBytes + this.unmeasuredUnits * 3;
+  }
+}
+
+export function validateScoreRequest(
+  msg: ScoreRequestMessage,
+  limits: ValidationLimits,
+  newRequestId: () => string,
+): Validation {
+  const c = new TextChecker(limits.maxFieldBytes);
+
+  if (!c.fits(msg.requestId, "request_id")) return invalid(c.error);
+  const query = msg.query;
+  if (query === undefined || !hasVisibleText(query.text)) return invalid("query.text: must not be empty");
+  if (!c.fits(query.text, "query.text") || !c.fits(query.locale, "query.locale")) return invalid(c.error);
+  if (!c.fits(msg.routingKey, "routing_key")) return invalid(c.error);
+  if (!c.fits(msg.experiment, "experiment")) return invalid(c.error);
+
+  const priority = PRIORITIES[msg.priority];
+  if (priority === undefined) return invalid(`priority: unknown value ${msg.priority}`);
+  const modelPreference = MODEL_PREFERENCES[msg.modelPreference];
+  if (modelPreference === undefined) return invalid(`model_preference: unknown value ${msg.modelPreference}`);
+
+  const documents = msg.documents;
+  const n = documents.length;
+  if (n === 0) return invalid("documents: must contain at least one document");
+  if (n > limits.maxDocumentsPerRequest) {
+    return invalid(
+      `documents: ${n} documents exceed the limit of ${limits.maxDocumentsPerRequest} per request`,
+    );
+  }
+
+  const firstIndexById = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const doc = documents[i]!;
+    if (doc.id === "") return invalid(`documents[${i}].id: must not be empty`);
+    if (!c.fits(doc.id, "id", i)) return invalid(c.error);
+    const first = firstIndexById.get(doc.id);
+    if (first !== undefined) {
+      return invalid(
+        `documents[${i}].id: duplicate id ${quoteId(doc.id)} (first used by documents[${first}])`,
+      );
+    }
+    firstIndexById.set(doc.id, i);
+    const err = checkDocumentText(doc, i, c);
+    if (err !== undefined) return invalid(err);
+  }
+
+  if (c.maxTotalBytes > limits.maxRequestTextBytes) {
+    const total = exactTextBytes(msg);
+    if (total > limits.maxRequestTextBytes) {
+      return invalid(
+        `documents: request text of ${total} bytes exceeds the limit of ${limits.maxRequestTextBytes}`,
+      );
+    }
+  }
+
+  return {
+    ok: true,
+    value: {
+      requestId: msg.requestId === "" ? newRequestId() : msg.requestId,
+      message: msg,
+      query,
+      documents,
+      routingKey: msg.routingKey,
+      experiment: msg.experiment,
+      priority,
+      modelPreference,
+    },
+  };
+}
+
+/** Field limits of a document's text, and whether any of it is visible; the error message or undefined. */
+function checkDocumentText(doc: DocumentMessage, i: number, c: TextChecker): string | undefined {
+  if (
+    !c.fits(doc.title, "title", i) ||
+    !c.fits(doc.description, "description", i) ||
+    !c.fits(doc.imageCaption, "image_caption", i) ||
+    !c.fits(doc.linkText, "link_text", i) ||
+    !c.fits(doc.locale, "locale", i)
+  ) {
+    return c.error;
+  }
+  let listHasText = false;
+  const boards = doc.boardTitles;
+  for (let j = 0; j < boards.length; j++) {
+    const s = boards[j]!;
+    if (!c.fits(s, "board_titles", i, j)) return c.error;
+    if (!listHasText) listHasText = hasVisibleText(s);
+  }
+  const queries = doc.engagedQueries;
+  for (let j = 0; j < queries.length; j++) {
+    const s = queries[j]!;
+    if (!c.fits(s, "engaged_queries", i, j)) return c.error;
+    if (!listHasText) listHasText = hasVisibleText(s);
+  }
+  // Whitespace and control characters render as nothing (see model-text), so
+  // they are not text to score.
+  if (
+    !listHasText &&
+    !hasVisibleText(doc.title) &&
+    !hasVisibleText(doc.description) &&
+    !hasVisibleText(doc.imageCaption) &&
+    !hasVisibleText(doc.linkText)
+  ) {
+    return `documents[${i}]: has no text to score (title, description, image_caption, board_titles, engaged_queries and link_text are all empty)`;
+  }
+  return undefined;
+}
+
+/** UTF-8 size of every string of the request; only needed when the cheap upper bound is over the limit. */
+function exactTextBytes(msg: ScoreRequestMessage): number {
+  let total =
+    Buffer.byteLength(msg.requestId) + Buffer.byteLength(msg.routingKey) + Buffer.byteLength(msg.experiment);
+  if (msg.query) total += Buffer.byteLength(msg.query.text) + Buffer.byteLength(msg.query.locale);
+  for (const d of msg.documents) {
+    total +=
+      Buffer.byteLength(d.id) +
+      Buffer.byteLength(d.title) +
+      Buffer.byteLength(d.description) +
+      Buffer.byteLength(d.imageCaption) +
+      Buffer.byteLength(d.linkText) +
+      Buffer.byteLength(d.locale);
+    for (const s of d.boardTitles) total += Buffer.byteLength(s);
+    for (const s of d.engagedQueries) total += Buffer.byteLength(s);
+  }
+  return total;
+}
+
+/** The id as a quoted, escaped literal, shortened when long. */
+function quoteId(id: string): string {
+  const short = truncateUtf8(id, MAX_ECHOED_ID_BYTES);
+  return short.length === id.length ? JSON.stringify(id) : `${JSON.stringify(short)}…`;
+}
