@@ -19,6 +19,8 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout(fn, delayMs) {
     const t = setTimeout(fn, Math.max(0, delayMs));
+    // Timers never keep the process alive on their own: listeners do, and shutdown cancels what is left.
+    t.unref();
     return { cancel: () => clearTimeout(t) };
   },
 };

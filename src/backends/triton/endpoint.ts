@@ -1,0 +1,206 @@
+/**
+ * One Triton endpoint: a grpc-js channel, ModelInfer calls through the
+ * hand-written codec with BYTES tensors [n,1], and its readiness state.
+ */
+import * as grpc from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import type { ModelInferRequestMessage } from "../../codec/messages.js";
+import { GatewayError } from "../../util/gateway-error.js";
+import type {
+  BackendEndpoint,
+  CallContext,
+  EndpointState,
+  InferBatch,
+  InferResult,
+} from "../backend-client.js";
+import { inferenceMethods } from "./kserve-service.js";
+import { mapTritonError, type TritonCallSite } from "./mapping.js";
+import { type ProbeOutcome, probeEndpoint, type TensorNames } from "./readiness.js";
+import { type OutputKind, packBytesTensor, readProbabilities } from "./tensors.js";
+
+export interface EndpointSettings {
+  readonly backend: string;
+  readonly model: string;
+  readonly modelVersion: string;
+  readonly tensors: TensorNames;
+  readonly outputKind: OutputKind;
+  readonly timeoutMs: number;
+  readonly probeTimeoutMs: number;
+  readonly logger: Logger;
+  /** Called after every successful probe with the max_batch_size Triton reported. */
+  readonly onBatchCap: (endpoint: string, maxBatchSize: number) => void;
+}
+
+function channelOptions(maxMessageBytes: number): grpc.ChannelOptions {
+  return {
+    "grpc.max_send_message_length": maxMessageBytes,
+    "grpc.max_receive_message_length": maxMessageBytes,
+    // No keepalive pings: Triton's server accepts at most one ping per 5
+    // minutes without data (min_recv_ping_interval_without_data 300000 ms,
+    // max_ping_strikes 2) and answers more with GOAWAY. The readiness probes
+    // already exercise the connection every few seconds.
+    //
+    // grpc-js backs off reconnects up to 120 s by default; a restarted Triton
+    // should be picked up within a probe interval or two.
+    "grpc.max_reconnect_backoff_ms": 5_000,
+    "grpc.primary_user_agent": "relevance-gateway",
+  };
+}
+
+export class TritonEndpoint implements BackendEndpoint {
+  readonly id: string;
+  readonly #client: grpc.Client;
+  readonly #s: EndpointSettings;
+  readonly #site: TritonCallSite;
+  readonly #where: string;
+  readonly #probeCalls = new Set<grpc.ClientUnaryCall>();
+  #state: EndpointState = "unknown";
+  #maxBatchSize: number | undefined;
+  #lastReason: string | undefined;
+  #closed = false;
+
+  constructor(target: string, settings: EndpointSettings, maxMessageBytes: number) {
+    this.id = target;
+    this.#s = settings;
+    this.#client = new grpc.Client(
+      target,
+      grpc.credentials.createInsecure(),
+      channelOptions(maxMessageBytes),
+    );
+    this.#site = { backend: settings.backend, endpoint: target, model: settings.model };
+    this.#where = `backend ${settings.backend} on ${target}`;
+  }
+
+  get state(): EndpointState {
+    return this.#state;
+  }
+
+  get maxBatchSize(): number | undefined {
+    return this.#maxBatchSize;
+  }
+
+  infer(batch: InferBatch, ctx: CallContext): Promise<InferResult> {
+    const n = batch.queries.length;
+    if (batch.documents.length !== n) {
+      const message = `${this.#where}: batch has ${n} queries but ${batch.documents.length} documents`;
+      return Promise.reject(new GatewayError(grpc.status.INTERNAL, "INTERNAL", message));
+    }
+    const { signal } = ctx;
+    if (signal.aborted) return Promise.reject(this.#abortError(signal));
+    if (this.#closed) {
+      const message = `${this.#where}: the backend client is closed`;
+      return Promise.reject(new GatewayError(grpc.status.UNAVAILABLE, "SHUTTING_DOWN", message));
+    }
+    const timeoutMs = ctx.timeoutMs ?? this.#s.timeoutMs;
+    if (!(timeoutMs > 0)) {
+      const message = `${this.#where}: no time left for the call (timeout ${timeoutMs} ms)`;
+      return Promise.reject(new GatewayError(grpc.status.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED", message));
+    }
+    const { tensors, outputKind } = this.#s;
+    const req: ModelInferRequestMessage = {
+      modelName: this.#s.model,
+      modelVersion: this.#s.modelVersion,
+      id: ctx.batchId ?? "",
+      parameters: {},
+      inputs: [
+        { name: tensors.query, datatype: "BYTES", shape: [n, 1], parameters: {}, contents: undefined },
+        { name: tensors.document, datatype: "BYTES", shape: [n, 1], parameters: {}, contents: undefined },
+      ],
+      outputs: [{ name: tensors.output, parameters: {} }],
+      rawInputContents: [packBytesTensor(batch.queries), packBytesTensor(batch.documents)],
+    };
+    const method = inferenceMethods.ModelInfer;
+    return new Promise<InferResult>((resolve, reject) => {
+      let settled = false;
+      const onAbort = (): void => {
+        if (settled) return;
+        settled = true;
+        call.cancel();
+        reject(this.#abortError(signal));
+      };
+      // grpc-js deadlines are wall-clock; the CallContext's budget is a duration.
+      const call = this.#client.makeUnaryRequest(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        req,
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (err, res) => {
+          signal.removeEventListener("abort", onAbort);
+          if (settled) return;
+          settled = true;
+          if (err || !res) {
+            reject(mapTritonError(err ?? new Error("ModelInfer returned no message"), this.#site));
+            return;
+          }
+          try {
+            const probabilities = readProbabilities(res, {
+              name: tensors.output,
+              kind: outputKind,
+              n,
+              where: this.#where,
+            });
+            resolve({
+              probabilities,
+              model: { name: res.modelName || this.#s.model, version: res.modelVersion },
+            });
+          } catch (e) {
+            reject(GatewayError.from(e));
+          }
+        },
+      );
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  async probe(): Promise<void> {
+    const outcome = await probeEndpoint({
+      client: this.#client,
+      site: this.#site,
+      modelVersion: this.#s.modelVersion,
+      tensors: this.#s.tensors,
+      timeoutMs: this.#s.probeTimeoutMs,
+      calls: this.#probeCalls,
+    });
+    if (!this.#closed) this.#apply(outcome);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const call of this.#probeCalls) call.cancel();
+    this.#probeCalls.clear();
+    this.#client.close();
+  }
+
+  #apply(outcome: ProbeOutcome): void {
+    const log = this.#s.logger;
+    const previous = this.#state;
+    if (outcome.ready) {
+      this.#maxBatchSize = outcome.maxBatchSize;
+      this.#s.onBatchCap(this.id, outcome.maxBatchSize);
+      this.#state = "ready";
+      this.#lastReason = undefined;
+      if (previous !== "ready") {
+        log.info(
+          { endpoint: this.id, from: previous, maxBatchSize: outcome.maxBatchSize },
+          "triton endpoint ready",
+        );
+      }
+      return;
+    }
+    this.#state = "not-ready";
+    // Log on a transition or a new reason, not on every probe of a lasting outage.
+    if (previous === "not-ready" && outcome.reason === this.#lastReason) return;
+    this.#lastReason = outcome.reason;
+    const fields = { endpoint: this.id, from: previous, reason: outcome.reason };
+    if (outcome.misconfigured)
+      log.error(fields, "triton endpoint not ready: model does not match the configuration");
+    else log.warn(fields, "triton endpoint not ready");
+  }
+
+  #abortError(signal: AbortSignal): GatewayError {
+    if (signal.reason instanceof GatewayError) return signal.reason;
+    return new GatewayError(grpc.status.CANCELLED, "CLIENT_CANCELLED", `${this.#where}: call cancelled`);
+  }
+}

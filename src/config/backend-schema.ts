@@ -1,0 +1,164 @@
+import { z } from "zod";
+import { checkTritonEndpoint, checkVllmEndpoint } from "./endpoints.js";
+import { int, MAX_GRPC_MESSAGE_BYTES, MiB } from "./schema-helpers.js";
+
+/** What a backend's answers are used as: bulk traffic (student) or reference scores (teacher). */
+export const BACKEND_ROLES = ["student", "teacher"] as const;
+
+interface BatchingDefaults {
+  readonly maxBatchSize: number;
+  readonly maxQueueDelayMs: number;
+  readonly maxQueueItems: number;
+  readonly maxConcurrentBatches: number;
+}
+
+/**
+ * The dynamic batcher of one backend. Both kinds share the shape; the
+ * defaults differ because a small student model on Triton wants large batches
+ * and short waits, and an 8B teacher on vLLM smaller batches with more of them
+ * in flight (vLLM schedules them continuously).
+ */
+function batchingSchema(defaults: BatchingDefaults) {
+  return z
+    .object({
+      maxBatchSize: int().min(1).max(65536).default(defaults.maxBatchSize),
+      maxQueueDelayMs: z.number().min(0).max(10_000).default(defaults.maxQueueDelayMs),
+      preferredBatchSizes: z.array(int().min(1)).readonly().prefault([]),
+      maxQueueItems: int().min(1).default(defaults.maxQueueItems),
+      maxConcurrentBatches: int().min(1).default(defaults.maxConcurrentBatches),
+    })
+    .strict()
+    .superRefine((b, ctx) => {
+      b.preferredBatchSizes.forEach((size, i) => {
+        const path = ["preferredBatchSizes", i];
+        if (size > b.maxBatchSize) {
+          ctx.addIssue({
+            code: "custom",
+            path,
+            input: size,
+            message: `${size} is larger than maxBatchSize (${b.maxBatchSize})`,
+          });
+        }
+        const previous = b.preferredBatchSizes[i - 1];
+        if (previous !== undefined && size <= previous) {
+          ctx.addIssue({
+            code: "custom",
+            path,
+            input: size,
+            message: `must be larger than the size before it (${previous}); list sizes in increasing order`,
+          });
+        }
+      });
+    })
+    .readonly();
+}
+
+const readinessSchema = z
+  .object({
+    intervalMs: int().min(10).default(5000),
+    timeoutMs: int().min(1).default(2000),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    // A probe outliving its interval would pile up probes on a hung server.
+    if (r.timeoutMs > r.intervalMs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["timeoutMs"],
+        input: r.timeoutMs,
+        message: `must be ≤ intervalMs (${r.intervalMs})`,
+      });
+    }
+  })
+  .readonly();
+
+function endpointsSchema(check: (endpoint: string) => string | undefined) {
+  return z
+    .array(
+      z.string().superRefine((endpoint, ctx) => {
+        const problem = check(endpoint);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", input: endpoint, message: problem });
+      }),
+    )
+    .min(1)
+    .superRefine((endpoints, ctx) => {
+      endpoints.forEach((endpoint, i) => {
+        const first = endpoints.indexOf(endpoint);
+        if (first !== i) {
+          ctx.addIssue({
+            code: "custom",
+            path: [i],
+            input: endpoint,
+            message: `duplicate of endpoints[${first}]`,
+          });
+        }
+      });
+    })
+    .readonly();
+}
+
+const tensorName = z.string().min(1);
+
+/** A Triton Inference Server model, spoken to over KServe v2 gRPC. */
+export const tritonBackendSchema = z
+  .object({
+    kind: z.literal("triton"),
+    endpoints: endpointsSchema(checkTritonEndpoint),
+    model: z.string().min(1),
+    modelVersion: z
+      .string()
+      .regex(/^(?:[1-9][0-9]*)?$/, {
+        error: 'must be "" (the server\'s version policy) or a positive integer',
+      })
+      .default(""),
+    role: z.enum(BACKEND_ROLES).default("student"),
+    timeoutMs: int().min(1).default(10_000),
+    readiness: readinessSchema.prefault({}),
+    batching: batchingSchema({
+      maxBatchSize: 64,
+      maxQueueDelayMs: 2,
+      maxQueueItems: 4096,
+      maxConcurrentBatches: 2,
+    }).prefault({}),
+    tensors: z
+      .object({
+        query: tensorName.default("QUERY"),
+        document: tensorName.default("DOCUMENT"),
+        output: tensorName.default("LOGITS"),
+      })
+      .strict()
+      .readonly()
+      .prefault({}),
+    outputKind: z.enum(["logits", "probabilities"]).default("logits"),
+    maxMessageBytes: int()
+      .min(1024)
+      .max(MAX_GRPC_MESSAGE_BYTES)
+      .default(64 * MiB),
+  })
+  .strict()
+  .readonly();
+
+/** A vLLM server, spoken to over its OpenAI-compatible HTTP API. */
+export const vllmBackendSchema = z
+  .object({
+    kind: z.literal("vllm"),
+    endpoints: endpointsSchema(checkVllmEndpoint),
+    model: z.string().min(1),
+    mode: z.enum(["classify", "generate"]).default("classify"),
+    role: z.enum(BACKEND_ROLES).default("teacher"),
+    timeoutMs: int().min(1).default(30_000),
+    readiness: readinessSchema.prefault({}),
+    batching: batchingSchema({
+      maxBatchSize: 32,
+      maxQueueDelayMs: 5,
+      maxQueueItems: 2048,
+      maxConcurrentBatches: 4,
+    }).prefault({}),
+  })
+  .strict()
+  .readonly();
+
+export const backendSchema = z.discriminatedUnion("kind", [tritonBackendSchema, vllmBackendSchema]);
+
+/** Backend names appear in metrics labels and routing rules, so they stay simple. */
+export const BACKEND_NAME = /^[a-z][a-z0-9_-]*$/;

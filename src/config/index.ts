@@ -1,0 +1,24 @@
+export { formatEffectiveConfig, loadConfigFile, parseConfig, validateConfig } from "./config.js";
+export { type EnvOverrides, LOG_LEVEL_ENV, readEnv } from "./env.js";
+export { ConfigError, isConfigError } from "./errors.js";
+export { LIST_FIELDS, MODEL_TEXT_FIELDS, type ModelTextFieldName } from "./model-text-schema.js";
+export {
+  type BackendConfig,
+  type BackendRole,
+  type BatchingConfig,
+  type ExperimentConfig,
+  type GatewayConfig,
+  gatewayConfigSchema,
+  type LimitsConfig,
+  LOG_LEVELS,
+  type LoggingConfig,
+  type LogLevel,
+  type MetricsConfig,
+  type ModelTextConfig,
+  type ModelTextFieldConfig,
+  type RoutingConfig,
+  type SampleConfig,
+  type ServerConfig,
+  type TritonBackendConfig,
+  type VllmBackendConfig,
+} from "./schema.js";

@@ -1,0 +1,221 @@
+import { z } from "zod";
+import {
+  BACKEND_NAME,
+  backendSchema,
+  type tritonBackendSchema,
+  type vllmBackendSchema,
+} from "./backend-schema.js";
+import { modelTextSchema } from "./model-text-schema.js";
+import { int, MAX_GRPC_MESSAGE_BYTES, MiB } from "./schema-helpers.js";
+
+/**
+ * The gateway's configuration schema. Every object is strict (an unknown key
+ * is an error naming its path, so a typo cannot pass silently) and every key
+ * outside DESIGN's example has a default, so that example is a complete
+ * configuration. docs/configuration.md documents each key; keep the two in step.
+ */
+
+/** pino's levels; `silent` turns logging off. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const host = z.string().min(1);
+// 0 asks the OS for a free port; tests rely on it.
+const listenPort = int().min(0).max(65535);
+
+const serverSchema = z
+  .object({
+    grpc: z
+      .object({
+        host: host.default("0.0.0.0"),
+        port: listenPort.default(50051),
+        maxReceiveMessageBytes: int()
+          .min(1024)
+          .max(MAX_GRPC_MESSAGE_BYTES)
+          .default(16 * MiB),
+        maxSendMessageBytes: int()
+          .min(1024)
+          .max(MAX_GRPC_MESSAGE_BYTES)
+          .default(16 * MiB),
+        keepaliveTimeMs: int().min(1000).default(60_000),
+        keepaliveTimeoutMs: int().min(1).default(20_000),
+        minClientPingIntervalMs: int().min(0).default(10_000),
+      })
+      .strict()
+      .readonly()
+      .prefault({}),
+    admin: z
+      .object({ host: host.default("0.0.0.0"), port: listenPort.default(8080) })
+      .strict()
+      .readonly()
+      .prefault({}),
+    shutdownGraceMs: int().min(0).default(10_000),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.admin.port !== 0 && s.admin.port === s.grpc.port) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["admin", "port"],
+        input: s.admin.port,
+        message: `must differ from server.grpc.port (${s.grpc.port})`,
+      });
+    }
+  })
+  .readonly();
+
+const backendRef = z.string().min(1);
+
+/** A sticky percentage of traffic, chosen by hashing the routing key with `salt`. */
+function sampleSchema(defaultSalt: string) {
+  return z
+    .object({
+      backend: backendRef,
+      percent: z.number().min(0).max(100),
+      salt: z.string().min(1).default(defaultSalt),
+    })
+    .strict()
+    .readonly();
+}
+
+const routingSchema = z
+  .object({
+    default: backendRef.default("student"),
+    canary: sampleSchema("canary").optional(),
+    shadow: sampleSchema("shadow").optional(),
+    experiments: z
+      .array(
+        z
+          .object({
+            name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, {
+              error: "must start with a letter or digit and contain only letters, digits, '.', '_' or '-'",
+            }),
+            backend: backendRef,
+          })
+          .strict()
+          .readonly(),
+      )
+      .readonly()
+      .prefault([]),
+    allowForcedTeacher: z.boolean().default(true),
+  })
+  .strict()
+  .superRefine((r, ctx) => {
+    r.experiments.forEach((e, i) => {
+      const first = r.experiments.findIndex((other) => other.name === e.name);
+      if (first !== i) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["experiments", i, "name"],
+          input: e.name,
+          message: `"${e.name}" is already defined at routing.experiments[${first}]`,
+        });
+      }
+    });
+    // Same salt, same hash: the canary cohort would sit inside the shadow cohort.
+    if (r.canary !== undefined && r.shadow !== undefined && r.canary.salt === r.shadow.salt) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["shadow", "salt"],
+        input: r.shadow.salt,
+        message: "must differ from routing.canary.salt so the canary and shadow cohorts are independent",
+      });
+    }
+  })
+  .readonly();
+
+const limitsSchema = z
+  .object({
+    maxDocumentsPerRequest: int().min(1).max(100_000).default(1000),
+    maxFieldBytes: int()
+      .min(1)
+      .default(64 * 1024),
+    maxRequestTextBytes: int()
+      .min(1)
+      .default(8 * MiB),
+  })
+  .strict()
+  .superRefine((l, ctx) => {
+    if (l.maxFieldBytes > l.maxRequestTextBytes) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["maxFieldBytes"],
+        input: l.maxFieldBytes,
+        message: `must be ≤ limits.maxRequestTextBytes (${l.maxRequestTextBytes})`,
+      });
+    }
+  })
+  .readonly();
+
+const backendsSchema = z
+  .record(
+    z.string().regex(BACKEND_NAME, {
+      error: `backend names must match ${BACKEND_NAME} (lower-case letter first, then lower-case letters, digits, '_' or '-')`,
+    }),
+    backendSchema,
+  )
+  .superRefine((backends, ctx) => {
+    if (Object.keys(backends).length === 0) {
+      ctx.addIssue({ code: "custom", input: backends, message: "at least one backend is required" });
+    }
+  })
+  .readonly();
+
+export const gatewayConfigSchema = z
+  .object({
+    server: serverSchema.prefault({}),
+    backends: backendsSchema,
+    routing: routingSchema.prefault({}),
+    limits: limitsSchema.prefault({}),
+    modelText: modelTextSchema.prefault({}),
+    logging: z
+      .object({ level: z.enum(LOG_LEVELS).default("info") })
+      .strict()
+      .readonly()
+      .prefault({}),
+    metrics: z
+      .object({ collectDefault: z.boolean().default(true) })
+      .strict()
+      .readonly()
+      .prefault({}),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const names = Object.keys(cfg.backends);
+    // With no backends at all, that is the one error worth reporting.
+    if (names.length === 0) return;
+    const checkRef = (path: (string | number)[], name: string) => {
+      if (!names.includes(name)) {
+        ctx.addIssue({
+          code: "custom",
+          path,
+          input: name,
+          message: `"${name}" is not a configured backend (configured: ${names.join(", ")})`,
+        });
+      }
+    };
+    checkRef(["routing", "default"], cfg.routing.default);
+    if (cfg.routing.canary) checkRef(["routing", "canary", "backend"], cfg.routing.canary.backend);
+    if (cfg.routing.shadow) checkRef(["routing", "shadow", "backend"], cfg.routing.shadow.backend);
+    cfg.routing.experiments.forEach((e, i) => {
+      checkRef(["routing", "experiments", i, "backend"], e.backend);
+    });
+  })
+  .readonly();
+
+/** The validated, fully defaulted configuration; deeply readonly (and frozen at run time). */
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+export type ServerConfig = GatewayConfig["server"];
+export type BackendConfig = GatewayConfig["backends"][string];
+export type TritonBackendConfig = z.output<typeof tritonBackendSchema>;
+export type VllmBackendConfig = z.output<typeof vllmBackendSchema>;
+export type BackendRole = BackendConfig["role"];
+export type BatchingConfig = BackendConfig["batching"];
+export type RoutingConfig = GatewayConfig["routing"];
+export type SampleConfig = NonNullable<RoutingConfig["canary"]>;
+export type ExperimentConfig = RoutingConfig["experiments"][number];
+export type LimitsConfig = GatewayConfig["limits"];
+export type ModelTextConfig = GatewayConfig["modelText"];
+export type ModelTextFieldConfig = ModelTextConfig["fields"][number];
+export type LoggingConfig = GatewayConfig["logging"];
+export type MetricsConfig = GatewayConfig["metrics"];

@@ -1,0 +1,225 @@
+/**
+ * An in-process stand-in for NVIDIA Triton serving the relevance student over
+ * KServe v2 gRPC: same service, status codes and messages, a FIFO cost model
+ * for the GPU, Triton's Prometheus metric names, and deterministic scores
+ * (`simLogits`) so tests can predict every probability.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import type { Logger } from "pino";
+import {
+  type Empty,
+  INFERENCE_SERVICE_NAME,
+  inferenceServiceDefinition,
+  type ModelConfigResponse,
+  type ModelMetadataResponse,
+  type ModelRef,
+  type ReadyResponse,
+  type ServerLiveResponse,
+  type ServerMetadataResponse,
+} from "../backends/triton/kserve-service.js";
+import { type Clock, systemClock } from "../util/clock.js";
+import { findModel, toStatus } from "./infer-validation.js";
+import { modelInferHandler, SIM_BATCH_HISTORY, type SimCounters } from "./model-infer.js";
+import {
+  buildSimModel,
+  DEFAULT_SIM_MODEL,
+  modelConfig,
+  modelMetadata,
+  type SimModel,
+  type SimModelOptions,
+} from "./sim-model.js";
+import { DEFAULT_SIM_COST, type SimCost, SimScheduler, validateCost } from "./sim-scheduler.js";
+import { labelsOf, TritonSimMetrics } from "./triton-sim-metrics.js";
+
+export type { SimModelOptions, SimOutputKind } from "./sim-model.js";
+export type { SimCost } from "./sim-scheduler.js";
+export { SIM_BATCH_HISTORY };
+
+/** Triton's default ports: gRPC 8001, metrics 8002. */
+export const DEFAULT_SIM_PORT = 8001;
+export const DEFAULT_SIM_METRICS_PORT = 8002;
+/** The version ServerMetadata reports. */
+export const SIM_TRITON_VERSION = "2.52.0";
+
+export interface TritonSimOptions {
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** gRPC port; default 8001, 0 picks a free one. */
+  port?: number;
+  /** HTTP port for GET /metrics; undefined serves no metrics (0 picks a free port). */
+  metricsPort?: number | undefined;
+  /** Default: one model, "relevance_student" version "1" (see SimModelOptions for the rest). */
+  models?: readonly SimModelOptions[];
+  /** Default { baseMs: 2, perItemMs: 0.02, instances: 1 }; partial values fill from it. */
+  cost?: Partial<SimCost>;
+  clock?: Clock;
+  /** Used as given (callers add their own bindings); nothing is logged without one. */
+  logger?: Logger;
+}
+
+export interface TritonSimStats {
+  /** ModelInfer calls received, valid or not. */
+  requests: number;
+  /** Pairs in batches that started executing (cancelled-while-queued and invalid calls never count). */
+  items: number;
+  maxBatchSeen: number;
+  /** Sizes of the last SIM_BATCH_HISTORY executed batches, oldest first. */
+  batchSizes: number[];
+  /** Batches executing now. */
+  executing: number;
+  /** Batches waiting for a free instance. */
+  queued: number;
+  /** ModelInfer calls that failed: invalid, cancelled or aborted by close(). */
+  failures: number;
+}
+
+export interface TritonSim extends AsyncDisposable {
+  /** "host:port", ready to pass to a gRPC client. */
+  readonly address: string;
+  readonly port: number;
+  readonly metricsPort: number | undefined;
+  stats(): TritonSimStats;
+  /** Changes the cost model for batches that start from now on. */
+  setCost(cost: Partial<SimCost>): void;
+  /** Server (and every model) readiness as ServerReady, ModelReady and health report it; default true. */
+  setReady(ready: boolean): void;
+  close(): Promise<void>;
+}
+
+type Handler<Req, Res> = grpc.handleUnaryCall<Req, Res>;
+
+export async function createTritonSim(opts: TritonSimOptions = {}): Promise<TritonSim> {
+  const host = opts.host ?? "127.0.0.1";
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger;
+  let cost = validateCost({ ...DEFAULT_SIM_COST, ...opts.cost });
+  const models = new Map<string, SimModel>();
+  for (const m of opts.models ?? [DEFAULT_SIM_MODEL]) {
+    const model = buildSimModel(m);
+    if (models.has(model.name)) throw new RangeError(`sim: model '${model.name}' is listed twice`);
+    models.set(model.name, model);
+  }
+  const metrics = new TritonSimMetrics();
+  for (const model of models.values()) metrics.register(labelsOf(model));
+  // One scheduler per model: Triton gives each model its own instance group.
+  const schedulers = new Map<SimModel, SimScheduler>();
+  for (const model of models.values()) schedulers.set(model, new SimScheduler(clock, () => cost));
+
+  const counters: SimCounters = { requests: 0, items: 0, maxBatchSeen: 0, failures: 0, batchSizes: [] };
+  let ready = true;
+  const health = new HealthImplementation({ "": "SERVING", [INFERENCE_SERVICE_NAME]: "SERVING" });
+
+  const modelHandler =
+    <Res>(answer: (model: SimModel) => Res): Handler<ModelRef, Res> =>
+    (call, callback) => {
+      try {
+        callback(null, answer(findModel(models, call.request.name, call.request.version)));
+      } catch (err) {
+        callback(toStatus(err));
+      }
+    };
+
+  const handlers: Record<string, grpc.UntypedHandleCall> = {
+    ServerLive: ((_call, callback) => callback(null, { live: true })) satisfies Handler<
+      Empty,
+      ServerLiveResponse
+    >,
+    ServerReady: ((_call, callback) => callback(null, { ready })) satisfies Handler<Empty, ReadyResponse>,
+    ServerMetadata: ((_call, callback) =>
+      callback(null, {
+        name: "triton",
+        version: SIM_TRITON_VERSION,
+        extensions: [
+          "classification",
+          "model_configuration",
+          "parameters",
+          "schedule_policy",
+          "binary_tensor_data",
+        ],
+      })) satisfies Handler<Empty, ServerMetadataResponse>,
+    ModelReady: modelHandler<ReadyResponse>(() => ({ ready })),
+    ModelMetadata: modelHandler<ModelMetadataResponse>(modelMetadata),
+    ModelConfig: modelHandler<ModelConfigResponse>((model) => ({
+      config: modelConfig(model, cost.instances),
+    })),
+    ModelInfer: modelInferHandler({ models, schedulers, metrics, counters, clock, logger }),
+  };
+
+  const server = new grpc.Server({
+    // Triton accepts messages up to INT32_MAX.
+    "grpc.max_receive_message_length": 0x7fffffff,
+    "grpc.max_send_message_length": 0x7fffffff,
+  });
+  server.addService(inferenceServiceDefinition, handlers);
+  health.addToServer(server);
+  const hostPart = host.includes(":") ? `[${host}]` : host;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      `${hostPart}:${opts.port ?? DEFAULT_SIM_PORT}`,
+      grpc.ServerCredentials.createInsecure(),
+      (err, p) => (err ? reject(err) : resolve(p)),
+    );
+  });
+  let metricsPort: number | undefined;
+  if (opts.metricsPort !== undefined) {
+    try {
+      metricsPort = await metrics.listen(host, opts.metricsPort);
+    } catch (err) {
+      server.forceShutdown();
+      throw err;
+    }
+  }
+  const address = `${hostPart}:${port}`;
+  logger?.info({ address, metricsPort, models: [...models.keys()] }, "triton simulator listening");
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      health.setStatus("", "NOT_SERVING");
+      health.setStatus(INFERENCE_SERVICE_NAME, "NOT_SERVING");
+      for (const s of schedulers.values()) s.close();
+      await Promise.all([shutdown(server), metrics.close()]);
+      logger?.info({ address }, "triton simulator closed");
+    })();
+    return closing;
+  };
+
+  return {
+    address,
+    port,
+    metricsPort,
+    stats() {
+      let executing = 0;
+      let queued = 0;
+      for (const s of schedulers.values()) {
+        executing += s.executing;
+        queued += s.queued;
+      }
+      return { ...counters, batchSizes: [...counters.batchSizes], executing, queued };
+    },
+    setCost(next) {
+      cost = validateCost({ ...cost, ...next });
+      for (const s of schedulers.values()) s.pump();
+    },
+    setReady(next) {
+      ready = next;
+      const status = next ? "SERVING" : "NOT_SERVING";
+      health.setStatus("", status);
+      health.setStatus(INFERENCE_SERVICE_NAME, status);
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/** Graceful shutdown, forced after a grace period: open health Watch streams would otherwise hold it forever. */
+function shutdown(server: grpc.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const force = setTimeout(() => server.forceShutdown(), 1000);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      resolve();
+    });
+  });
+}

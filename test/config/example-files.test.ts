@@ -1,0 +1,131 @@
+import { readFileSync } from "node:fs";
+import t from "tap";
+import { loadConfigFile, parseConfig } from "../../src/config/index.js";
+import { repoPath } from "./helpers.js";
+
+t.test("the DESIGN example is a complete config and gets every default", async (t) => {
+  const cfg = loadConfigFile(repoPath("deploy/config/design-example.yaml"), {});
+
+  t.same(cfg.server, {
+    grpc: {
+      host: "0.0.0.0",
+      port: 50051,
+      maxReceiveMessageBytes: 16777216,
+      maxSendMessageBytes: 16777216,
+      keepaliveTimeMs: 60000,
+      keepaliveTimeoutMs: 20000,
+      minClientPingIntervalMs: 10000,
+    },
+    admin: { host: "0.0.0.0", port: 8080 },
+    shutdownGraceMs: 10000,
+  });
+  t.same(Object.keys(cfg.backends), ["student", "teacher"]);
+  t.same(cfg.backends.student, {
+    kind: "triton",
+    endpoints: ["127.0.0.1:8001"],
+    model: "relevance_student",
+    modelVersion: "",
+    role: "student",
+    timeoutMs: 10000,
+    readiness: { intervalMs: 5000, timeoutMs: 2000 },
+    batching: {
+      maxBatchSize: 256,
+      maxQueueDelayMs: 2,
+      preferredBatchSizes: [],
+      maxQueueItems: 4096,
+      maxConcurrentBatches: 2,
+    },
+    tensors: { query: "QUERY", document: "DOCUMENT", output: "LOGITS" },
+    outputKind: "logits",
+    maxMessageBytes: 67108864,
+  });
+  t.same(cfg.backends.teacher, {
+    kind: "vllm",
+    endpoints: ["http://127.0.0.1:8000"],
+    model: "relevance-teacher",
+    mode: "classify",
+    role: "teacher",
+    timeoutMs: 30000,
+    readiness: { intervalMs: 5000, timeoutMs: 2000 },
+    batching: {
+      maxBatchSize: 32,
+      maxQueueDelayMs: 5,
+      preferredBatchSizes: [],
+      maxQueueItems: 2048,
+      maxConcurrentBatches: 4,
+    },
+  });
+  t.same(cfg.routing, {
+    default: "student",
+    canary: { backend: "teacher", percent: 1, salt: "canary" },
+    shadow: { backend: "teacher", percent: 5, salt: "shadow" },
+    experiments: [{ name: "teacher-eval", backend: "teacher" }],
+    allowForcedTeacher: true,
+  });
+  t.same(cfg.limits, { maxDocumentsPerRequest: 1000, maxFieldBytes: 65536, maxRequestTextBytes: 8388608 });
+  t.same(cfg.modelText, {
+    queryMaxBytes: 512,
+    separator: "\n",
+    listSeparator: " | ",
+    fields: [
+      { field: "title", label: "Title", maxBytes: 256 },
+      { field: "description", label: "Description", maxBytes: 1024 },
+      { field: "imageCaption", label: "Image", maxBytes: 512 },
+      { field: "boardTitles", label: "Boards", maxBytes: 384, maxItems: 10 },
+      { field: "engagedQueries", label: "Queries", maxBytes: 384, maxItems: 10 },
+      { field: "linkText", label: "Link", maxBytes: 512 },
+    ],
+  });
+  t.same(cfg.logging, { level: "info" });
+  t.same(cfg.metrics, { collectDefault: true });
+});
+
+t.test("the local config parses: one Triton student on loopback, no teacher yet", async (t) => {
+  const cfg = loadConfigFile(repoPath("deploy/config/local.yaml"), {});
+  t.same(Object.keys(cfg.backends), ["student"]);
+  t.match(cfg.backends.student, {
+    kind: "triton",
+    endpoints: ["127.0.0.1:8001"],
+    model: "relevance_student",
+    batching: { maxBatchSize: 64, maxQueueDelayMs: 2 },
+  });
+  t.same(cfg.server.grpc.host, "127.0.0.1");
+  t.equal(cfg.server.grpc.port, 50051);
+  t.same(cfg.server.admin, { host: "127.0.0.1", port: 8080 });
+  t.equal(cfg.routing.default, "student");
+  t.equal(cfg.routing.canary, undefined);
+  t.equal(cfg.routing.shadow, undefined);
+  t.same(cfg.routing.experiments, []);
+});
+
+t.test("the result is deeply frozen", async (t) => {
+  const text = readFileSync(repoPath("deploy/config/design-example.yaml"), "utf8");
+  const cfg = parseConfig(text, "design-example.yaml", {});
+  const unfrozen: string[] = [];
+  const visit = (value: unknown, path: string) => {
+    if (typeof value !== "object" || value === null) return;
+    if (!Object.isFrozen(value)) unfrozen.push(path);
+    for (const [key, child] of Object.entries(value)) visit(child, `${path}.${key}`);
+  };
+  visit(cfg, "cfg");
+  t.same(unfrozen, []);
+});
+
+t.test("defaults are per field and per kind", async (t) => {
+  const cfg = parseConfig(
+    [
+      "backends:",
+      "  a: { kind: vllm, endpoints: ['http://h:8000'], model: m, role: student }",
+      "routing: { default: a }",
+      "modelText:",
+      "  fields: [{ field: engagedQueries }, { field: title, label: Name }]",
+    ].join("\n"),
+    "test.yaml",
+    {},
+  );
+  t.equal(cfg.backends.a?.role, "student");
+  t.same(cfg.modelText.fields, [
+    { field: "engagedQueries", label: "Queries", maxBytes: 384, maxItems: 10 },
+    { field: "title", label: "Name", maxBytes: 256 },
+  ]);
+});

@@ -1,0 +1,71 @@
+import type { Test } from "tap";
+import { validateConfig } from "../../src/config/index.js";
+import { createGateway, type Gateway } from "../../src/gateway.js";
+import { silentLogger } from "../../src/observability/logger.js";
+import { createTritonSim, type TritonSim, type TritonSimOptions } from "../../src/sim/triton-sim.js";
+import { ScoreClient } from "./grpc-client.js";
+
+export interface Stack {
+  readonly sim: TritonSim;
+  readonly gateway: Gateway;
+  readonly target: string;
+  readonly adminUrl: string;
+  readonly client: ScoreClient;
+  /** Text of the admin /metrics endpoint. */
+  metricsText(): Promise<string>;
+}
+
+type Batching = Record<string, number | number[]>;
+
+/**
+ * A Triton simulator and a gateway in front of it, on loopback ports chosen by
+ * the OS; all of it is closed when the test ends.
+ */
+export async function useGateway(
+  t: Test,
+  opts: { sim?: TritonSimOptions; batching?: Batching; config?: Record<string, unknown> } = {},
+): Promise<Stack> {
+  const sim = await createTritonSim({ port: 0, ...opts.sim });
+  const cfg = validateConfig({
+    server: { grpc: { host: "127.0.0.1", port: 0 }, admin: { host: "127.0.0.1", port: 0 } },
+    backends: {
+      student: {
+        kind: "triton",
+        endpoints: [sim.address],
+        model: "relevance_student",
+        batching: { maxBatchSize: 64, maxQueueDelayMs: 2, ...opts.batching },
+      },
+    },
+    routing: { default: "student" },
+    logging: { level: "silent" },
+    metrics: { collectDefault: false },
+    ...opts.config,
+  });
+  const gateway = createGateway(cfg, { logger: silentLogger() });
+  const { grpcPort, adminPort } = await gateway.start();
+  const client = new ScoreClient(`127.0.0.1:${grpcPort}`);
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  t.teardown(async () => {
+    client.close();
+    await gateway.shutdown();
+    await sim.close();
+  });
+  return {
+    sim,
+    gateway,
+    target: `127.0.0.1:${grpcPort}`,
+    adminUrl,
+    client,
+    metricsText: async () => (await fetch(`${adminUrl}/metrics`)).text(),
+  };
+}
+
+/** Sum and count of a Prometheus histogram series in exposition text. */
+export function histogramTotals(text: string, name: string, labels = ""): { sum: number; count: number } {
+  const pick = (suffix: string) => {
+    const re = new RegExp(`^${name}_${suffix}\\{?${labels.replace(/[{}]/g, "")}[^\\n]*\\}? (\\S+)$`, "m");
+    const m = re.exec(text);
+    return m ? Number(m[1]) : Number.NaN;
+  };
+  return { sum: pick("sum"), count: pick("count") };
+}
