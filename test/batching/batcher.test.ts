@@ -1,5 +1,5 @@
 import { status } from "@grpc/grpc-js";
-import t from "tap";
+import t, { type Test } from "tap";
 import { Batcher, type BatcherOptions, type ScoredItems } from "../../src/batching/batcher.js";
 import type { BatcherObserver } from "../../src/batching/observer.js";
 import { GatewayError } from "../../src/util/gateway-error.js";
@@ -57,7 +57,7 @@ function track<T>(p: Promise<T>) {
   return state;
 }
 
-function expectRows(t: Tap.Test, result: ScoredItems | undefined, documents: string[]) {
+function expectRows(t: Test, result: ScoredItems | undefined, documents: string[]) {
   t.ok(result, "request resolved");
   const expected = new Float32Array(documents.length * 5);
   documents.forEach((d, i) => {

@@ -1,0 +1,67 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Registry } from "prom-client";
+import type { Logger } from "../observability/logger.js";
+
+/** What the admin endpoints report; read on each request. */
+export interface AdminState {
+  /** Why the gateway is not ready (empty when ready). */
+  notReadyReasons(): string[];
+}
+
+/**
+ * The admin HTTP listener (never exposed to clients): Prometheus `/metrics`,
+ * `/healthz` (the process is alive) and `/readyz` (the default backend is
+ * ready and the gateway is not shutting down).
+ */
+export function createAdminServer(registry: Registry, state: AdminState, logger: Logger): Server {
+  const log = logger.child({ component: "admin" });
+  return createServer(function adminHandler(req: IncomingMessage, res: ServerResponse) {
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      send(res, 405, "text/plain", "method not allowed\n");
+      return;
+    }
+    switch (path) {
+      case "/metrics":
+        registry.metrics().then(
+          (text) => send(res, 200, registry.contentType, text),
+          (err: unknown) => {
+            log.error({ err }, "metrics collection failed");
+            send(res, 500, "text/plain", "metrics collection failed\n");
+          },
+        );
+        return;
+      case "/healthz":
+        send(res, 200, "text/plain", "ok\n");
+        return;
+      case "/readyz": {
+        const reasons = state.notReadyReasons();
+        send(
+          res,
+          reasons.length === 0 ? 200 : 503,
+          "application/json",
+          `${JSON.stringify({ ready: reasons.length === 0, reasons })}\n`,
+        );
+        return;
+      }
+      default:
+        send(res, 404, "text/plain", "not found: try /metrics, /healthz or /readyz\n");
+    }
+  });
+}
+
+function send(res: ServerResponse, code: number, contentType: string, body: string): void {
+  res.writeHead(code, { "content-type": contentType, "cache-control": "no-store" });
+  res.end(body);
+}
+
+export function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const addr = server.address();
+      resolve(typeof addr === "object" && addr ? addr.port : port);
+    });
+  });
+}

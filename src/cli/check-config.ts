@@ -1,0 +1,10 @@
+import { formatEffectiveConfig, loadConfigFile } from "../config/index.js";
+import { CliError } from "./fail.js";
+
+/** `check-config FILE`: prints the effective (fully defaulted) config, or one line naming the bad field. */
+export function checkConfig(path: string | undefined): void {
+  if (!path) throw new CliError("check-config: FILE is required");
+  const cfg = loadConfigFile(path);
+  process.stdout.write(`# ${path}: valid; effective configuration with every default filled in\n`);
+  process.stdout.write(formatEffectiveConfig(cfg));
+}

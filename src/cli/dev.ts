@@ -1,0 +1,40 @@
+import { onStopSignal, startGateway } from "./serve.js";
+import { startTritonSim } from "./sim.js";
+
+/**
+ * `npm start`: the Triton simulator on its real default ports, then the
+ * gateway with the local config; prints where everything listens and a
+ * command to try; Ctrl-C stops all of it.
+ */
+export async function dev(configPath: string): Promise<void> {
+  const sim = await startTritonSim({}, "warn");
+  let started: Awaited<ReturnType<typeof startGateway>>;
+  try {
+    started = await startGateway(configPath);
+  } catch (err) {
+    await sim.close();
+    throw err;
+  }
+  const { gateway, grpcPort, adminPort } = started;
+  const lines = [
+    "",
+    "relevance-gateway is running with its built-in simulators:",
+    `  gateway gRPC      127.0.0.1:${grpcPort}   (relevance.v1.RelevanceService, health, reflection)`,
+    `  gateway admin     http://127.0.0.1:${adminPort}/metrics  /healthz  /readyz`,
+    `  Triton simulator  ${sim.address} (KServe v2 gRPC)` +
+      (sim.metricsPort ? `, http://127.0.0.1:${sim.metricsPort}/metrics` : ""),
+    `  config            ${configPath}`,
+    "",
+    "Try it from another terminal:",
+    `  npx relevance-gateway score --target 127.0.0.1:${grpcPort} --query "chocolate chip cookies" \\`,
+    `      --doc "Best chocolate chip cookies recipe" --doc "Oatmeal raisin cookies" --doc "Garden furniture ideas"`,
+    "",
+    "Ctrl-C stops the gateway and the simulator.",
+    "",
+  ];
+  process.stderr.write(lines.join("\n"));
+  await onStopSignal(async () => {
+    await gateway.shutdown();
+    await sim.close();
+  });
+}

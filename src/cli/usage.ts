@@ -1,0 +1,33 @@
+export const USAGE = `relevance-gateway — scores query-document relevance on Triton (student) and vLLM (teacher)
+
+Usage:
+  relevance-gateway serve --config FILE        run the gateway
+  relevance-gateway check-config FILE          validate FILE and print the effective config
+  relevance-gateway sim triton [options]       run the Triton (KServe v2 gRPC) simulator
+  relevance-gateway score [options]            score documents against a running gateway
+  relevance-gateway dev [--config FILE]        simulators + gateway on this machine (npm start)
+
+sim triton options:
+  --host HOST            listen address (default 127.0.0.1)
+  --port N               gRPC port (default 8001)
+  --metrics-port N       HTTP /metrics port (default 8002; 0 = any free port)
+  --model NAME           model name (default relevance_student)
+  --max-batch-size N     the model's max_batch_size (default 64)
+  --base-ms MS           fixed cost per batch (default 2)
+  --per-item-ms MS       cost per item in a batch (default 0.02)
+  --instances N          batches executing at once (default 1)
+
+score options:
+  --target HOST:PORT     gateway address (default 127.0.0.1:50051)
+  --query TEXT           the query (required)
+  --doc TEXT             a document given by its title (repeatable)
+  --doc-json JSON        a document as JSON with the proto's field names, e.g.
+                         '{"id":"p1","title":"…","board_titles":["…"]}' (repeatable)
+  --experiment NAME      route to a named experiment
+  --teacher              ask for the teacher (model_preference = TEACHER)
+  --routing-key KEY      sticky routing key
+  --deadline-ms MS       deadline (default 10000)
+  --json                 print the response as JSON
+
+Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
+`;

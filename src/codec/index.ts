@@ -1,0 +1,28 @@
+/**
+ * Hand-written protobuf codec for the four hot messages, for grpc-js's
+ * per-method serialize/deserialize hooks (reflection-based codecs were the
+ * largest avoidable per-request cost).
+ *
+ * Decoders follow proto3: absent fields get defaults, the last value of a
+ * scalar wins, unknown fields are skipped, repeated numbers are read packed
+ * or not, enums keep their raw number. Malformed input throws CodecError.
+ * Decoded `bytes` fields are views that alias the input buffer.
+ *
+ * Encoders write canonical proto3: fields in number order, default scalars
+ * omitted, repeated numbers packed.
+ */
+
+export {
+  decodeModelInferRequest,
+  decodeModelInferResponse,
+  encodeModelInferRequest,
+  encodeModelInferResponse,
+} from "./kserve.js";
+export type * from "./messages.js";
+export {
+  decodeScoreRequest,
+  decodeScoreResponse,
+  encodeScoreRequest,
+  encodeScoreResponse,
+} from "./relevance.js";
+export { CodecError } from "./wire.js";

@@ -1,0 +1,200 @@
+import { randomUUID } from "node:crypto";
+import type { Server as HttpServer } from "node:http";
+import { status } from "@grpc/grpc-js";
+import { createAdminServer, listen } from "./admin/server.js";
+import { bindServer, createGrpcServer, type GrpcServer } from "./api/server.js";
+import type { BackendClient } from "./backends/backend-client.js";
+import { createBackend } from "./backends/create-backend.js";
+import { Batcher } from "./batching/batcher.js";
+import type { GatewayConfig } from "./config/index.js";
+import { createModelText } from "./model-text/index.js";
+import { createLogger, type Logger } from "./observability/logger.js";
+import { batcherMetrics, createMetrics, type GatewayMetrics } from "./observability/metrics.js";
+import { createPipeline, type Pipeline } from "./pipeline.js";
+import { createRouter, type ModelRoleName } from "./routing/router.js";
+import { type Clock, systemClock, type TimerHandle } from "./util/clock.js";
+import { GatewayError } from "./util/gateway-error.js";
+import { VERSION } from "./version.js";
+
+/** What `createGateway` builds; tests replace parts through `overrides`. */
+export interface GatewayDeps {
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  /** Backend clients by config name; default: built from the config. */
+  readonly backends: ReadonlyMap<string, BackendClient>;
+  readonly newRequestId: () => string;
+}
+
+export interface Gateway extends AsyncDisposable {
+  readonly pipeline: Pipeline;
+  readonly metrics: GatewayMetrics;
+  /** Starts the backends' readiness probes, then listens; resolves with the bound ports. */
+  start(): Promise<{ grpcPort: number; adminPort: number }>;
+  isReady(): boolean;
+  /**
+   * Graceful stop: health turns NOT_SERVING, new calls are refused, queued and
+   * in-flight batches drain for up to `server.shutdownGraceMs`, what remains
+   * is answered UNAVAILABLE, then listeners and backends close.
+   */
+  shutdown(): Promise<void>;
+}
+
+const READINESS_POLL_MS = 1000;
+
+/** The composition root: everything the gateway is made of, built from one config. */
+export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps> = {}): Gateway {
+  const clock = overrides.clock ?? systemClock;
+  const logger = overrides.logger ?? createLogger(cfg.logging.level);
+  const metrics = overrides.metrics ?? createMetrics({ collectDefault: cfg.metrics.collectDefault });
+  metrics.buildInfo.labels(VERSION, process.version).set(1);
+  const log = logger.child({ component: "gateway" });
+
+  const roles = new Map<string, ModelRoleName>(
+    Object.entries(cfg.backends).map(([name, b]) => [name, b.role]),
+  );
+  const backends =
+    overrides.backends ??
+    new Map(
+      Object.entries(cfg.backends).map(([name, b]) => [name, createBackend(name, b, { clock, logger })]),
+    );
+
+  const batchers = new Map<string, Batcher>();
+  for (const [name, backend] of backends) {
+    const b = cfg.backends[name];
+    if (!b) continue;
+    batchers.set(
+      name,
+      new Batcher({
+        backend: name,
+        ...b.batching,
+        endpoints: () => backend.endpoints(),
+        clock,
+        observer: batcherMetrics(metrics, name),
+      }),
+    );
+  }
+
+  const pipeline = createPipeline({
+    limits: cfg.limits,
+    modelText: createModelText(cfg.modelText),
+    router: createRouter({
+      defaultBackend: cfg.routing.default,
+      canary: cfg.routing.canary,
+      experiments: cfg.routing.experiments,
+      allowForcedTeacher: cfg.routing.allowForcedTeacher,
+      roles,
+    }),
+    batchers,
+    roles,
+    clock,
+    metrics,
+    logger,
+    newRequestId: overrides.newRequestId ?? randomUUID,
+  });
+
+  let grpc: GrpcServer | undefined;
+  let admin: HttpServer | undefined;
+  let readinessTimer: TimerHandle | undefined;
+  let shuttingDown = false;
+  let lastReady: boolean | undefined;
+  const defaultBackend = backends.get(cfg.routing.default);
+
+  function notReadyReasons(): string[] {
+    const reasons: string[] = [];
+    if (shuttingDown) reasons.push("shutting down");
+    if (!defaultBackend) reasons.push(`default backend ${cfg.routing.default} is not built`);
+    else if (!defaultBackend.isReady()) {
+      const eps = defaultBackend.endpoints().map((e) => `${e.id} ${e.state}`);
+      reasons.push(`default backend ${cfg.routing.default} has no ready endpoint (${eps.join(", ")})`);
+    }
+    return reasons;
+  }
+
+  function refreshReadiness(): void {
+    for (const [name, backend] of backends) {
+      metrics.backendReady.labels(name).set(backend.isReady() ? 1 : 0);
+      for (const ep of backend.endpoints()) {
+        metrics.endpointReady
+          .labels(name, ep.id)
+          .set(ep.state === "ready" ? 1 : ep.state === "unknown" ? -1 : 0);
+      }
+    }
+    const ready = notReadyReasons().length === 0;
+    grpc?.setServing(ready);
+    if (ready !== lastReady) {
+      lastReady = ready;
+      if (ready) log.info("ready: serving");
+      else log.warn({ reasons: notReadyReasons() }, "not ready");
+    }
+  }
+
+  function scheduleReadiness(): void {
+    readinessTimer = clock.setTimeout(() => {
+      refreshReadiness();
+      if (!shuttingDown) scheduleReadiness();
+    }, READINESS_POLL_MS);
+  }
+
+  const gateway: Gateway = {
+    pipeline,
+    metrics,
+    async start() {
+      await Promise.all([...backends.values()].map((b) => b.start()));
+      grpc = createGrpcServer(pipeline, clock, cfg.server.grpc);
+      const grpcPort = await bindServer(grpc.server, cfg.server.grpc.host, cfg.server.grpc.port);
+      admin = createAdminServer(metrics.registry, { notReadyReasons }, logger);
+      const adminPort = await listen(admin, cfg.server.admin.host, cfg.server.admin.port);
+      refreshReadiness();
+      scheduleReadiness();
+      log.info(
+        {
+          grpc: `${cfg.server.grpc.host}:${grpcPort}`,
+          admin: `${cfg.server.admin.host}:${adminPort}`,
+          version: VERSION,
+        },
+        "listening",
+      );
+      return { grpcPort, adminPort };
+    },
+    isReady: () => notReadyReasons().length === 0,
+    async shutdown() {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      readinessTimer?.cancel();
+      grpc?.setServing(false);
+      log.info({ graceMs: cfg.server.shutdownGraceMs }, "shutting down: draining");
+      const drained = Promise.all([...batchers.values()].map((b) => b.drain()));
+      const grace = new Promise<"timeout">((resolve) =>
+        clock.setTimeout(() => resolve("timeout"), cfg.server.shutdownGraceMs),
+      );
+      const outcome = await Promise.race([drained.then(() => "drained" as const), grace]);
+      if (outcome === "timeout") {
+        const error = new GatewayError(
+          status.UNAVAILABLE,
+          "SHUTTING_DOWN",
+          "gateway shut down before the request finished",
+        );
+        for (const b of batchers.values()) b.abortAll(error);
+        log.warn("shutdown grace period over: unfinished requests answered UNAVAILABLE");
+      }
+      await new Promise<void>((resolve) => {
+        if (!grpc) return resolve();
+        // Answers already produced are flushed; then the connections close.
+        grpc.server.tryShutdown(() => resolve());
+        clock.setTimeout(() => {
+          grpc?.server.forceShutdown();
+          resolve();
+        }, 1000);
+      });
+      await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
+      admin?.closeAllConnections();
+      await Promise.all([...backends.values()].map((b) => b[Symbol.asyncDispose]()));
+      log.info("stopped");
+    },
+    [Symbol.asyncDispose]() {
+      return gateway.shutdown();
+    },
+  };
+  return gateway;
+}

@@ -1,0 +1,155 @@
+import { status as grpcStatus } from "@grpc/grpc-js";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { BatcherObserver } from "../batching/observer.js";
+
+export const METRIC_PREFIX = "relevance_gateway_";
+
+const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const ITEM_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/**
+ * Every metric of the gateway, defined once. Labels are low-cardinality by
+ * construction: backend and route names come from the config, codes from the
+ * gRPC enum, reasons and triggers from fixed sets.
+ */
+export function createMetrics(opts: { collectDefault: boolean; registry?: Registry }) {
+  const registry = opts.registry ?? new Registry();
+  if (opts.collectDefault) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  const p = METRIC_PREFIX;
+  const registers = [registry];
+
+  const metrics = {
+    registry,
+    requests: new Counter({
+      name: `${p}requests_total`,
+      help: "Score requests answered, by route, backend and gRPC status code.",
+      labelNames: ["route", "backend", "code"] as const,
+      registers,
+    }),
+    requestDuration: new Histogram({
+      name: `${p}request_duration_seconds`,
+      help: "Time from receiving a Score request to answering it.",
+      labelNames: ["route", "backend"] as const,
+      buckets: LATENCY_BUCKETS_S,
+      registers,
+    }),
+    requestDocuments: new Histogram({
+      name: `${p}request_documents`,
+      help: "Documents per Score request.",
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      registers,
+    }),
+    batchSize: new Histogram({
+      name: `${p}batch_size_items`,
+      help: "Items (query, document pairs) per batch sent to a backend.",
+      labelNames: ["backend"] as const,
+      buckets: ITEM_BUCKETS,
+      registers,
+    }),
+    batches: new Counter({
+      name: `${p}batches_total`,
+      help: "Batches sent, by what made them leave: full, preferred, delay or drain.",
+      labelNames: ["backend", "trigger"] as const,
+      registers,
+    }),
+    queueWait: new Histogram({
+      name: `${p}queue_wait_seconds`,
+      help: "Time a request's items waited in the batcher's queue.",
+      labelNames: ["backend"] as const,
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    backendCallDuration: new Histogram({
+      name: `${p}backend_call_duration_seconds`,
+      help: "Duration of one batch call to a backend, by outcome (OK or the gRPC status code name).",
+      labelNames: ["backend", "outcome"] as const,
+      buckets: LATENCY_BUCKETS_S,
+      registers,
+    }),
+    queueDepth: new Gauge({
+      name: `${p}queue_depth_items`,
+      help: "Items waiting in a backend's batcher queue.",
+      labelNames: ["backend"] as const,
+      registers,
+    }),
+    itemsDropped: new Counter({
+      name: `${p}items_dropped_total`,
+      help: "Queued items never sent to a backend, by reason (deadline, cancelled, shutdown).",
+      labelNames: ["backend", "reason"] as const,
+      registers,
+    }),
+    rejected: new Counter({
+      name: `${p}requests_rejected_total`,
+      help: "Requests refused before queueing, by reason (queue_full, no_ready_endpoint).",
+      labelNames: ["backend", "reason"] as const,
+      registers,
+    }),
+    backendReady: new Gauge({
+      name: `${p}backend_ready`,
+      help: "1 when at least one endpoint of the backend is ready.",
+      labelNames: ["backend"] as const,
+      registers,
+    }),
+    endpointReady: new Gauge({
+      name: `${p}endpoint_ready`,
+      help: "Endpoint readiness: 1 ready, 0 not ready, -1 not yet probed.",
+      labelNames: ["backend", "endpoint"] as const,
+      registers,
+    }),
+    buildInfo: new Gauge({
+      name: `${p}build_info`,
+      help: "Always 1; labels carry the gateway version and Node.js version.",
+      labelNames: ["version", "node"] as const,
+      registers,
+    }),
+  };
+  return metrics;
+}
+
+export type GatewayMetrics = ReturnType<typeof createMetrics>;
+
+/** gRPC status code name (e.g. "UNAVAILABLE") for a numeric code. */
+export function codeName(code: number): string {
+  return grpcStatus[code] ?? String(code);
+}
+
+/** A batcher observer feeding the metrics of one backend; label children are resolved once. */
+export function batcherMetrics(metrics: GatewayMetrics, backend: string): BatcherObserver {
+  const batchSize = metrics.batchSize.labels(backend);
+  const queueWait = metrics.queueWait.labels(backend);
+  const queueDepth = metrics.queueDepth.labels(backend);
+  const triggers = new Map<string, ReturnType<typeof metrics.batches.labels>>();
+  const outcomes = new Map<string, ReturnType<typeof metrics.backendCallDuration.labels>>();
+  return {
+    batchDispatched(items, trigger) {
+      batchSize.observe(items);
+      let counter = triggers.get(trigger);
+      if (!counter) {
+        counter = metrics.batches.labels(backend, trigger);
+        triggers.set(trigger, counter);
+      }
+      counter.inc();
+    },
+    batchCompleted(_endpoint, durationMs, error) {
+      const outcome = error ? codeName(error.code) : "OK";
+      let h = outcomes.get(outcome);
+      if (!h) {
+        h = metrics.backendCallDuration.labels(backend, outcome);
+        outcomes.set(outcome, h);
+      }
+      h.observe(durationMs / 1000);
+    },
+    queueWait(ms) {
+      queueWait.observe(ms / 1000);
+    },
+    queueDepth(items) {
+      queueDepth.set(items);
+    },
+    itemsDropped(reason, items) {
+      metrics.itemsDropped.labels(backend, reason).inc(items);
+    },
+    rejected(reason) {
+      metrics.rejected.labels(backend, reason).inc();
+    },
+  };
+}

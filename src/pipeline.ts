@@ -1,0 +1,151 @@
+import { status } from "@grpc/grpc-js";
+import { type ValidationLimits, validateScoreRequest } from "./api/validate.js";
+import type { Batcher, ScoredItems } from "./batching/batcher.js";
+import type { DocumentScoreMessage, ScoreRequestMessage, ScoreResponseMessage } from "./codec/index.js";
+import type { ModelText } from "./model-text/index.js";
+import type { Logger } from "./observability/logger.js";
+import { codeName, type GatewayMetrics } from "./observability/metrics.js";
+import type { ModelPreference, ModelRoleName, Router } from "./routing/router.js";
+import type { Clock } from "./util/clock.js";
+import { GatewayError } from "./util/gateway-error.js";
+
+/** What the transport knows about a call. */
+export interface RequestContext {
+  /** Aborted when the client cancels. */
+  readonly signal: AbortSignal;
+  /** Clock time of the client's deadline, if it sent one. */
+  readonly deadlineMs: number | undefined;
+}
+
+export interface PipelineDeps {
+  readonly limits: ValidationLimits;
+  readonly modelText: ModelText;
+  readonly router: Router;
+  /** One batcher per configured backend, by config name. */
+  readonly batchers: ReadonlyMap<string, Batcher>;
+  readonly roles: ReadonlyMap<string, ModelRoleName>;
+  readonly clock: Clock;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  readonly newRequestId: () => string;
+}
+
+export interface Pipeline {
+  score(request: ScoreRequestMessage, ctx: RequestContext): Promise<ScoreResponseMessage>;
+}
+
+const ROLE_NUMBER: Record<ModelRoleName, number> = { student: 1, teacher: 2 };
+
+/**
+ * The request path, top to bottom:
+ *   validate → route → model text → batcher(backend).submit → respond
+ * Every call ends in exactly one response or one GatewayError, and in one
+ * `requests_total` count.
+ */
+export function createPipeline(deps: PipelineDeps): Pipeline {
+  const { clock, metrics, logger } = deps;
+  const log = logger.child({ component: "pipeline" });
+
+  function finish(route: string, backend: string, code: number, startedMs: number): void {
+    metrics.requests.labels(route, backend, codeName(code)).inc();
+    metrics.requestDuration.labels(route, backend).observe((clock.now() - startedMs) / 1000);
+  }
+
+  return {
+    async score(request, ctx) {
+      const startedMs = clock.now();
+      let route = "none";
+      let backend = "none";
+      let requestId = request.requestId;
+      try {
+        // 1. Validate: every input error names its field.
+        const validation = validateScoreRequest(request, deps.limits, deps.newRequestId);
+        if (!validation.ok) throw validation.error;
+        const req = validation.value;
+        requestId = req.requestId;
+        metrics.requestDocuments.observe(req.documents.length);
+
+        // 2. Route, once per request.
+        const decision = deps.router.route(req);
+        if (decision.kind === "reject") throw decision.error;
+        route = decision.route;
+        backend = decision.backend;
+        const batcher = deps.batchers.get(backend);
+        if (!batcher) throw unavailableBackend(backend, req.modelPreference);
+
+        // 3. Model text: the same for every backend.
+        const query = deps.modelText.query(req.query.text);
+        const texts = new Array<string>(req.documents.length);
+        for (let i = 0; i < texts.length; i++) texts[i] = deps.modelText.document(req.documents[i]!);
+
+        // 4. Batch and score.
+        const scored = await batcher.submit(query, texts, {
+          requestId,
+          priority: req.priority,
+          deadlineMs: ctx.deadlineMs,
+          signal: ctx.signal,
+        });
+
+        // 5. Respond.
+        const response: ScoreResponseMessage = {
+          requestId,
+          scores: toScores(req.documents, scored),
+          model: {
+            role: ROLE_NUMBER[deps.roles.get(backend) ?? "student"],
+            name: scored.model.name,
+            version: scored.model.version,
+            backend,
+          },
+          route,
+        };
+        finish(route, backend, status.OK, startedMs);
+        log.debug(
+          { requestId, route, backend, documents: texts.length, endpoint: scored.endpoint },
+          "scored",
+        );
+        return response;
+      } catch (err) {
+        const error = GatewayError.from(err);
+        finish(route, backend, error.code, startedMs);
+        const fields = { requestId, route, backend, code: codeName(error.code), reason: error.reason };
+        if (error.code === status.INTERNAL) log.error({ ...fields, err: error }, error.message);
+        else log.info(fields, error.message);
+        throw error;
+      }
+    },
+  };
+}
+
+function toScores(documents: readonly { id: string }[], scored: ScoredItems): DocumentScoreMessage[] {
+  const p = scored.probabilities;
+  const scores = new Array<DocumentScoreMessage>(documents.length);
+  for (let i = 0; i < documents.length; i++) {
+    const o = i * 5;
+    let label = 1;
+    let best = p[o]!;
+    let expected = 0;
+    for (let k = 0; k < 5; k++) {
+      const pk = p[o + k]!;
+      expected += (k + 1) * pk;
+      if (pk > best) {
+        best = pk;
+        label = k + 1;
+      }
+    }
+    scores[i] = {
+      documentId: documents[i]!.id,
+      probabilities: p.subarray(o, o + 5),
+      expectedRelevance: expected,
+      label,
+    };
+  }
+  return scores;
+}
+
+function unavailableBackend(backend: string, preference: ModelPreference): GatewayError {
+  return new GatewayError(
+    status.UNAVAILABLE,
+    "NO_BACKEND_FOR_ROLE",
+    `backend ${backend} is not available in this gateway (model_preference ${preference})`,
+  );
+}

@@ -1,0 +1,93 @@
+import { status } from "@grpc/grpc-js";
+import { GatewayError } from "../util/gateway-error.js";
+import { inSample } from "./sampler.js";
+
+export type ModelRoleName = "student" | "teacher";
+
+/** A request's `model_preference`, as validation normalises it. */
+export type ModelPreference = "unspecified" | "student" | "teacher";
+
+/** The routing section of the config, in the shape the router needs. */
+export interface RouterOptions {
+  readonly defaultBackend: string;
+  readonly canary?: { readonly backend: string; readonly percent: number; readonly salt: string } | undefined;
+  readonly experiments: readonly { readonly name: string; readonly backend: string }[];
+  readonly allowForcedTeacher: boolean;
+  /** Role of each configured backend. */
+  readonly roles: ReadonlyMap<string, ModelRoleName>;
+}
+
+export interface RouteInput {
+  readonly requestId: string;
+  readonly routingKey: string;
+  readonly experiment: string;
+  readonly modelPreference: ModelPreference;
+}
+
+/** Where a request goes and the name the response reports (`ScoreResponse.route`). */
+export type RouteDecision =
+  | { readonly kind: "forward"; readonly backend: string; readonly route: string }
+  | { readonly kind: "reject"; readonly error: GatewayError };
+
+export interface Router {
+  route(input: RouteInput): RouteDecision;
+}
+
+/**
+ * Decides once per request, in this order: forced teacher (model_preference,
+ * where permitted) → named experiment → canary percent → default. A request
+ * asking for the student skips the canary.
+ */
+export function createRouter(opts: RouterOptions): Router {
+  const experiments = new Map(opts.experiments.map((e) => [e.name, e.backend]));
+  const experimentRoutes = new Map(opts.experiments.map((e) => [e.name, `experiment:${e.name}`]));
+  const teacher = [...opts.roles].find(([, role]) => role === "teacher")?.[0];
+  const defaultRoute: RouteDecision = { kind: "forward", backend: opts.defaultBackend, route: "bulk" };
+  const canary = opts.canary;
+  const canaryRoute: RouteDecision | undefined = canary
+    ? { kind: "forward", backend: canary.backend, route: "canary" }
+    : undefined;
+
+  return {
+    route(input) {
+      if (input.modelPreference === "teacher") {
+        if (!opts.allowForcedTeacher) {
+          return reject(status.PERMISSION_DENIED, "model_preference: forcing the teacher is not permitted");
+        }
+        if (!teacher) {
+          return reject(
+            status.UNAVAILABLE,
+            "model_preference: MODEL_ROLE_TEACHER asked, but no teacher backend is configured",
+          );
+        }
+        return { kind: "forward", backend: teacher, route: "forced" };
+      }
+      if (input.experiment !== "") {
+        const backend = experiments.get(input.experiment);
+        if (backend === undefined) {
+          const known = [...experiments.keys()].join(", ") || "none";
+          return reject(
+            status.INVALID_ARGUMENT,
+            `experiment: unknown experiment ${JSON.stringify(input.experiment)} (configured: ${known})`,
+          );
+        }
+        return { kind: "forward", backend, route: experimentRoutes.get(input.experiment)! };
+      }
+      if (canary && canaryRoute && input.modelPreference !== "student") {
+        const key = input.routingKey === "" ? input.requestId : input.routingKey;
+        if (inSample(canary.percent, canary.salt, key)) return canaryRoute;
+      }
+      return defaultRoute;
+    },
+  };
+}
+
+function reject(code: status, message: string): RouteDecision {
+  const reason =
+    code === status.INVALID_ARGUMENT
+      ? "INVALID_REQUEST"
+      : code === status.PERMISSION_DENIED
+        ? "NOT_PERMITTED"
+        : "NO_BACKEND_FOR_ROLE";
+  return { kind: "reject", error: new GatewayError(code, reason, message) };
+}
