@@ -32,6 +32,8 @@ export interface PipelineDeps {
 
 export interface Pipeline {
   score(request: ScoreRequestMessage, ctx: RequestContext): Promise<ScoreResponseMessage>;
+  /** Counts and returns the answer to a body that did not decode as a ScoreRequest. */
+  malformed(reason: string): GatewayError;
 }
 
 const ROLE_NUMBER: Record<ModelRoleName, number> = { student: 1, teacher: 2 };
@@ -52,6 +54,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   return {
+    malformed(reason) {
+      finish("none", "none", status.INVALID_ARGUMENT, clock.now());
+      log.info({ code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST" }, "malformed request body");
+      return new GatewayError(
+        status.INVALID_ARGUMENT,
+        "INVALID_REQUEST",
+        `request: not a valid relevance.v1.ScoreRequest (${reason})`,
+      );
+    },
     async score(request, ctx) {
       const startedMs = clock.now();
       let route = "none";

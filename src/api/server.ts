@@ -18,6 +18,23 @@ import { toGrpcStatus } from "./errors.js";
 
 export const SCORE_SERVICE = "relevance.v1.RelevanceService";
 
+/**
+ * A request body that is not a valid ScoreRequest. grpc-js would answer a
+ * throwing deserializer with INTERNAL; the client sent bad input, so the
+ * handler answers INVALID_ARGUMENT instead.
+ */
+export class MalformedRequest {
+  constructor(readonly reason: string) {}
+}
+
+function decodeRequestOrMalformed(b: Buffer): ScoreRequestMessage | MalformedRequest {
+  try {
+    return decodeScoreRequest(b);
+  } catch (err) {
+    return new MalformedRequest(err instanceof Error ? err.message : String(err));
+  }
+}
+
 /** The Score method with the hand-written codec (proto-loader's reflection codec is the largest avoidable cost). */
 export const scoreServiceDefinition: grpc.ServiceDefinition = {
   Score: {
@@ -25,7 +42,7 @@ export const scoreServiceDefinition: grpc.ServiceDefinition = {
     requestStream: false,
     responseStream: false,
     requestSerialize: (m: ScoreRequestMessage) => encodeScoreRequest(m),
-    requestDeserialize: (b: Buffer) => decodeScoreRequest(b),
+    requestDeserialize: decodeRequestOrMalformed,
     responseSerialize: (m: ScoreResponseMessage) => encodeScoreResponse(m),
     responseDeserialize: (b: Buffer) => decodeScoreResponse(b),
     originalName: "score",
@@ -62,9 +79,13 @@ export function createGrpcServer(pipeline: Pipeline, clock: Clock, opts: GrpcSer
 
   server.addService(scoreServiceDefinition, {
     Score: function score(
-      call: grpc.ServerUnaryCall<ScoreRequestMessage, ScoreResponseMessage>,
+      call: grpc.ServerUnaryCall<ScoreRequestMessage | MalformedRequest, ScoreResponseMessage>,
       callback: grpc.sendUnaryData<ScoreResponseMessage>,
     ) {
+      if (call.request instanceof MalformedRequest) {
+        callback(toGrpcStatus(pipeline.malformed(call.request.reason)));
+        return;
+      }
       const controller = new AbortController();
       call.once("cancelled", () => controller.abort());
       pipeline

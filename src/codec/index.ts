@@ -19,10 +19,6 @@ export {
   encodeModelInferResponse,
 } from "./kserve.js";
 export type * from "./messages.js";
-export {
-  decodeScoreRequest,
-  decodeScoreResponse,
-  encodeScoreRequest,
-  encodeScoreResponse,
-} from "./relevance.js";
+export { decodeScoreRequest, encodeScoreRequest } from "./relevance-request.js";
+export { decodeScoreResponse, encodeScoreResponse } from "./relevance-response.js";
 export { CodecError } from "./wire.js";

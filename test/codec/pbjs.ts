@@ -38,6 +38,7 @@ export const EXTRA_FIELDS = {
   xString: { type: "string", id: 1003 },
   xFixed32: { type: "fixed32", id: 1004 },
   xPacked: { rule: "repeated", type: "uint32", id: 1005, options: { packed: true } },
+  // A one-byte tag, like every known field's; no message here uses 15.
   xSmall: { type: "uint32", id: 15 },
 } as const;
 
@@ -68,7 +69,6 @@ export function variantRoot(opts: { extras: boolean; packed: boolean }): protobu
           field.options = { packed: opts.packed };
         }
       }
-      // xSmall reuses a field number below 16 that no message here uses beyond 8.
       if (opts.extras) Object.assign(fields, structuredClone(EXTRA_FIELDS));
     }
     const nested = ns.nested as Record<string, Json> | undefined;
@@ -175,10 +175,7 @@ export function fromPbjs(value: unknown, key = ""): unknown {
       }
       return out;
     }
-    for (const k of Object.keys(obj)) {
-      if (k.startsWith("x") && k in EXTRA_FIELDS) continue;
-      out[k] = fromPbjs(obj[k], k);
-    }
+    for (const k of Object.keys(obj)) out[k] = fromPbjs(obj[k], k);
     return out;
   }
   return value;

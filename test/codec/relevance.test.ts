@@ -9,7 +9,7 @@ import {
 } from "../../src/codec/index.js";
 import { crossCheck } from "./cross-check.js";
 import { scoreRequest, scoreResponse } from "./gen.js";
-import { normalize, pbjsDecode, pbjsEncode, root } from "./pbjs.js";
+import { normalize, pbjsDecode, pbjsEncode } from "./pbjs.js";
 
 const emptyRequest: ScoreRequestMessage = {
   requestId: "",
@@ -174,5 +174,4 @@ t.test("large message: byte-identical to protobufjs and decoded back", async (t)
   const back = decodeScoreResponse(ours);
   t.equal(back.scores.length, 1000);
   t.same(normalize(back), normalize(m));
-  t.ok(root.lookupType("relevance.v1.ScoreResponse").verify({}) === null);
 });

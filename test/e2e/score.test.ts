@@ -157,3 +157,24 @@ async function listServicesByReflection(client: grpc.Client): Promise<string[]> 
     stub.close();
   }
 }
+
+t.test("a body that is not a ScoreRequest gets INVALID_ARGUMENT, and the server keeps serving", async (t) => {
+  const { target, client } = await useGateway(t);
+  const raw = new grpc.Client(target, grpc.credentials.createInsecure());
+  t.teardown(() => raw.close());
+  // Field 3 (documents) declared 100 bytes long with only 2 present.
+  const garbage = Buffer.from([0x1a, 0x64, 0x0a, 0x01]);
+  const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+    raw.makeUnaryRequest(
+      "/relevance.v1.RelevanceService/Score",
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      garbage,
+      (e) => resolve(e),
+    ),
+  );
+  t.equal(err?.code, grpc.status.INVALID_ARGUMENT);
+  t.match(err?.details, /^request: not a valid relevance\.v1\.ScoreRequest/);
+  const after = await client.score({ query: { text: "q", locale: "" }, documents: [doc("a")] });
+  t.ok(after.ok, "still serving");
+});

@@ -1,0 +1,104 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import t from "tap";
+
+/**
+ * The dependency rules of src/ (STYLE): requests flow api → routing →
+ * batching → backends; config reaches the request path only through the
+ * composition root; nothing on the request path imports the simulators; no
+ * import cycles; process.env is read in one place.
+ */
+const SRC = resolve(new URL("../src", import.meta.url).pathname);
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
+}
+
+const files = sourceFiles(SRC).map((f) => relative(SRC, f));
+const imports = new Map<string, string[]>();
+for (const file of files) {
+  const text = readFileSync(join(SRC, file), "utf8");
+  const targets = [...text.matchAll(/^(?:import|export)[^"']*?from\s+["'](\.[^"']+)["']/gm)].map((m) =>
+    relative(SRC, resolve(SRC, dirname(file), m[1]!)).replace(/\.js$/, ".ts"),
+  );
+  imports.set(file, targets);
+}
+
+const top = (f: string) => (f.includes("/") ? f.slice(0, f.indexOf("/")) : f);
+
+t.test("the import graph was read", (t) => {
+  t.ok(files.length > 30);
+  t.ok((imports.get("gateway.ts") ?? []).includes("batching/batcher.ts"));
+  t.end();
+});
+
+t.test("layers only import downstream", (t) => {
+  const forbidden: Record<string, string[]> = {
+    batching: ["api", "routing", "pipeline.ts", "gateway.ts", "cli", "admin", "config"],
+    backends: ["api", "routing", "batching", "pipeline.ts", "gateway.ts", "cli", "admin"],
+    routing: ["api", "batching", "backends", "pipeline.ts", "gateway.ts", "cli", "admin", "config"],
+    "model-text": ["api", "routing", "batching", "backends", "pipeline.ts", "gateway.ts", "cli", "config"],
+    codec: ["api", "routing", "batching", "backends", "pipeline.ts", "gateway.ts", "cli", "config"],
+    util: ["api", "routing", "batching", "backends", "pipeline.ts", "gateway.ts", "cli", "config", "sim"],
+    observability: ["api", "routing", "backends", "pipeline.ts", "gateway.ts", "cli", "config", "sim"],
+  };
+  const violations: string[] = [];
+  for (const [file, targets] of imports) {
+    for (const target of targets) {
+      if (forbidden[top(file)]?.includes(top(target))) violations.push(`${file} → ${target}`);
+    }
+  }
+  t.same(violations, []);
+  t.end();
+});
+
+t.test("config is read only by the composition root, the backend factory and the CLI", (t) => {
+  const allowed = (f: string) =>
+    f === "gateway.ts" || f === "backends/create-backend.ts" || top(f) === "cli" || top(f) === "config";
+  const violations = [...imports].flatMap(([file, targets]) =>
+    targets.filter((x) => top(x) === "config" && !allowed(file)).map((x) => `${file} → ${x}`),
+  );
+  t.same(violations, []);
+  t.end();
+});
+
+t.test("nothing on the request path imports the simulators", (t) => {
+  const violations = [...imports].flatMap(([file, targets]) =>
+    targets
+      .filter((x) => top(x) === "sim" && top(file) !== "sim" && top(file) !== "cli")
+      .map((x) => `${file} → ${x}`),
+  );
+  t.same(violations, []);
+  t.end();
+});
+
+t.test("no import cycles", (t) => {
+  const cycles: string[] = [];
+  const state = new Map<string, "visiting" | "done">();
+  const stack: string[] = [];
+  const visit = (f: string) => {
+    if (state.get(f) === "done") return;
+    if (state.get(f) === "visiting") {
+      cycles.push([...stack.slice(stack.indexOf(f)), f].join(" → "));
+      return;
+    }
+    state.set(f, "visiting");
+    stack.push(f);
+    for (const x of imports.get(f) ?? []) visit(x);
+    stack.pop();
+    state.set(f, "done");
+  };
+  for (const f of imports.keys()) visit(f);
+  t.same(cycles, []);
+  t.end();
+});
+
+t.test("process.env is read only in config/env.ts", (t) => {
+  const readers = files.filter(
+    (f) => f !== "config/env.ts" && readFileSync(join(SRC, f), "utf8").includes("process.env"),
+  );
+  t.same(readers, []);
+  t.end();
+});
