@@ -10,10 +10,15 @@ const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 /** Runs the CLI from source with the same TypeScript loader tap uses. */
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [...process.execArgv, MAIN, ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [...process.execArgv, MAIN, ...args],
+      { timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -48,11 +53,18 @@ t.test("check-config of the shipped configs passes", async (t) => {
 });
 
 t.test("a bad config exits non-zero with one line naming the field, no stack trace", async (t) => {
-  const bad = VALID.replace("model: relevance_student", "model: relevance_student\n    batching: { maxBatchSize: 0 }");
+  const bad = VALID.replace(
+    "model: relevance_student",
+    "model: relevance_student\n    batching: { maxBatchSize: 0 }",
+  );
   for (const command of [["check-config"], ["serve", "--config"]]) {
     const r = await cli([...command, tempConfig(bad)]);
     t.equal(r.code, 2, `${command[0]} exit code`);
-    t.equal(r.stderr, "relevance-gateway: backends.student.batching.maxBatchSize: must be ≥ 1\n", `${command[0]} message`);
+    t.equal(
+      r.stderr,
+      "relevance-gateway: backends.student.batching.maxBatchSize: must be ≥ 1\n",
+      `${command[0]} message`,
+    );
   }
   const typo = await cli(["check-config", tempConfig(VALID.replace("routing:", "routnig:"))]);
   t.equal(typo.code, 2);
@@ -93,7 +105,11 @@ t.test("score prints a table of labels and probabilities from a running gateway"
   t.match(r.stdout, /route bulk · backend student · model relevance_student version 1/);
   t.match(r.stdout, /document\s+label\s+E\[rel\]\s+p\(1\)\s+p\(2\)\s+p\(3\)\s+p\(4\)\s+p\(5\)\s+title/);
   for (const id of ["doc-1", "doc-2", "pin-9"]) {
-    t.match(r.stdout, new RegExp(`^${id}\\s+[1-5]\\s+\\d\\.\\d{3}(\\s+0\\.\\d{3}|\\s+1\\.000){5}`, "m"), `row for ${id}`);
+    t.match(
+      r.stdout,
+      new RegExp(`^${id}\\s+[1-5]\\s+\\d\\.\\d{3}(\\s+0\\.\\d{3}|\\s+1\\.000){5}`, "m"),
+      `row for ${id}`,
+    );
   }
   const json = await cli(["score", "--target", target, "--query", "q", "--doc", "d", "--json"]);
   const parsed = JSON.parse(json.stdout) as { scores: { probabilities: number[] }[] };
@@ -101,7 +117,17 @@ t.test("score prints a table of labels and probabilities from a running gateway"
 });
 
 t.test("score against an unreachable gateway fails with a one-line status", async (t) => {
-  const r = await cli(["score", "--target", "127.0.0.1:1", "--query", "q", "--doc", "d", "--deadline-ms", "2000"]);
+  const r = await cli([
+    "score",
+    "--target",
+    "127.0.0.1:1",
+    "--query",
+    "q",
+    "--doc",
+    "d",
+    "--deadline-ms",
+    "2000",
+  ]);
   t.equal(r.code, 1);
   t.match(r.stderr, /^relevance-gateway: score: (UNAVAILABLE|DEADLINE_EXCEEDED): .*\n$/);
 });
