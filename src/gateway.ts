@@ -87,6 +87,7 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     }),
     batchers,
     roles,
+    isAvailable: (name) => backends.get(name)?.isReady() ?? false,
     clock,
     metrics,
     logger,

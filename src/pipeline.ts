@@ -24,6 +24,8 @@ export interface PipelineDeps {
   /** One batcher per configured backend, by config name. */
   readonly batchers: ReadonlyMap<string, Batcher>;
   readonly roles: ReadonlyMap<string, ModelRoleName>;
+  /** Whether a backend can take work now (has a ready endpoint). */
+  readonly isAvailable: (backend: string) => boolean;
   readonly clock: Clock;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
@@ -81,8 +83,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         if (decision.kind === "reject") throw decision.error;
         route = decision.route;
         backend = decision.backend;
-        const batcher = deps.batchers.get(backend);
-        if (!batcher) throw unavailableBackend(backend, req.modelPreference);
+        // A sampled route whose backend is down falls back to the default, when its rule allows.
+        if (decision.fallback !== undefined && !deps.isAvailable(backend)) {
+          route = "fallback";
+          backend = decision.fallback;
+        }
 
         // 3. Model text: the same for every backend.
         const query = deps.modelText.query(req.query.text);
@@ -90,12 +95,26 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         for (let i = 0; i < texts.length; i++) texts[i] = deps.modelText.document(req.documents[i]!);
 
         // 4. Batch and score.
-        const scored = await batcher.submit(query, texts, {
-          requestId,
-          priority: req.priority,
-          deadlineMs: ctx.deadlineMs,
-          signal: ctx.signal,
-        });
+        const submit = (name: string) => {
+          const batcher = deps.batchers.get(name);
+          if (!batcher) return Promise.reject(unavailableBackend(name, req.modelPreference));
+          return batcher.submit(query, texts, {
+            requestId,
+            priority: req.priority,
+            deadlineMs: ctx.deadlineMs,
+            signal: ctx.signal,
+          });
+        };
+        let scored: ScoredItems;
+        try {
+          scored = await submit(backend);
+        } catch (err) {
+          // The probe had not noticed yet: the same fallback, once, while the deadline allows.
+          if (decision.fallback === undefined || route === "fallback" || !isUnavailable(err)) throw err;
+          route = "fallback";
+          backend = decision.fallback;
+          scored = await submit(backend);
+        }
 
         // 5. Respond.
         const response: ScoreResponseMessage = {
@@ -151,6 +170,10 @@ function toScores(documents: readonly { id: string }[], scored: ScoredItems): Do
     };
   }
   return scores;
+}
+
+function isUnavailable(err: unknown): boolean {
+  return err instanceof GatewayError && err.code === status.UNAVAILABLE && err.reason !== "SHUTTING_DOWN";
 }
 
 function unavailableBackend(backend: string, preference: ModelPreference): GatewayError {

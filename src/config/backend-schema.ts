@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_CLASSIFY_TEMPLATE, DEFAULT_GENERATE_TEMPLATE } from "../backends/vllm/templates.js";
 import { checkTritonEndpoint, checkVllmEndpoint } from "./endpoints.js";
 import { int, MAX_GRPC_MESSAGE_BYTES, MiB } from "./schema-helpers.js";
 
@@ -99,6 +100,20 @@ function endpointsSchema(check: (endpoint: string) => string | undefined) {
 
 const tensorName = z.string().min(1);
 
+/** A teacher input template: `{query}` and `{document}` each exactly once. */
+const pairTemplate = z.string().superRefine((text, ctx) => {
+  for (const slot of ["{query}", "{document}"]) {
+    const count = text.split(slot).length - 1;
+    if (count !== 1) {
+      ctx.addIssue({
+        code: "custom",
+        input: text,
+        message: `must contain ${slot} exactly once (found ${count})`,
+      });
+    }
+  }
+});
+
 /** A Triton Inference Server model, spoken to over KServe v2 gRPC. */
 export const tritonBackendSchema = z
   .object({
@@ -145,6 +160,17 @@ export const vllmBackendSchema = z
     endpoints: endpointsSchema(checkVllmEndpoint),
     model: z.string().min(1),
     mode: z.enum(["classify", "generate"]).default("classify"),
+    templates: z
+      .object({
+        classify: pairTemplate.default(DEFAULT_CLASSIFY_TEMPLATE),
+        generate: pairTemplate.default(DEFAULT_GENERATE_TEMPLATE),
+      })
+      .strict()
+      .readonly()
+      .prefault({}),
+    labelTokens: z.array(z.string().min(1)).length(5).readonly().prefault(["1", "2", "3", "4", "5"]),
+    topLogprobs: int().min(5).max(20).default(20),
+    maxInputTokens: int().min(1).optional(),
     role: z.enum(BACKEND_ROLES).default("teacher"),
     timeoutMs: int().min(1).default(30_000),
     readiness: readinessSchema.prefault({}),

@@ -67,12 +67,13 @@ const serverSchema = z
 const backendRef = z.string().min(1);
 
 /** A sticky percentage of traffic, chosen by hashing the routing key with `salt`. */
-function sampleSchema(defaultSalt: string) {
+function sampleSchema<Extra extends z.ZodRawShape>(defaultSalt: string, extra: Extra) {
   return z
     .object({
       backend: backendRef,
       percent: z.number().min(0).max(100),
       salt: z.string().min(1).default(defaultSalt),
+      ...extra,
     })
     .strict()
     .readonly();
@@ -81,8 +82,11 @@ function sampleSchema(defaultSalt: string) {
 const routingSchema = z
   .object({
     default: backendRef.default("student"),
-    canary: sampleSchema("canary").optional(),
-    shadow: sampleSchema("shadow").optional(),
+    canary: sampleSchema("canary", {
+      // A canary is a sample: when its backend is unavailable, the default backend answers instead.
+      fallback: z.boolean().default(true),
+    }).optional(),
+    shadow: sampleSchema("shadow", {}).optional(),
     experiments: z
       .array(
         z
@@ -91,6 +95,8 @@ const routingSchema = z
               error: "must start with a letter or digit and contain only letters, digits, '.', '_' or '-'",
             }),
             backend: backendRef,
+            // An experiment asks for its backend: by default its requests fail rather than silently get another model.
+            fallback: z.boolean().default(false),
           })
           .strict()
           .readonly(),

@@ -10,8 +10,19 @@ export type ModelPreference = "unspecified" | "student" | "teacher";
 /** The routing section of the config, in the shape the router needs. */
 export interface RouterOptions {
   readonly defaultBackend: string;
-  readonly canary?: { readonly backend: string; readonly percent: number; readonly salt: string } | undefined;
-  readonly experiments: readonly { readonly name: string; readonly backend: string }[];
+  readonly canary?:
+    | {
+        readonly backend: string;
+        readonly percent: number;
+        readonly salt: string;
+        readonly fallback: boolean;
+      }
+    | undefined;
+  readonly experiments: readonly {
+    readonly name: string;
+    readonly backend: string;
+    readonly fallback: boolean;
+  }[];
   readonly allowForcedTeacher: boolean;
   /** Role of each configured backend. */
   readonly roles: ReadonlyMap<string, ModelRoleName>;
@@ -24,9 +35,13 @@ export interface RouteInput {
   readonly modelPreference: ModelPreference;
 }
 
-/** Where a request goes and the name the response reports (`ScoreResponse.route`). */
+/**
+ * Where a request goes and the name the response reports (`ScoreResponse.route`).
+ * `fallback` names the backend that answers instead (route "fallback") when the
+ * chosen one is unavailable; undefined means the request fails instead.
+ */
 export type RouteDecision =
-  | { readonly kind: "forward"; readonly backend: string; readonly route: string }
+  | { readonly kind: "forward"; readonly backend: string; readonly route: string; readonly fallback?: string }
   | { readonly kind: "reject"; readonly error: GatewayError };
 
 export interface Router {
@@ -39,13 +54,17 @@ export interface Router {
  * asking for the student skips the canary.
  */
 export function createRouter(opts: RouterOptions): Router {
-  const experiments = new Map(opts.experiments.map((e) => [e.name, e.backend]));
-  const experimentRoutes = new Map(opts.experiments.map((e) => [e.name, `experiment:${e.name}`]));
+  const experiments = new Map<string, RouteDecision>(
+    opts.experiments.map((e) => [
+      e.name,
+      forward(e.backend, `experiment:${e.name}`, e.fallback ? opts.defaultBackend : undefined),
+    ]),
+  );
   const teacher = [...opts.roles].find(([, role]) => role === "teacher")?.[0];
   const defaultRoute: RouteDecision = { kind: "forward", backend: opts.defaultBackend, route: "bulk" };
   const canary = opts.canary;
   const canaryRoute: RouteDecision | undefined = canary
-    ? { kind: "forward", backend: canary.backend, route: "canary" }
+    ? forward(canary.backend, "canary", canary.fallback ? opts.defaultBackend : undefined)
     : undefined;
 
   return {
@@ -63,15 +82,15 @@ export function createRouter(opts: RouterOptions): Router {
         return { kind: "forward", backend: teacher, route: "forced" };
       }
       if (input.experiment !== "") {
-        const backend = experiments.get(input.experiment);
-        if (backend === undefined) {
+        const decision = experiments.get(input.experiment);
+        if (decision === undefined) {
           const known = [...experiments.keys()].join(", ") || "none";
           return reject(
             status.INVALID_ARGUMENT,
             `experiment: unknown experiment ${JSON.stringify(input.experiment)} (configured: ${known})`,
           );
         }
-        return { kind: "forward", backend, route: experimentRoutes.get(input.experiment)! };
+        return decision;
       }
       if (canary && canaryRoute && input.modelPreference !== "student") {
         const key = input.routingKey === "" ? input.requestId : input.routingKey;
@@ -80,6 +99,13 @@ export function createRouter(opts: RouterOptions): Router {
       return defaultRoute;
     },
   };
+}
+
+function forward(backend: string, route: string, fallback: string | undefined): RouteDecision {
+  // The default backend cannot fall back to itself.
+  return fallback === undefined || fallback === backend
+    ? { kind: "forward", backend, route }
+    : { kind: "forward", backend, route, fallback };
 }
 
 function reject(code: status, message: string): RouteDecision {

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import t from "tap";
+import { DEFAULT_CLASSIFY_TEMPLATE, DEFAULT_GENERATE_TEMPLATE } from "../../src/backends/vllm/templates.js";
 import { loadConfigFile, parseConfig } from "../../src/config/index.js";
 import { repoPath } from "./helpers.js";
 
@@ -44,6 +45,9 @@ t.test("the DESIGN example is a complete config and gets every default", async (
     endpoints: ["http://127.0.0.1:8000"],
     model: "relevance-teacher",
     mode: "classify",
+    templates: { classify: DEFAULT_CLASSIFY_TEMPLATE, generate: DEFAULT_GENERATE_TEMPLATE },
+    labelTokens: ["1", "2", "3", "4", "5"],
+    topLogprobs: 20,
     role: "teacher",
     timeoutMs: 30000,
     readiness: { intervalMs: 5000, timeoutMs: 2000 },
@@ -57,9 +61,9 @@ t.test("the DESIGN example is a complete config and gets every default", async (
   });
   t.same(cfg.routing, {
     default: "student",
-    canary: { backend: "teacher", percent: 1, salt: "canary" },
+    canary: { backend: "teacher", percent: 1, salt: "canary", fallback: true },
     shadow: { backend: "teacher", percent: 5, salt: "shadow" },
-    experiments: [{ name: "teacher-eval", backend: "teacher" }],
+    experiments: [{ name: "teacher-eval", backend: "teacher", fallback: false }],
     allowForcedTeacher: true,
   });
   t.same(cfg.limits, { maxDocumentsPerRequest: 1000, maxFieldBytes: 65536, maxRequestTextBytes: 8388608 });
@@ -80,9 +84,14 @@ t.test("the DESIGN example is a complete config and gets every default", async (
   t.same(cfg.metrics, { collectDefault: true });
 });
 
-t.test("the local config parses: one Triton student on loopback, no teacher yet", async (t) => {
+t.test("the local config parses: a Triton student and a vLLM teacher on loopback", async (t) => {
   const cfg = loadConfigFile(repoPath("deploy/config/local.yaml"), {});
-  t.same(Object.keys(cfg.backends), ["student"]);
+  t.same(Object.keys(cfg.backends), ["student", "teacher"]);
+  t.match(cfg.backends.teacher, {
+    kind: "vllm",
+    endpoints: ["http://127.0.0.1:8000"],
+    model: "relevance-teacher",
+  });
   t.match(cfg.backends.student, {
     kind: "triton",
     endpoints: ["127.0.0.1:8001"],
@@ -93,9 +102,9 @@ t.test("the local config parses: one Triton student on loopback, no teacher yet"
   t.equal(cfg.server.grpc.port, 50051);
   t.same(cfg.server.admin, { host: "127.0.0.1", port: 8080 });
   t.equal(cfg.routing.default, "student");
-  t.equal(cfg.routing.canary, undefined);
+  t.match(cfg.routing.canary, { backend: "teacher", percent: 5, fallback: true });
   t.equal(cfg.routing.shadow, undefined);
-  t.same(cfg.routing.experiments, []);
+  t.same(cfg.routing.experiments, [{ name: "teacher-eval", backend: "teacher", fallback: false }]);
 });
 
 t.test("the result is deeply frozen", async (t) => {

@@ -9,15 +9,18 @@ const roles = new Map([
 ]);
 const base: RouterOptions = {
   defaultBackend: "student",
-  canary: { backend: "teacher", percent: 10, salt: "canary" },
-  experiments: [{ name: "teacher-eval", backend: "teacher" }],
+  canary: { backend: "teacher", percent: 10, salt: "canary", fallback: true },
+  experiments: [{ name: "teacher-eval", backend: "teacher", fallback: false }],
   allowForcedTeacher: true,
   roles,
 };
 const input = { requestId: "r1", routingKey: "", experiment: "", modelPreference: "unspecified" as const };
 
 t.test("order: forced teacher, then experiment, then canary, then default", (t) => {
-  const router = createRouter({ ...base, canary: { backend: "teacher", percent: 100, salt: "c" } });
+  const router = createRouter({
+    ...base,
+    canary: { backend: "teacher", percent: 100, salt: "c", fallback: true },
+  });
   t.same(router.route({ ...input, modelPreference: "teacher", experiment: "teacher-eval" }), {
     kind: "forward",
     backend: "teacher",
@@ -28,7 +31,7 @@ t.test("order: forced teacher, then experiment, then canary, then default", (t) 
     backend: "teacher",
     route: "experiment:teacher-eval",
   });
-  t.same(router.route(input), { kind: "forward", backend: "teacher", route: "canary" });
+  t.same(router.route(input), { kind: "forward", backend: "teacher", route: "canary", fallback: "student" });
   t.same(router.route({ ...input, modelPreference: "student" }), {
     kind: "forward",
     backend: "student",
@@ -36,6 +39,31 @@ t.test("order: forced teacher, then experiment, then canary, then default", (t) 
   });
   const noCanary = createRouter({ ...base, canary: undefined });
   t.same(noCanary.route(input), { kind: "forward", backend: "student", route: "bulk" });
+  t.end();
+});
+
+t.test("fallback: canary falls back to the default unless disabled; experiments only when enabled", (t) => {
+  const all = { ...input, routingKey: "k" };
+  const noFallback = createRouter({
+    ...base,
+    canary: { backend: "teacher", percent: 100, salt: "c", fallback: false },
+  });
+  t.same(noFallback.route(all), { kind: "forward", backend: "teacher", route: "canary" });
+  const withExperimentFallback = createRouter({
+    ...base,
+    experiments: [{ name: "x", backend: "teacher", fallback: true }],
+  });
+  t.same(withExperimentFallback.route({ ...input, experiment: "x" }), {
+    kind: "forward",
+    backend: "teacher",
+    route: "experiment:x",
+    fallback: "student",
+  });
+  t.same(createRouter(base).route({ ...input, modelPreference: "teacher" }), {
+    kind: "forward",
+    backend: "teacher",
+    route: "forced",
+  });
   t.end();
 });
 
