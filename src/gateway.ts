@@ -49,6 +49,12 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
   const metrics = overrides.metrics ?? createMetrics({ collectDefault: cfg.metrics.collectDefault });
   metrics.buildInfo.labels(VERSION, process.version).set(1);
   const log = logger.child({ component: "gateway" });
+  if (cfg.routing.shadow) {
+    log.warn(
+      { shadow: cfg.routing.shadow },
+      "routing.shadow is set, but this version does not mirror requests yet: nothing is shadowed",
+    );
+  }
 
   const roles = new Map<string, ModelRoleName>(
     Object.entries(cfg.backends).map(([name, b]) => [name, b.role]),

@@ -3,6 +3,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Clock } from "../util/clock.js";
 import type { BackendClient } from "./backend-client.js";
 import { createTritonBackend } from "./triton/client.js";
+import { createVllmBackend } from "./vllm/client.js";
 
 export interface BackendEnv {
   readonly clock: Clock;
@@ -28,9 +29,23 @@ export function createBackend(name: string, cfg: BackendConfig, env: BackendEnv)
         logger: env.logger,
       });
     case "vllm":
-      throw new Error(
-        `backends.${name}.kind: vllm backends are not supported by this version yet; remove the backend or route it elsewhere`,
-      );
+      return createVllmBackend({
+        name,
+        endpoints: cfg.endpoints,
+        model: cfg.model,
+        mode: cfg.mode,
+        classifyTemplate: cfg.templates.classify,
+        generateTemplate: cfg.templates.generate,
+        labelTokens: cfg.labelTokens,
+        topLogprobs: cfg.topLogprobs,
+        maxInputTokens: cfg.maxInputTokens,
+        timeoutMs: cfg.timeoutMs,
+        readiness: cfg.readiness,
+        // One HTTP request per batch: as many connections as batches in flight.
+        maxConnections: cfg.batching.maxConcurrentBatches,
+        clock: env.clock,
+        logger: env.logger,
+      });
     default: {
       const _exhaustive: never = cfg;
       throw new Error(`unknown backend kind ${String(_exhaustive)}`);

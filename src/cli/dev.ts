@@ -1,18 +1,23 @@
 import { onStopSignal, startGateway } from "./serve.js";
-import { startTritonSim } from "./sim.js";
+import { startTritonSim, startVllmSim } from "./sim.js";
 
 /**
- * `npm start`: the Triton simulator on its real default ports, then the
+ * `npm start`: the Triton and vLLM simulators on the real servers' default ports, then the
  * gateway with the local config; prints where everything listens and a
  * command to try; Ctrl-C stops all of it.
  */
 export async function dev(configPath: string): Promise<void> {
   const sim = await startTritonSim({}, "warn");
+  const teacher = await startVllmSim({}, "warn").catch(async (err: unknown) => {
+    await sim.close();
+    throw err;
+  });
+  const closeSims = () => Promise.all([sim.close(), teacher.close()]);
   let started: Awaited<ReturnType<typeof startGateway>>;
   try {
     started = await startGateway(configPath);
   } catch (err) {
-    await sim.close();
+    await closeSims();
     throw err;
   }
   const { gateway, grpcPort, adminPort } = started;
@@ -28,13 +33,14 @@ export async function dev(configPath: string): Promise<void> {
     "Try it from another terminal:",
     `  npx relevance-gateway score --target 127.0.0.1:${grpcPort} --query "chocolate chip cookies" \\`,
     `      --doc "Best chocolate chip cookies recipe" --doc "Oatmeal raisin cookies" --doc "Garden furniture ideas"`,
+    "  … and the same with --experiment teacher-eval (or --teacher) for the teacher's scores.",
     "",
-    "Ctrl-C stops the gateway and the simulator.",
+    "Ctrl-C stops the gateway and the simulators.",
     "",
   ];
   process.stderr.write(lines.join("\n"));
   await onStopSignal(async () => {
     await gateway.shutdown();
-    await sim.close();
+    await closeSims();
   });
 }

@@ -36,6 +36,8 @@ async function main(argv: string[]): Promise<void> {
             "base-ms": { type: "string" },
             "per-item-ms": { type: "string" },
             instances: { type: "string" },
+            "max-model-len": { type: "string" },
+            "max-num-seqs": { type: "string" },
           },
         }),
       );

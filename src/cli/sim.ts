@@ -5,6 +5,7 @@ import {
   DEFAULT_SIM_PORT,
   type TritonSim,
 } from "../sim/triton-sim.js";
+import { createVllmSim, DEFAULT_VLLM_SIM_PORT, type VllmSim } from "../sim/vllm-sim.js";
 import { CliError, intOption, numberOption } from "./fail.js";
 
 export interface TritonSimFlags {
@@ -38,8 +39,37 @@ export function startTritonSim(flags: TritonSimFlags, logLevel = "info"): Promis
   });
 }
 
-export async function runSim(kind: string | undefined, flags: TritonSimFlags): Promise<TritonSim> {
+export interface VllmSimFlags {
+  readonly host?: string | undefined;
+  readonly port?: string | undefined;
+  readonly model?: string | undefined;
+  readonly "max-model-len"?: string | undefined;
+  readonly "max-num-seqs"?: string | undefined;
+}
+
+export function startVllmSim(flags: VllmSimFlags, logLevel = "info"): Promise<VllmSim> {
+  return createVllmSim({
+    host: flags.host ?? "127.0.0.1",
+    port: intOption("port", flags.port, DEFAULT_VLLM_SIM_PORT),
+    model: flags.model ?? "relevance-teacher",
+    maxModelLen: intOption("max-model-len", flags["max-model-len"], 2048),
+    maxNumSeqs: Math.max(1, intOption("max-num-seqs", flags["max-num-seqs"], 64)),
+    logger: createLogger(logLevel).child({ component: "vllm-sim" }),
+  });
+}
+
+export async function runSim(
+  kind: string | undefined,
+  flags: TritonSimFlags & VllmSimFlags,
+): Promise<{ close(): Promise<void> }> {
   switch (kind) {
+    case "vllm": {
+      const sim = await startVllmSim({ ...flags, model: flags.model });
+      process.stderr.write(
+        `vllm simulator: HTTP ${sim.url} (/classify, /v1/completions, /health, /v1/models, /metrics)\n`,
+      );
+      return sim;
+    }
     case "triton": {
       const sim = await startTritonSim(flags);
       process.stderr.write(
@@ -50,6 +80,6 @@ export async function runSim(kind: string | undefined, flags: TritonSimFlags): P
       return sim;
     }
     default:
-      throw new CliError(`sim: unknown simulator ${JSON.stringify(kind ?? "")} (available: triton)`);
+      throw new CliError(`sim: unknown simulator ${JSON.stringify(kind ?? "")} (available: triton, vllm)`);
   }
 }

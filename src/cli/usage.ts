@@ -4,6 +4,7 @@ Usage:
   relevance-gateway serve --config FILE        run the gateway
   relevance-gateway check-config FILE          validate FILE and print the effective config
   relevance-gateway sim triton [options]       run the Triton (KServe v2 gRPC) simulator
+  relevance-gateway sim vllm [options]         run the vLLM (OpenAI-compatible HTTP) simulator
   relevance-gateway score [options]            score documents against a running gateway
   relevance-gateway dev [--config FILE]        simulators + gateway on this machine (npm start)
 
@@ -16,6 +17,13 @@ sim triton options:
   --base-ms MS           fixed cost per batch (default 2)
   --per-item-ms MS       cost per item in a batch (default 0.02)
   --instances N          batches executing at once (default 1)
+
+sim vllm options:
+  --host HOST            listen address (default 127.0.0.1)
+  --port N               HTTP port (default 8000)
+  --model NAME           served model id (default relevance-teacher)
+  --max-model-len N      context length in tokens (default 2048)
+  --max-num-seqs N       sequences running at once; the rest wait (default 64)
 
 score options:
   --target HOST:PORT     gateway address (default 127.0.0.1:50051)

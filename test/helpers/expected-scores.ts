@@ -1,6 +1,7 @@
 import type { DocumentMessage } from "../../src/codec/index.js";
 import { createModelText, defaultModelTextOptions } from "../../src/model-text/index.js";
 import { simLogits, softmax5 } from "../../src/sim/sim-scores.js";
+import { teacherProbabilities } from "../../src/sim/vllm-sim.js";
 
 const modelText = createModelText(defaultModelTextOptions);
 
@@ -12,4 +13,9 @@ const modelText = createModelText(defaultModelTextOptions);
 export function expectedProbabilities(query: string, doc: DocumentMessage): number[] {
   const logits = simLogits(modelText.query(query), modelText.document(doc));
   return Array.from(softmax5(logits), (p) => Math.fround(p));
+}
+
+/** The same for the vLLM simulator (the teacher), before float32 rounding. */
+export function expectedTeacherProbabilities(query: string, doc: DocumentMessage): number[] {
+  return Array.from(teacherProbabilities(modelText.query(query), modelText.document(doc)));
 }

@@ -3,10 +3,13 @@ import { validateConfig } from "../../src/config/index.js";
 import { createGateway, type Gateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/observability/logger.js";
 import { createTritonSim, type TritonSim, type TritonSimOptions } from "../../src/sim/triton-sim.js";
+import { createVllmSim, type VllmSim, type VllmSimOptions } from "../../src/sim/vllm-sim.js";
 import { ScoreClient } from "./grpc-client.js";
 
 export interface Stack {
   readonly sim: TritonSim;
+  /** The vLLM simulator, when the stack has a teacher. */
+  readonly teacherSim: VllmSim | undefined;
   readonly gateway: Gateway;
   readonly target: string;
   readonly adminUrl: string;
@@ -23,9 +26,29 @@ type Batching = Record<string, number | number[]>;
  */
 export async function useGateway(
   t: Test,
-  opts: { sim?: TritonSimOptions; batching?: Batching; config?: Record<string, unknown> } = {},
+  opts: {
+    sim?: TritonSimOptions;
+    batching?: Batching;
+    /** Adds a vLLM teacher backend named "teacher" in front of a vLLM simulator. */
+    teacher?: { mode?: "classify" | "generate"; sim?: VllmSimOptions; backend?: Record<string, unknown> };
+    config?: Record<string, unknown>;
+  } = {},
 ): Promise<Stack> {
   const sim = await createTritonSim({ port: 0, ...opts.sim });
+  const teacherSim = opts.teacher ? await createVllmSim({ port: 0, ...opts.teacher.sim }) : undefined;
+  const teacherBackend = teacherSim
+    ? {
+        teacher: {
+          kind: "vllm",
+          endpoints: [teacherSim.url],
+          model: "relevance-teacher",
+          mode: opts.teacher?.mode ?? "classify",
+          // A loaded machine must not fail probes; a stopped teacher is noticed by its failing calls too.
+          readiness: { intervalMs: 1000, timeoutMs: 1000 },
+          ...opts.teacher?.backend,
+        },
+      }
+    : {};
   const cfg = validateConfig({
     server: { grpc: { host: "127.0.0.1", port: 0 }, admin: { host: "127.0.0.1", port: 0 } },
     backends: {
@@ -35,6 +58,7 @@ export async function useGateway(
         model: "relevance_student",
         batching: { maxBatchSize: 64, maxQueueDelayMs: 2, ...opts.batching },
       },
+      ...teacherBackend,
     },
     routing: { default: "student" },
     logging: { level: "silent" },
@@ -49,9 +73,11 @@ export async function useGateway(
     client.close();
     await gateway.shutdown();
     await sim.close();
+    await teacherSim?.close();
   });
   return {
     sim,
+    teacherSim,
     gateway,
     target: `127.0.0.1:${grpcPort}`,
     adminUrl,

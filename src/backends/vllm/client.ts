@@ -1,0 +1,132 @@
+/**
+ * The vLLM backend: one VllmEndpoint (undici Pool) per configured base URL,
+ * and periodic readiness probes that learn each endpoint's max_model_len.
+ * Probe rounds never overlap: the next one is scheduled an interval after the
+ * previous one finished.
+ */
+import { type Logger, pino } from "pino";
+import { type Clock, systemClock, type TimerHandle } from "../../util/clock.js";
+import type { BackendClient } from "../backend-client.js";
+import { type EndpointSettings, VllmEndpoint } from "./endpoint.js";
+import type { VllmMode } from "./mapping.js";
+import { compileTemplate, DEFAULT_CLASSIFY_TEMPLATE, DEFAULT_GENERATE_TEMPLATE } from "./templates.js";
+
+export type { VllmMode } from "./mapping.js";
+
+export interface VllmBackendOptions {
+  /** The config name, e.g. "teacher"; names the backend in logs and errors. */
+  readonly name: string;
+  /** Base URLs, e.g. "http://127.0.0.1:8000", optionally with a path prefix. */
+  readonly endpoints: readonly string[];
+  /** The served model name (vLLM's --served-model-name). */
+  readonly model: string;
+  /** "classify": POST /classify on a pooling server; "generate": POST /v1/completions with logprobs. */
+  readonly mode: VllmMode;
+  /** `{query}`/`{document}` template of the /classify input; default DEFAULT_CLASSIFY_TEMPLATE. */
+  readonly classifyTemplate?: string;
+  /** `{query}`/`{document}` template of the completion prompt; default DEFAULT_GENERATE_TEMPLATE. */
+  readonly generateTemplate?: string;
+  /** The label tokens for labels 1..5 (generate mode); default "1".."5". */
+  readonly labelTokens?: readonly string[];
+  /** Top-k logprobs asked for (generate mode; at most the server's --max-logprobs); default 20. */
+  readonly topLogprobs?: number;
+  /**
+   * Prompt truncation length in tokens; default from /v1/models max_model_len
+   * (classify: max_model_len, generate: max_model_len − 1). Never raised above that.
+   */
+  readonly maxInputTokens?: number;
+  /** Call timeout when the CallContext has none; default 30000. */
+  readonly timeoutMs?: number;
+  /** Probe period and per-request probe timeout; defaults 5000 and 2000. */
+  readonly readiness?: { readonly intervalMs?: number; readonly timeoutMs?: number };
+  /** Connections per endpoint (the batcher's concurrent batches); default 16. */
+  readonly maxConnections?: number;
+  /** Largest response body accepted; default 64 MiB. */
+  readonly maxResponseBytes?: number;
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+}
+
+export const VLLM_DEFAULTS = {
+  classifyTemplate: DEFAULT_CLASSIFY_TEMPLATE,
+  generateTemplate: DEFAULT_GENERATE_TEMPLATE,
+  labelTokens: ["1", "2", "3", "4", "5"],
+  topLogprobs: 20,
+  timeoutMs: 30_000,
+  readiness: { intervalMs: 5_000, timeoutMs: 2_000 },
+  maxConnections: 16,
+  maxResponseBytes: 64 * 1024 * 1024,
+} as const;
+
+export function createVllmBackend(opts: VllmBackendOptions): BackendClient {
+  const clock = opts.clock ?? systemClock;
+  const logger = (opts.logger ?? pino({ level: "silent" })).child({ backend: opts.name });
+  const intervalMs = opts.readiness?.intervalMs ?? VLLM_DEFAULTS.readiness.intervalMs;
+  if (opts.endpoints.length === 0) throw new RangeError(`backend ${opts.name}: no endpoints configured`);
+  const labelTokens = opts.labelTokens ?? VLLM_DEFAULTS.labelTokens;
+  if (labelTokens.length !== 5) {
+    throw new RangeError(`backend ${opts.name}: labelTokens must list 5 tokens, got ${labelTokens.length}`);
+  }
+  const template =
+    opts.mode === "classify"
+      ? (opts.classifyTemplate ?? VLLM_DEFAULTS.classifyTemplate)
+      : (opts.generateTemplate ?? VLLM_DEFAULTS.generateTemplate);
+  let render: EndpointSettings["render"];
+  try {
+    render = compileTemplate(template);
+  } catch (err) {
+    throw new RangeError(`backend ${opts.name}: ${opts.mode} template: ${(err as Error).message}`);
+  }
+  const settings: EndpointSettings = {
+    backend: opts.name,
+    model: opts.model,
+    mode: opts.mode,
+    render,
+    labelTokens,
+    topLogprobs: opts.topLogprobs ?? VLLM_DEFAULTS.topLogprobs,
+    maxInputTokens: opts.maxInputTokens,
+    timeoutMs: opts.timeoutMs ?? VLLM_DEFAULTS.timeoutMs,
+    probeTimeoutMs: opts.readiness?.timeoutMs ?? VLLM_DEFAULTS.readiness.timeoutMs,
+    maxConnections: opts.maxConnections ?? VLLM_DEFAULTS.maxConnections,
+    maxResponseBytes: opts.maxResponseBytes ?? VLLM_DEFAULTS.maxResponseBytes,
+    clock,
+    logger,
+  };
+  const endpoints = opts.endpoints.map((url) => new VllmEndpoint(url, settings));
+
+  let firstRound: Promise<void> | undefined;
+  let timer: TimerHandle | undefined;
+  let disposed = false;
+
+  const round = async (): Promise<void> => {
+    await Promise.all(endpoints.map((e) => e.probe()));
+  };
+  const scheduleNext = (): void => {
+    if (disposed) return;
+    timer = clock.setTimeout(() => {
+      timer = undefined;
+      if (disposed) return;
+      void round().then(scheduleNext);
+    }, intervalMs);
+  };
+
+  return {
+    name: opts.name,
+    kind: "vllm",
+    endpoints: () => endpoints,
+    start() {
+      if (disposed) return Promise.resolve();
+      firstRound ??= round().then(scheduleNext);
+      return firstRound;
+    },
+    isReady: () => endpoints.some((e) => e.state === "ready"),
+    async [Symbol.asyncDispose]() {
+      if (disposed) return;
+      disposed = true;
+      timer?.cancel();
+      timer = undefined;
+      await Promise.all(endpoints.map((e) => e.close()));
+      logger.debug("vllm backend closed");
+    },
+  };
+}

@@ -1,0 +1,236 @@
+/**
+ * One vLLM endpoint: an undici Pool of keep-alive connections for scoring
+ * calls (the whole batch in one list request), a separate one-connection
+ * client for readiness probes, and the endpoint's readiness state.
+ */
+import { status } from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { Client, type Dispatcher, Pool } from "undici";
+import type { Clock } from "../../util/clock.js";
+import { GatewayError } from "../../util/gateway-error.js";
+import type {
+  BackendEndpoint,
+  CallContext,
+  EndpointState,
+  InferBatch,
+  InferResult,
+} from "../backend-client.js";
+import { CLASSIFY_PATH, CLASSIFY_ROUTE, classifyRequestBody, parseClassifyResponse } from "./classify.js";
+import { completionRequestBody, GENERATE_PATH, GENERATE_ROUTE, parseCompletionResponse } from "./generate.js";
+import { httpExchange } from "./http-call.js";
+import {
+  CallerAbortedError,
+  malformedResponse,
+  mapVllmCallError,
+  mapVllmHttpError,
+  type VllmCallSite,
+  type VllmMode,
+} from "./mapping.js";
+import type { ParsedScores } from "./parse-helpers.js";
+import { type ProbeOutcome, probeEndpoint } from "./readiness.js";
+import type { PairTemplate } from "./templates.js";
+
+/**
+ * vLLM caps list inputs (completion prompts, /classify inputs) at
+ * VLLM_MAX_COMPLETION_PROMPTS, 1024 by default, and answers a longer list with
+ * a 400 that fails the whole batch; exposing it as the endpoint's batch cap
+ * keeps the batcher under it.
+ */
+export const VLLM_MAX_LIST_INPUTS = 1024;
+
+/**
+ * Below uvicorn's 5 s keep-alive (vLLM's default), so the gateway drops an
+ * idle connection before the server does rather than racing it: a POST that
+ * meets a connection the server just closed fails and is not retried.
+ */
+const KEEP_ALIVE_MS = 4_000;
+
+/** /health and /v1/models answers are a few KiB; anything near this is not vLLM. */
+const MAX_PROBE_RESPONSE_BYTES = 1024 * 1024;
+
+export interface EndpointSettings {
+  readonly backend: string;
+  readonly model: string;
+  readonly mode: VllmMode;
+  readonly render: PairTemplate;
+  readonly labelTokens: readonly string[];
+  readonly topLogprobs: number;
+  /** Overrides the truncation length derived from max_model_len (never above it). */
+  readonly maxInputTokens: number | undefined;
+  readonly timeoutMs: number;
+  readonly probeTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxResponseBytes: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+export class VllmEndpoint implements BackendEndpoint {
+  readonly id: string;
+  readonly maxBatchSize = VLLM_MAX_LIST_INPUTS;
+  readonly #s: EndpointSettings;
+  readonly #site: VllmCallSite;
+  readonly #basePath: string;
+  readonly #pool: Pool;
+  readonly #probeClient: Dispatcher;
+  readonly #probes = new AbortController();
+  #state: EndpointState = "unknown";
+  #maxModelLen: number | undefined;
+  #lastReason: string | undefined;
+  #closed = false;
+  #calls = 0;
+
+  /** `url` is the server's base URL, optionally with a path prefix (a reverse proxy). */
+  constructor(url: string, settings: EndpointSettings) {
+    this.id = url;
+    this.#s = settings;
+    this.#site = { backend: settings.backend, endpoint: url, model: settings.model, mode: settings.mode };
+    const parsed = new URL(url);
+    this.#basePath = parsed.pathname.replace(/\/+$/, "");
+    this.#pool = new Pool(parsed.origin, {
+      connections: settings.maxConnections,
+      pipelining: 1,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      maxResponseSize: settings.maxResponseBytes,
+    });
+    // Probes get their own connection so that a pool saturated with slow
+    // scoring calls does not queue them into timeouts and mark a busy server not ready.
+    this.#probeClient = new Client(parsed.origin, {
+      pipelining: 1,
+      keepAliveTimeout: KEEP_ALIVE_MS,
+      maxResponseSize: MAX_PROBE_RESPONSE_BYTES,
+    });
+  }
+
+  get state(): EndpointState {
+    return this.#state;
+  }
+
+  /** The prompt length (in tokens) sent as truncate_prompt_tokens, when known. */
+  get truncateTokens(): number | undefined {
+    const len = this.#maxModelLen;
+    // /classify rejects input > max_model_len; completions need room for the one generated token.
+    const derived = len === undefined ? undefined : this.#s.mode === "classify" ? len : len - 1;
+    const override = this.#s.maxInputTokens;
+    if (override === undefined || derived === undefined) return override ?? derived;
+    return Math.min(override, derived);
+  }
+
+  async infer(batch: InferBatch, ctx: CallContext): Promise<InferResult> {
+    const where = `backend ${this.#s.backend} on ${this.id}`;
+    const n = batch.queries.length;
+    if (batch.documents.length !== n) {
+      const message = `${where}: batch has ${n} queries but ${batch.documents.length} documents`;
+      throw new GatewayError(status.INTERNAL, "INTERNAL", message);
+    }
+    if (ctx.signal.aborted) throw mapVllmCallError(new CallerAbortedError(ctx.signal.reason), this.#site);
+    if (this.#closed) {
+      throw new GatewayError(status.UNAVAILABLE, "SHUTTING_DOWN", `${where}: the backend client is closed`);
+    }
+    const timeoutMs = ctx.timeoutMs ?? this.#s.timeoutMs;
+    if (!(timeoutMs > 0)) {
+      const message = `${where}: no time left for the call (timeout ${timeoutMs} ms)`;
+      throw new GatewayError(status.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED", message);
+    }
+    if (n === 0) return { probabilities: new Float32Array(0), model: { name: this.#s.model, version: "" } };
+
+    const { render, model, mode } = this.#s;
+    const texts = batch.queries.map((q, i) => render(q, batch.documents[i]!));
+    const truncate = this.truncateTokens;
+    const [path, route, body] =
+      mode === "classify"
+        ? [CLASSIFY_PATH, CLASSIFY_ROUTE, classifyRequestBody(model, texts, truncate)]
+        : [GENERATE_PATH, GENERATE_ROUTE, completionRequestBody(model, texts, this.#s.topLogprobs, truncate)];
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      accept: "application/json",
+    };
+    // vLLM takes X-Request-Id as its request id, so the batch shows up in the
+    // server's logs. The call number keeps ids unique when a batch is retried
+    // on the same server: vLLM does not expect two live requests with one id.
+    this.#calls++;
+    if (ctx.batchId !== undefined) headers["x-request-id"] = `${ctx.batchId}.${this.#calls}`;
+
+    let reply: { status: number; text: string };
+    try {
+      reply = await httpExchange(
+        this.#pool,
+        {
+          method: "POST",
+          path: this.#basePath + path,
+          body: JSON.stringify(body),
+          headers,
+          timeoutMs,
+          signal: ctx.signal,
+        },
+        this.#s.clock,
+      );
+    } catch (err) {
+      throw mapVllmCallError(err, this.#site);
+    }
+    if (reply.status !== 200) throw mapVllmHttpError(reply.status, reply.text, this.#site, route);
+    let json: unknown;
+    try {
+      json = JSON.parse(reply.text);
+    } catch (err) {
+      throw malformedResponse(this.#site, route, `the body is not JSON (${(err as Error).message})`);
+    }
+    const parsed: ParsedScores =
+      mode === "classify"
+        ? parseClassifyResponse(json, n, this.#site)
+        : parseCompletionResponse(json, n, this.#s.labelTokens, this.#site);
+    // vLLM has no model versions; the served model id is the identity.
+    return { probabilities: parsed.probabilities, model: { name: parsed.model ?? model, version: "" } };
+  }
+
+  async probe(): Promise<void> {
+    if (this.#closed) return;
+    const outcome = await probeEndpoint({
+      dispatcher: this.#probeClient,
+      site: this.#site,
+      basePath: this.#basePath,
+      timeoutMs: this.#s.probeTimeoutMs,
+      clock: this.#s.clock,
+      signal: this.#probes.signal,
+    });
+    if (!this.#closed) this.#apply(outcome);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#probes.abort();
+    // close() lets in-flight scoring calls finish; each is bounded by its deadline.
+    await Promise.all([this.#pool.close(), this.#probeClient.close()]);
+  }
+
+  #apply(outcome: ProbeOutcome): void {
+    const log = this.#s.logger;
+    const previous = this.#state;
+    if (outcome.ready) {
+      const changed = outcome.maxModelLen !== this.#maxModelLen;
+      this.#maxModelLen = outcome.maxModelLen;
+      this.#state = "ready";
+      this.#lastReason = undefined;
+      if (previous !== "ready" || changed) {
+        log.info(
+          {
+            endpoint: this.id,
+            from: previous,
+            maxModelLen: outcome.maxModelLen,
+            truncatePromptTokens: this.truncateTokens,
+          },
+          "vllm endpoint ready",
+        );
+      }
+      return;
+    }
+    this.#state = "not-ready";
+    // Log on a transition or a new reason, not on every probe of a lasting outage.
+    if (previous === "not-ready" && outcome.reason === this.#lastReason) return;
+    this.#lastReason = outcome.reason;
+    const fields = { endpoint: this.id, from: previous, reason: outcome.reason };
+    if (outcome.misconfigured) log.error(fields, `vllm endpoint not ready: ${outcome.reason}`);
+    else log.warn(fields, "vllm endpoint not ready");
+  }
+}

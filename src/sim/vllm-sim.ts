@@ -1,0 +1,277 @@
+/**
+ * An in-process stand-in for vLLM's OpenAI-compatible server hosting the
+ * relevance teacher: `/classify` (a pooling deployment) and `/v1/completions`
+ * (a generate deployment) on one port, with vLLM's shapes, status codes and
+ * error bodies, its health, model list, version and Prometheus endpoints,
+ * continuous batching (`VllmScheduler`) and deterministic teacher scores
+ * (`teacherProbabilities`) so tests can predict every probability.
+ *
+ * Test hooks beyond vLLM: the `x-sim-shuffle-choices: 1` request header (or
+ * the `shuffleChoices` option) returns `choices` (and `/classify` `data`) out
+ * of index order, which a real server may do, so clients must match by
+ * `index`; `setHealthy(false)` plays a dead engine (`/health` 503, inference
+ * 500); `stop()` plays a crash (connections refused from then on).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { type Clock, systemClock } from "../util/clock.js";
+import {
+  classifyBody,
+  completionBody,
+  completionFinishReason,
+  modelListBody,
+  runPrompts,
+  type SequenceHooks,
+} from "./vllm-endpoints.js";
+import { errorBody, VllmSimError } from "./vllm-errors.js";
+import { DEFAULT_MAX_BODY_BYTES, readJson, sendEmpty, sendJson, sendText } from "./vllm-http.js";
+import { parseClassify, parseCompletion, type ServedModel } from "./vllm-requests.js";
+import {
+  DEFAULT_VLLM_SIM_COST,
+  VllmScheduler,
+  type VllmSimCost,
+  validateVllmCost,
+} from "./vllm-scheduler.js";
+import { VllmSimMetrics } from "./vllm-sim-metrics.js";
+
+export { DEFAULT_MAX_BODY_BYTES } from "./vllm-http.js";
+export { SIM_MAX_LOGPROBS } from "./vllm-logprobs.js";
+export { VLLM_MAX_COMPLETION_PROMPTS } from "./vllm-requests.js";
+export { DEFAULT_VLLM_SIM_COST, type VllmSimCost } from "./vllm-scheduler.js";
+export {
+  parseTeacherInput,
+  simTokenCount,
+  simTruncate,
+  type TeacherPair,
+  type TruncationSide,
+  teacherLogits,
+  teacherProbabilities,
+} from "./vllm-scores.js";
+
+/** vLLM's default port. */
+export const DEFAULT_VLLM_SIM_PORT = 8000;
+/** What `GET /version` reports: a release with the current error shape and `/classify`. */
+export const SIM_VLLM_VERSION = "0.11.0";
+
+export interface VllmSimOptions {
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** Default 8000; 0 picks a free port. */
+  port?: number;
+  /** The served model name (`--served-model-name`); default "relevance-teacher". */
+  model?: string;
+  /** `--max-model-len`, in simulated tokens; default 2048. */
+  maxModelLen?: number;
+  /** `--max-num-seqs`: sequences running at once; default 64. */
+  maxNumSeqs?: number;
+  /** `--max-num-batched-tokens`: tokens per engine step; default 8192. */
+  maxNumBatchedTokens?: number;
+  /** Default { stepMs: 4, perSeqMs: 0.05, prefillMsPerToken: 0.002 }; partial values fill from it. */
+  cost?: Partial<VllmSimCost>;
+  /** Answer every list out of index order (as the `x-sim-shuffle-choices: 1` header does per request). */
+  shuffleChoices?: boolean;
+  /** Errors in the pre-0.10.1 shape `{"object":"error",...}` instead of `{"error":{...}}`. */
+  legacyErrors?: boolean;
+  /** Engine alive at start; default true. */
+  healthy?: boolean;
+  /** Default 32 MiB; larger bodies get 413. */
+  maxBodyBytes?: number;
+  clock?: Clock;
+  /** Used as given (callers add their own bindings); nothing is logged without one. */
+  logger?: Logger;
+}
+
+export interface VllmSimStats {
+  /** `/classify` and `/v1/completions` calls received, valid or not. */
+  requests: number;
+  /** Sequences (prompts) that joined the running batch. */
+  items: number;
+  /** Sequences running now. */
+  running: number;
+  /** Sequences waiting for a running slot. */
+  waiting: number;
+  maxRunningSeen: number;
+  /** Calls that failed: error answers, client disconnects, and calls cut by stop() or close(). */
+  failures: number;
+}
+
+export interface VllmSim extends AsyncDisposable {
+  /** "http://host:port", the base URL to give a client. */
+  readonly url: string;
+  readonly port: number;
+  stats(): VllmSimStats;
+  /** Changes the cost model from the next engine step on. */
+  setCost(cost: Partial<VllmSimCost>): void;
+  /** false: `/health` answers 503 and inference 500, as after vLLM's EngineDeadError. */
+  setHealthy(healthy: boolean): void;
+  /** Dies at once: the listener closes (connections are refused), open connections drop, work is lost. */
+  stop(): void;
+  /** stop(), then resolves once the listener has closed. */
+  close(): Promise<void>;
+}
+
+type Route = "health" | "models" | "version" | "metrics" | "classify" | "completions";
+const ROUTES: Record<string, { route: Route; method: "GET" | "POST" }> = {
+  "/health": { route: "health", method: "GET" },
+  "/v1/models": { route: "models", method: "GET" },
+  "/version": { route: "version", method: "GET" },
+  "/metrics": { route: "metrics", method: "GET" },
+  "/classify": { route: "classify", method: "POST" },
+  "/v1/completions": { route: "completions", method: "POST" },
+};
+
+export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim> {
+  const host = opts.host ?? "127.0.0.1";
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger;
+  const served: ServedModel = {
+    name: opts.model ?? "relevance-teacher",
+    maxModelLen: opts.maxModelLen ?? 2048,
+  };
+  if (!Number.isInteger(served.maxModelLen) || served.maxModelLen < 2) {
+    throw new RangeError(`vllm sim: maxModelLen must be an integer >= 2, got ${served.maxModelLen}`);
+  }
+  const legacy = opts.legacyErrors ?? false;
+  const maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  let cost = validateVllmCost({ ...DEFAULT_VLLM_SIM_COST, ...opts.cost });
+  const engine = new VllmScheduler(clock, () => cost, {
+    maxNumSeqs: opts.maxNumSeqs ?? 64,
+    maxNumBatchedTokens: opts.maxNumBatchedTokens ?? 8192,
+  });
+  const metrics = new VllmSimMetrics(served.name, () => ({
+    running: engine.running,
+    waiting: engine.waiting,
+  }));
+  const counters = { requests: 0, items: 0, failures: 0 };
+  let healthy = opts.healthy ?? true;
+  let warnedTemperature = false;
+  const startedAt = Math.floor(Date.now() / 1000);
+
+  const hooks = (reason: "stop" | "length", generated: number): SequenceHooks => ({
+    started: () => counters.items++,
+    finished: (prompt) => metrics.finished(reason, prompt.tokens, generated),
+  });
+
+  async function infer(req: IncomingMessage, res: ServerResponse, route: "classify" | "completions") {
+    counters.requests++;
+    const abort = new AbortController();
+    let settled = false;
+    const settle = (ok: boolean) => {
+      if (settled) return;
+      settled = true;
+      if (!ok) counters.failures++;
+    };
+    // The client went away before the answer: vLLM cancels the request's work.
+    res.on("close", () => {
+      if (res.writableFinished) return;
+      settle(false);
+      abort.abort();
+    });
+    const shuffle = (opts.shuffleChoices ?? false) || req.headers["x-sim-shuffle-choices"] === "1";
+    try {
+      if (!healthy) {
+        throw new VllmSimError(
+          500,
+          "InternalServerError",
+          "EngineCore encountered an issue. See stack trace (above) for the root cause.",
+        );
+      }
+      const raw = await readJson(req, maxBodyBytes);
+      let body: Record<string, unknown>;
+      if (route === "classify") {
+        const job = parseClassify(raw, served);
+        await runPrompts(engine, job.prompts, hooks("stop", 0), abort.signal);
+        body = classifyBody(job, shuffle);
+      } else {
+        const job = parseCompletion(raw, served);
+        if (job.temperatureUnset && !warnedTemperature) {
+          warnedTemperature = true;
+          logger?.warn("completion without temperature: a real server would sample at 1.0; send 0");
+        }
+        await runPrompts(engine, job.prompts, hooks(completionFinishReason(job), 1), abort.signal);
+        body = completionBody(job, shuffle);
+      }
+      settle(true);
+      sendJson(res, 200, body);
+    } catch (err) {
+      settle(false);
+      if (abort.signal.aborted) return;
+      const e = err instanceof VllmSimError ? err : new VllmSimError(500, "InternalServerError", String(err));
+      logger?.debug({ route, status: e.status, message: e.message }, "vllm sim error");
+      // An unread body (413) would otherwise be parsed as the next request.
+      sendJson(res, e.status, errorBody(e, legacy), e.status === 413 ? { connection: "close" } : {});
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "/").split("?")[0]!;
+    const entry = ROUTES[path];
+    if (!entry) return sendJson(res, 404, { detail: "Not Found" });
+    if (req.method !== entry.method) {
+      return sendJson(res, 405, { detail: "Method Not Allowed" }, { allow: entry.method });
+    }
+    switch (entry.route) {
+      case "health":
+        return sendEmpty(res, healthy ? 200 : 503);
+      case "models":
+        return sendJson(res, 200, modelListBody(served, startedAt));
+      case "version":
+        return sendJson(res, 200, { version: SIM_VLLM_VERSION });
+      case "metrics":
+        return sendText(res, 200, metrics.registry.contentType, await metrics.text());
+      default:
+        return infer(req, res, entry.route);
+    }
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      logger?.error({ err }, "vllm sim: unhandled error");
+      sendJson(res, 500, errorBody(new VllmSimError(500, "InternalServerError", String(err)), legacy));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? DEFAULT_VLLM_SIM_PORT, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  logger?.info({ url, model: served.name }, "vllm simulator listening");
+
+  let closed: Promise<void> | undefined;
+  const stop = () => {
+    if (closed) return;
+    closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    engine.close();
+    logger?.info({ url }, "vllm simulator stopped");
+  };
+  const close = async () => {
+    stop();
+    await closed;
+  };
+
+  return {
+    url,
+    port,
+    stats: () => ({
+      ...counters,
+      running: engine.running,
+      waiting: engine.waiting,
+      maxRunningSeen: engine.maxRunningSeen,
+    }),
+    setCost(next) {
+      cost = validateVllmCost({ ...cost, ...next });
+    },
+    setHealthy(next) {
+      healthy = next;
+    },
+    stop,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
