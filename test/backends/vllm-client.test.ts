@@ -50,8 +50,11 @@ interface Seen {
   readonly json: unknown;
 }
 
-/** A canned answer, or "hang": accept the request and never answer. */
-type Reply = { readonly status?: number; readonly body?: string } | "hang";
+/**
+ * A canned answer (`blockMs`: then keep the process's event loop busy that
+ * long, as a loaded gateway would be), or "hang": accept the request and never answer.
+ */
+type Reply = { readonly status?: number; readonly body?: string; readonly blockMs?: number } | "hang";
 
 interface FakeVllm {
   readonly url: string;
@@ -78,11 +81,15 @@ async function fakeVllm(t: Test, overrides: Record<string, Reply> = {}, prefix =
       return [`${method} ${prefix}${path}`, reply];
     }),
   );
-  const answer = (res: ServerResponse, reply: { status?: number; body?: string }) => {
+  const answer = (res: ServerResponse, reply: Exclude<Reply, "hang">) => {
     const body = reply.body ?? "";
     const json = body.startsWith("{") || body.startsWith("[");
     res.writeHead(reply.status ?? 200, { "content-type": json ? "application/json" : "text/html" });
     res.end(body);
+    const until = performance.now() + (reply.blockMs ?? 0);
+    while (performance.now() < until) {
+      // busy: timers and sockets wait
+    }
   };
   const server = createHttpServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -437,6 +444,13 @@ t.test("a server that never answers: the context's deadline, promptly", async (t
     code: grpc.status.DEADLINE_EXCEEDED,
     reason: "DEADLINE_EXCEEDED",
   });
+});
+
+t.test("an answer that arrived while the event loop was busy past the deadline is kept", async (t) => {
+  const fake = await fakeVllm(t, { "POST /classify": { body: CLASSIFY_BODY, blockMs: 150 } });
+  const client = backend(t, { endpoints: [fake.url] });
+  const res = await client.endpoints()[0]!.infer(BATCH, ctx({ timeoutMs: 60 }));
+  expectRows(t, res.probabilities, CLASSIFY_EXPECTED);
 });
 
 t.test("the deadline runs on the injected clock; timeoutMs applies without one in the context", async (t) => {

@@ -45,7 +45,15 @@ export async function httpExchange(
   const controller = new AbortController();
   const onAbort = (): void => controller.abort(new CallerAbortedError(caller?.reason));
   caller?.addEventListener("abort", onAbort, { once: true });
-  const timer = clock.setTimeout(() => controller.abort(new DeadlineExceededError(x.timeoutMs)), x.timeoutMs);
+  let finished = false;
+  // Node runs due timers before it polls sockets: when the gateway's event
+  // loop was busy past the deadline, a response that arrived in time would
+  // lose to the timer. One turn of the loop lets pending I/O finish first.
+  const timer = clock.setTimeout(() => {
+    setImmediate(() => {
+      if (!finished) controller.abort(new DeadlineExceededError(x.timeoutMs));
+    });
+  }, x.timeoutMs);
   try {
     const res = await dispatcher.request({
       method: x.method,
@@ -65,6 +73,7 @@ export async function httpExchange(
     if (controller.signal.aborted) throw controller.signal.reason;
     throw err;
   } finally {
+    finished = true;
     timer.cancel();
     caller?.removeEventListener("abort", onAbort);
   }
