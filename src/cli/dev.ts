@@ -26,8 +26,9 @@ export async function dev(configPath: string): Promise<void> {
     "relevance-gateway is running with its built-in simulators:",
     `  gateway gRPC      127.0.0.1:${grpcPort}   (relevance.v1.RelevanceService, health, reflection)`,
     `  gateway admin     http://127.0.0.1:${adminPort}/metrics  /healthz  /readyz`,
-    `  Triton simulator  ${sim.address} (KServe v2 gRPC)` +
-      (sim.metricsPort ? `, http://127.0.0.1:${sim.metricsPort}/metrics` : ""),
+    `  Triton simulator  ${sim.address} (the student, KServe v2 gRPC)` +
+      (sim.metricsPort ? `, metrics http://127.0.0.1:${sim.metricsPort}/metrics` : ""),
+    `  vLLM simulator    ${teacher.url} (the teacher, OpenAI-compatible HTTP), metrics ${teacher.url}/metrics`,
     `  config            ${configPath}`,
     "",
     "Try it from another terminal:",
