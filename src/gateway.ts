@@ -5,11 +5,18 @@ import { createAdminServer, listen } from "./admin/server.js";
 import { bindServer, createGrpcServer, type GrpcServer } from "./api/server.js";
 import type { BackendClient } from "./backends/backend-client.js";
 import { createBackend } from "./backends/create-backend.js";
+import { createResilientBackend, type ResilientBackend } from "./backends/resilience/resilient-backend.js";
+import { RetryBudget } from "./backends/resilience/retry-budget.js";
 import { Batcher } from "./batching/batcher.js";
 import type { GatewayConfig } from "./config/index.js";
 import { createModelText } from "./model-text/index.js";
 import { createLogger, type Logger } from "./observability/logger.js";
-import { batcherMetrics, createMetrics, type GatewayMetrics } from "./observability/metrics.js";
+import {
+  batcherMetrics,
+  createMetrics,
+  type GatewayMetrics,
+  resilienceMetrics,
+} from "./observability/metrics.js";
 import { createPipeline, type Pipeline } from "./pipeline.js";
 import { createRouter, type ModelRoleName } from "./routing/router.js";
 import { type Clock, systemClock, type TimerHandle } from "./util/clock.js";
@@ -59,22 +66,40 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
   const roles = new Map<string, ModelRoleName>(
     Object.entries(cfg.backends).map(([name, b]) => [name, b.role]),
   );
-  const backends =
+  const clients =
     overrides.backends ??
     new Map(
       Object.entries(cfg.backends).map(([name, b]) => [name, createBackend(name, b, { clock, logger })]),
     );
 
+  // Every endpoint behind a circuit breaker and outlier detection; every batch within a retry budget.
+  const backends = new Map<string, ResilientBackend>();
   const batchers = new Map<string, Batcher>();
-  for (const [name, backend] of backends) {
+  for (const [name, client] of clients) {
     const b = cfg.backends[name];
     if (!b) continue;
+    const backend = createResilientBackend(client, {
+      breaker: b.breaker,
+      outlier: b.outlierDetection,
+      clock,
+      logger,
+      hooks: resilienceMetrics(metrics, name),
+    });
+    backends.set(name, backend);
     batchers.set(
       name,
       new Batcher({
         backend: name,
         ...b.batching,
         endpoints: () => backend.endpoints(),
+        callTimeoutMs: b.timeoutMs,
+        retryBudget: b.retry.enabled
+          ? new RetryBudget(
+              { percent: b.retry.budgetPercent, minRetries: b.retry.minRetries, windowMs: b.retry.windowMs },
+              clock,
+            )
+          : undefined,
+        shedUnreachableDeadlines: b.shedUnreachableDeadlines,
         clock,
         observer: batcherMetrics(metrics, name),
       }),
@@ -93,7 +118,7 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     }),
     batchers,
     roles,
-    isAvailable: (name) => backends.get(name)?.isReady() ?? false,
+    isAvailable: (name) => backends.get(name)?.available() ?? false,
     clock,
     metrics,
     logger,

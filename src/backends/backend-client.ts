@@ -27,12 +27,26 @@ export interface CallContext {
   readonly signal: AbortSignal;
   /** Time left until the earliest deadline of the batch's items; undefined when none has a deadline. */
   readonly timeoutMs?: number | undefined;
+  /**
+   * True when `timeoutMs` is the backend's own call timeout rather than a
+   * client's deadline: running out of it is then the endpoint's fault.
+   */
+  readonly timeoutIsBackendLimit?: boolean | undefined;
   /** Correlates the backend call in the model server's logs. */
   readonly batchId?: string | undefined;
 }
 
-/** `unknown` until the first readiness probe answers; `unknown` endpoints are still tried. */
-export type EndpointState = "unknown" | "ready" | "not-ready";
+/**
+ * `unknown` until the first readiness probe answers (`unknown` endpoints are
+ * still tried); `ejected` while a circuit breaker is open or outlier detection
+ * has taken the endpoint out.
+ */
+export type EndpointState = "unknown" | "ready" | "not-ready" | "ejected";
+
+/** Whether the batcher may send a batch to an endpoint in this state. */
+export function isUsable(state: EndpointState): boolean {
+  return state !== "not-ready" && state !== "ejected";
+}
 
 export interface BackendEndpoint {
   /** As configured or resolved, e.g. "127.0.0.1:8001". */

@@ -1,5 +1,11 @@
 import { status } from "@grpc/grpc-js";
-import type { BackendEndpoint, InferResult, ModelIdentity } from "../backends/backend-client.js";
+import {
+  type BackendEndpoint,
+  type InferResult,
+  isUsable,
+  type ModelIdentity,
+} from "../backends/backend-client.js";
+import type { RetryBudget } from "../backends/resilience/retry-budget.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { GatewayError } from "../util/gateway-error.js";
 import { Fifo } from "./fifo.js";
@@ -24,6 +30,15 @@ export interface BatcherOptions {
   readonly maxConcurrentBatches: number;
   /** The backend's endpoints, read at each dispatch (they may change). */
   readonly endpoints: () => readonly BackendEndpoint[];
+  /** A batch call never runs longer than this, whatever its requests' deadlines (`backends.<name>.timeoutMs`). */
+  readonly callTimeoutMs?: number | undefined;
+  /** When set, a batch that failed UNAVAILABLE is retried once on another endpoint, within this budget. */
+  readonly retryBudget?: RetryBudget | undefined;
+  /**
+   * Reject at once (RESOURCE_EXHAUSTED) a request that, by the queue ahead of
+   * it and the recent batch time, cannot be answered before its deadline.
+   */
+  readonly shedUnreachableDeadlines?: boolean | undefined;
   readonly clock: Clock;
   readonly observer?: BatcherObserver | undefined;
 }
@@ -83,6 +98,8 @@ interface BatchPart {
 
 interface Batch {
   readonly parts: BatchPart[];
+  /** 0 for the first call, 1 for its retry. */
+  readonly attempt: number;
   readonly controller: AbortController;
   /** Jobs in `parts` still waiting for an answer; at 0 the backend call is aborted. */
   liveJobs: number;
@@ -115,6 +132,8 @@ export class Batcher {
   #rotation = 0;
   #draining = false;
   #idleWaiters: (() => void)[] = [];
+  /** Moving average of successful batch call durations; undefined until the first. */
+  #recentBatchMs: number | undefined;
 
   constructor(opts: BatcherOptions) {
     this.#opts = opts;
@@ -234,19 +253,58 @@ export class Batcher {
           `request has ${n} documents)`,
       );
     }
-    if (!this.#endpointUsable()) {
-      this.#observer.rejected("no_ready_endpoint");
+    if (!this.#endpointUsable()) return this.#noEndpointError(true);
+    const predictedMs = this.#predictedWaitMs();
+    if (predictedMs !== undefined && predictedMs > deadlineMs - now) {
+      this.#observer.rejected("deadline_unreachable");
       return new GatewayError(
-        status.UNAVAILABLE,
-        "NO_READY_ENDPOINT",
-        `backend ${backend}: no ready endpoint (${this.#describeEndpoints()})`,
+        status.RESOURCE_EXHAUSTED,
+        "PREDICTED_DEADLINE_MISS",
+        `backend ${backend}: overloaded; the ${this.#queuedItems} items queued ahead would take about ` +
+          `${Math.round(predictedMs)} ms, past the request's deadline in ${Math.round(deadlineMs - now)} ms`,
       );
     }
     return undefined;
   }
 
+  /**
+   * Time until a newly queued request would be answered: the batches queued
+   * ahead of it, spread over every free-or-busy slot, at the recent batch
+   * time, plus its own batch. Only predicted when there is a queue: an idle
+   * backend slower than a deadline is the deadline's business, not load.
+   */
+  #predictedWaitMs(): number | undefined {
+    if (
+      !this.#opts.shedUnreachableDeadlines ||
+      this.#recentBatchMs === undefined ||
+      this.#queuedItems === 0
+    ) {
+      return undefined;
+    }
+    const usable = this.#opts.endpoints().filter((e) => isUsable(e.state)).length;
+    const slots = Math.max(1, usable * this.#opts.maxConcurrentBatches);
+    const batchesAhead = Math.ceil(this.#queuedItems / this.#opts.maxBatchSize);
+    return (Math.ceil(batchesAhead / slots) + 1) * this.#recentBatchMs;
+  }
+
+  #noEndpointError(count: boolean): GatewayError {
+    const allOpen = this.#opts.endpoints().some((e) => e.state === "ejected");
+    if (count) this.#observer.rejected(allOpen ? "circuit_open" : "no_ready_endpoint");
+    return allOpen
+      ? new GatewayError(
+          status.UNAVAILABLE,
+          "BACKEND_CIRCUIT_OPEN",
+          `backend ${this.#opts.backend}: no endpoint available, circuit breakers open (${this.#describeEndpoints()})`,
+        )
+      : new GatewayError(
+          status.UNAVAILABLE,
+          "NO_READY_ENDPOINT",
+          `backend ${this.#opts.backend}: no ready endpoint (${this.#describeEndpoints()})`,
+        );
+  }
+
   #endpointUsable(): boolean {
-    return this.#opts.endpoints().some((e) => e.state !== "not-ready");
+    return this.#opts.endpoints().some((e) => isUsable(e.state));
   }
 
   #describeEndpoints(): string {
@@ -254,15 +312,15 @@ export class Batcher {
     return eps.length === 0 ? "none configured" : eps.map((e) => `${e.id} ${e.state}`).join(", ");
   }
 
-  /** Least-loaded usable endpoint with a free slot; ties broken round-robin. */
-  #pickEndpoint(): BackendEndpoint | undefined {
+  /** Least-loaded usable endpoint with a free slot (other than `exclude`); ties broken round-robin. */
+  #pickEndpoint(exclude?: string): BackendEndpoint | undefined {
     const eps = this.#opts.endpoints();
     const count = eps.length;
     let best: BackendEndpoint | undefined;
     let bestLoad = this.#opts.maxConcurrentBatches;
     for (let k = 0; k < count; k++) {
       const ep = eps[(this.#rotation + k) % count]!;
-      if (ep.state === "not-ready") continue;
+      if (!isUsable(ep.state) || ep.id === exclude) continue;
       const load = this.#inFlight.get(ep.id) ?? 0;
       if (load < bestLoad) {
         best = ep;
@@ -363,8 +421,21 @@ export class Batcher {
       }
     }
     if (taken === 0) return;
+    this.#observer.batchDispatched(taken, trigger);
+    this.#send(endpoint, parts, queries, documents, earliestDeadlineMs, now, 0);
+  }
 
-    const batch: Batch = { parts, controller: new AbortController(), liveJobs: 0 };
+  /** Calls `endpoint` with a batch made of `parts` (their texts already gathered). */
+  #send(
+    endpoint: BackendEndpoint,
+    parts: BatchPart[],
+    queries: string[],
+    documents: string[],
+    earliestDeadlineMs: number,
+    now: number,
+    attempt: number,
+  ): void {
+    const batch: Batch = { parts, attempt, controller: new AbortController(), liveJobs: 0 };
     for (const part of parts) {
       // A job split within this batch appears in several parts but counts once.
       if (part.job.batches.at(-1) !== batch) {
@@ -375,20 +446,55 @@ export class Batcher {
     this.#inFlight.set(endpoint.id, (this.#inFlight.get(endpoint.id) ?? 0) + 1);
     this.#inFlightBatches++;
     this.#batches.add(batch);
-    this.#observer.batchDispatched(taken, trigger);
+    if (attempt === 0) this.#opts.retryBudget?.recordCall();
 
-    const timeoutMs = Number.isFinite(earliestDeadlineMs) ? Math.max(0, earliestDeadlineMs - now) : undefined;
-    const started = now;
+    const deadlineLeftMs = Number.isFinite(earliestDeadlineMs)
+      ? Math.max(0, earliestDeadlineMs - now)
+      : undefined;
+    const callTimeoutMs = this.#opts.callTimeoutMs;
+    const backendLimited =
+      callTimeoutMs !== undefined && (deadlineLeftMs === undefined || callTimeoutMs < deadlineLeftMs);
+    const timeoutMs = backendLimited ? callTimeoutMs : deadlineLeftMs;
     let call: Promise<InferResult>;
     try {
-      call = endpoint.infer({ queries, documents }, { signal: batch.controller.signal, timeoutMs });
+      call = endpoint.infer(
+        { queries, documents },
+        { signal: batch.controller.signal, timeoutMs, timeoutIsBackendLimit: backendLimited },
+      );
     } catch (err) {
       call = Promise.reject(err);
     }
     call.then(
-      (result) => this.#complete(endpoint, batch, started, result, undefined),
-      (err: unknown) => this.#complete(endpoint, batch, started, undefined, GatewayError.from(err)),
+      (result) => this.#complete(endpoint, batch, now, result, undefined),
+      (err: unknown) => this.#complete(endpoint, batch, now, undefined, GatewayError.from(err)),
     );
+  }
+
+  /**
+   * Retries a batch that failed UNAVAILABLE once, on another endpoint with a
+   * free slot, when the retry budget and its requests' deadlines allow.
+   */
+  #retry(failed: BackendEndpoint, batch: Batch, error: GatewayError): boolean {
+    if (batch.attempt > 0 || !this.#opts.retryBudget || !isRetriable(error) || this.#draining) return false;
+    const now = this.#clock.now();
+    const parts = batch.parts.filter((p) => !p.job.done && p.job.deadlineMs > now);
+    if (parts.length === 0) return false;
+    const other = this.#pickEndpoint(failed.id);
+    if (!other || !this.#opts.retryBudget.tryAcquire()) return false;
+    const queries: string[] = [];
+    const documents: string[] = [];
+    let earliestDeadlineMs = Number.POSITIVE_INFINITY;
+    for (const part of parts) {
+      removeBatch(part.job, batch);
+      for (let i = part.start; i < part.end; i++) {
+        queries.push(part.job.query);
+        documents.push(part.job.documents[i]!);
+      }
+      if (part.job.deadlineMs < earliestDeadlineMs) earliestDeadlineMs = part.job.deadlineMs;
+    }
+    this.#observer.retried(failed.id, error);
+    this.#send(other, parts, queries, documents, earliestDeadlineMs, now, batch.attempt + 1);
+    return true;
   }
 
   #complete(
@@ -401,7 +507,15 @@ export class Batcher {
     this.#inFlight.set(endpoint.id, (this.#inFlight.get(endpoint.id) ?? 1) - 1);
     this.#inFlightBatches--;
     this.#batches.delete(batch);
-    this.#observer.batchCompleted(endpoint.id, this.#clock.now() - startedMs, error);
+    const durationMs = this.#clock.now() - startedMs;
+    this.#observer.batchCompleted(endpoint.id, durationMs, error);
+    if (!error) {
+      this.#recentBatchMs =
+        this.#recentBatchMs === undefined ? durationMs : 0.8 * this.#recentBatchMs + 0.2 * durationMs;
+    } else if (this.#retry(endpoint, batch, error)) {
+      this.#pump();
+      return;
+    }
     let offset = 0;
     for (const part of batch.parts) {
       const job = part.job;
@@ -469,11 +583,7 @@ export class Batcher {
   }
 
   #failQueuedUnavailable(): void {
-    const error = new GatewayError(
-      status.UNAVAILABLE,
-      "NO_READY_ENDPOINT",
-      `backend ${this.#opts.backend}: no ready endpoint (${this.#describeEndpoints()})`,
-    );
+    const error = this.#noEndpointError(false);
     for (const queue of [this.#interactive, this.#bulk]) {
       for (let seg = queue.shift(); seg; seg = queue.shift()) this.#fail(seg.job, error, undefined);
     }
@@ -489,6 +599,20 @@ export class Batcher {
     if (waiters.length === 0) return;
     this.#idleWaiters = [];
     for (const w of waiters) w();
+  }
+}
+
+/** Worth another endpoint: the endpoint (not the request) failed. Never INVALID_ARGUMENT or a deadline. */
+function isRetriable(error: GatewayError): boolean {
+  if (error.code !== status.UNAVAILABLE) return false;
+  switch (error.reason) {
+    case "BACKEND_UNAVAILABLE":
+    case "BACKEND_ERROR":
+    case "BACKEND_TIMEOUT":
+    case "BACKEND_CIRCUIT_OPEN":
+      return true;
+    default:
+      return false;
   }
 }
 

@@ -5,7 +5,7 @@ import type { FlushTrigger } from "./flush-policy.js";
 export type DropReason = "deadline" | "cancelled" | "shutdown";
 
 /** Why a request was refused at the batcher's door. */
-export type RejectReason = "queue_full" | "no_ready_endpoint";
+export type RejectReason = "queue_full" | "no_ready_endpoint" | "circuit_open" | "deadline_unreachable";
 
 /**
  * What a batcher reports; the gateway wires it to metrics. Implementations
@@ -19,6 +19,8 @@ export interface BatcherObserver {
   queueDepth(items: number): void;
   itemsDropped(reason: DropReason, items: number): void;
   rejected(reason: RejectReason): void;
+  /** A failed batch was sent again to another endpoint. */
+  retried(failedEndpoint: string, error: GatewayError): void;
 }
 
 export const noopObserver: BatcherObserver = {
@@ -28,4 +30,5 @@ export const noopObserver: BatcherObserver = {
   queueDepth() {},
   itemsDropped() {},
   rejected() {},
+  retried() {},
 };

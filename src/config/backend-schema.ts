@@ -73,6 +73,57 @@ const readinessSchema = z
   })
   .readonly();
 
+/**
+ * Re-resolution of the endpoints that name a DNS name to resolve
+ * (triton `dns:///`, vllm `dns+http(s)://`); other endpoints ignore it.
+ */
+const discoverySchema = z
+  .object({ intervalMs: int().min(100).default(30_000) })
+  .strict()
+  .readonly();
+
+/** One circuit breaker per endpoint (opossum). */
+const breakerSchema = z
+  .object({
+    errorThresholdPercentage: z.number().min(1).max(100).default(50),
+    volumeThreshold: int().min(1).default(10),
+    resetTimeoutMs: int().min(10).default(5000),
+    rollingWindowMs: int().min(100).default(10_000),
+  })
+  .strict()
+  .readonly();
+
+/** Envoy-style outlier ejection across a backend's endpoints. */
+const outlierSchema = z
+  .object({
+    consecutiveFailures: int().min(1).default(5),
+    baseEjectionTimeMs: int().min(10).default(10_000),
+    maxEjectionTimeMs: int().min(10).default(300_000),
+    maxEjectionPercent: z.number().min(0).max(100).default(50),
+  })
+  .strict()
+  .readonly();
+
+/** A failed batch is retried once on another endpoint, within a budget. */
+const retrySchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    budgetPercent: z.number().min(0).max(100).default(20),
+    minRetries: int().min(0).default(3),
+    windowMs: int().min(100).default(10_000),
+  })
+  .strict()
+  .readonly();
+
+/** Resilience keys shared by both backend kinds. */
+const resilienceShape = {
+  breaker: breakerSchema.prefault({}),
+  outlierDetection: outlierSchema.prefault({}),
+  retry: retrySchema.prefault({}),
+  /** Reject at once requests that the queue ahead of them makes miss their deadline. */
+  shedUnreachableDeadlines: z.boolean().default(true),
+};
+
 function endpointsSchema(check: (endpoint: string) => string | undefined) {
   return z
     .array(
@@ -129,6 +180,8 @@ export const tritonBackendSchema = z
     role: z.enum(BACKEND_ROLES).default("student"),
     timeoutMs: int().min(1).default(10_000),
     readiness: readinessSchema.prefault({}),
+    discovery: discoverySchema.prefault({}),
+    ...resilienceShape,
     batching: batchingSchema({
       maxBatchSize: 64,
       maxQueueDelayMs: 2,
@@ -174,6 +227,8 @@ export const vllmBackendSchema = z
     role: z.enum(BACKEND_ROLES).default("teacher"),
     timeoutMs: int().min(1).default(30_000),
     readiness: readinessSchema.prefault({}),
+    discovery: discoverySchema.prefault({}),
+    ...resilienceShape,
     batching: batchingSchema({
       maxBatchSize: 32,
       maxQueueDelayMs: 5,

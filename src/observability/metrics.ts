@@ -92,8 +92,32 @@ export function createMetrics(opts: { collectDefault: boolean; registry?: Regist
     }),
     endpointReady: new Gauge({
       name: `${p}endpoint_ready`,
-      help: "Endpoint readiness: 1 ready, 0 not ready, -1 not yet probed.",
+      help: "Endpoint readiness: 1 ready, 0 not ready or ejected (breaker open, outlier), -1 not yet probed.",
       labelNames: ["backend", "endpoint"] as const,
+      registers,
+    }),
+    retries: new Counter({
+      name: `${p}retries_total`,
+      help: "Batches sent again to another endpoint after failing UNAVAILABLE (within the retry budget).",
+      labelNames: ["backend"] as const,
+      registers,
+    }),
+    breakerState: new Gauge({
+      name: `${p}breaker_state`,
+      help: "Circuit breaker of an endpoint: 0 closed, 1 half-open, 2 open.",
+      labelNames: ["backend", "endpoint"] as const,
+      registers,
+    }),
+    breakerTransitions: new Counter({
+      name: `${p}breaker_transitions_total`,
+      help: "Circuit breaker state changes, by the state entered.",
+      labelNames: ["backend", "state"] as const,
+      registers,
+    }),
+    outlierEjections: new Counter({
+      name: `${p}outlier_ejections_total`,
+      help: "Endpoints ejected by outlier detection (consecutive failures).",
+      labelNames: ["backend"] as const,
       registers,
     }),
     buildInfo: new Gauge({
@@ -150,6 +174,30 @@ export function batcherMetrics(metrics: GatewayMetrics, backend: string): Batche
     },
     rejected(reason) {
       metrics.rejected.labels(backend, reason).inc();
+    },
+    retried() {
+      metrics.retries.labels(backend).inc();
+    },
+  };
+}
+
+const BREAKER_STATE_VALUE = { closed: 0, "half-open": 1, open: 2 } as const;
+
+/** Resilience hooks (see backends/resilience) feeding the breaker and ejection metrics of one backend. */
+export function resilienceMetrics(
+  metrics: GatewayMetrics,
+  backend: string,
+): {
+  breakerState(endpoint: string, state: keyof typeof BREAKER_STATE_VALUE): void;
+  ejected(endpoint: string, durationMs: number): void;
+} {
+  return {
+    breakerState(endpoint, state) {
+      metrics.breakerState.labels(backend, endpoint).set(BREAKER_STATE_VALUE[state]);
+      metrics.breakerTransitions.labels(backend, state).inc();
+    },
+    ejected() {
+      metrics.outlierEjections.labels(backend).inc();
     },
   };
 }

@@ -11,11 +11,12 @@ interface Recorded {
   dropped: Record<string, number>;
   rejected: string[];
   waits: number[];
+  retried: string[];
 }
 
 function setup(overrides: Partial<BatcherOptions> = {}, endpoints = [new ManualEndpoint()]) {
   const clock = new FakeClock();
-  const rec: Recorded = { dispatched: [], dropped: {}, rejected: [], waits: [] };
+  const rec: Recorded = { dispatched: [], dropped: {}, rejected: [], waits: [], retried: [] };
   const observer: BatcherObserver = {
     batchDispatched: (items, trigger) => rec.dispatched.push({ items, trigger }),
     batchCompleted: () => {},
@@ -25,6 +26,7 @@ function setup(overrides: Partial<BatcherOptions> = {}, endpoints = [new ManualE
       rec.dropped[reason] = (rec.dropped[reason] ?? 0) + n;
     },
     rejected: (reason) => rec.rejected.push(reason),
+    retried: (endpoint) => rec.retried.push(endpoint),
   };
   const batcher = new Batcher({
     backend: "student",

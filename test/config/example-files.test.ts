@@ -29,6 +29,21 @@ t.test("the DESIGN example is a complete config and gets every default", async (
     role: "student",
     timeoutMs: 10000,
     readiness: { intervalMs: 5000, timeoutMs: 2000 },
+    discovery: { intervalMs: 30000 },
+    breaker: {
+      errorThresholdPercentage: 50,
+      volumeThreshold: 10,
+      resetTimeoutMs: 5000,
+      rollingWindowMs: 10000,
+    },
+    outlierDetection: {
+      consecutiveFailures: 5,
+      baseEjectionTimeMs: 10000,
+      maxEjectionTimeMs: 300000,
+      maxEjectionPercent: 50,
+    },
+    retry: { enabled: true, budgetPercent: 20, minRetries: 3, windowMs: 10000 },
+    shedUnreachableDeadlines: true,
     batching: {
       maxBatchSize: 256,
       maxQueueDelayMs: 2,
@@ -51,6 +66,21 @@ t.test("the DESIGN example is a complete config and gets every default", async (
     role: "teacher",
     timeoutMs: 30000,
     readiness: { intervalMs: 5000, timeoutMs: 2000 },
+    discovery: { intervalMs: 30000 },
+    breaker: {
+      errorThresholdPercentage: 50,
+      volumeThreshold: 10,
+      resetTimeoutMs: 5000,
+      rollingWindowMs: 10000,
+    },
+    outlierDetection: {
+      consecutiveFailures: 5,
+      baseEjectionTimeMs: 10000,
+      maxEjectionTimeMs: 300000,
+      maxEjectionPercent: 50,
+    },
+    retry: { enabled: true, budgetPercent: 20, minRetries: 3, windowMs: 10000 },
+    shedUnreachableDeadlines: true,
     batching: {
       maxBatchSize: 32,
       maxQueueDelayMs: 5,
