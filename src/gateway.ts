@@ -195,12 +195,15 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
       shuttingDown = true;
       readinessTimer?.cancel();
       grpc?.setServing(false);
-      log.info({ graceMs: cfg.server.shutdownGraceMs }, "shutting down: draining");
+      const graceMs = cfg.server.shutdownGraceMs;
+      // Keep the end of the grace period for closing connections, so the whole stop fits in it.
+      const closeReserveMs = Math.min(500, graceMs / 4);
+      log.info({ graceMs }, "shutting down: draining");
       const drained = Promise.all([...batchers.values()].map((b) => b.drain()));
-      const grace = new Promise<"timeout">((resolve) =>
-        clock.setTimeout(() => resolve("timeout"), cfg.server.shutdownGraceMs),
+      const drainTimeout = new Promise<"timeout">((resolve) =>
+        clock.setTimeout(() => resolve("timeout"), graceMs - closeReserveMs),
       );
-      const outcome = await Promise.race([drained.then(() => "drained" as const), grace]);
+      const outcome = await Promise.race([drained.then(() => "drained" as const), drainTimeout]);
       if (outcome === "timeout") {
         const error = new GatewayError(
           status.UNAVAILABLE,
@@ -217,10 +220,13 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
         clock.setTimeout(() => {
           grpc?.server.forceShutdown();
           resolve();
-        }, 1000);
+        }, closeReserveMs);
       });
-      await new Promise<void>((resolve) => (admin ? admin.close(() => resolve()) : resolve()));
-      admin?.closeAllConnections();
+      if (admin) {
+        const closed = new Promise<void>((resolve) => admin?.close(() => resolve()));
+        admin.closeAllConnections();
+        await closed;
+      }
       await Promise.all([...backends.values()].map((b) => b[Symbol.asyncDispose]()));
       log.info("stopped");
     },

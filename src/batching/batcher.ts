@@ -446,6 +446,7 @@ export class Batcher {
     this.#inFlight.set(endpoint.id, (this.#inFlight.get(endpoint.id) ?? 0) + 1);
     this.#inFlightBatches++;
     this.#batches.add(batch);
+    this.#observer.inFlight(this.#inFlightBatches);
     if (attempt === 0) this.#opts.retryBudget?.recordCall();
 
     const deadlineLeftMs = Number.isFinite(earliestDeadlineMs)
@@ -507,6 +508,7 @@ export class Batcher {
     this.#inFlight.set(endpoint.id, (this.#inFlight.get(endpoint.id) ?? 1) - 1);
     this.#inFlightBatches--;
     this.#batches.delete(batch);
+    this.#observer.inFlight(this.#inFlightBatches);
     const durationMs = this.#clock.now() - startedMs;
     this.#observer.batchCompleted(endpoint.id, durationMs, error);
     if (!error) {

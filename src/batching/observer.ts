@@ -17,6 +17,8 @@ export interface BatcherObserver {
   /** Time a segment of a request spent queued before its batch left. */
   queueWait(ms: number): void;
   queueDepth(items: number): void;
+  /** Batches at the backend now. */
+  inFlight(batches: number): void;
   itemsDropped(reason: DropReason, items: number): void;
   rejected(reason: RejectReason): void;
   /** A failed batch was sent again to another endpoint. */
@@ -28,6 +30,7 @@ export const noopObserver: BatcherObserver = {
   batchCompleted() {},
   queueWait() {},
   queueDepth() {},
+  inFlight() {},
   itemsDropped() {},
   rejected() {},
   retried() {},

@@ -72,6 +72,12 @@ export function createMetrics(opts: { collectDefault: boolean; registry?: Regist
       labelNames: ["backend"] as const,
       registers,
     }),
+    batchesInFlight: new Gauge({
+      name: `${p}batches_in_flight`,
+      help: "Batches sent to a backend and not yet answered.",
+      labelNames: ["backend"] as const,
+      registers,
+    }),
     itemsDropped: new Counter({
       name: `${p}items_dropped_total`,
       help: "Queued items never sent to a backend, by reason (deadline, cancelled, shutdown).",
@@ -142,6 +148,7 @@ export function batcherMetrics(metrics: GatewayMetrics, backend: string): Batche
   const batchSize = metrics.batchSize.labels(backend);
   const queueWait = metrics.queueWait.labels(backend);
   const queueDepth = metrics.queueDepth.labels(backend);
+  const inFlight = metrics.batchesInFlight.labels(backend);
   const triggers = new Map<string, ReturnType<typeof metrics.batches.labels>>();
   const outcomes = new Map<string, ReturnType<typeof metrics.backendCallDuration.labels>>();
   return {
@@ -168,6 +175,9 @@ export function batcherMetrics(metrics: GatewayMetrics, backend: string): Batche
     },
     queueDepth(items) {
       queueDepth.set(items);
+    },
+    inFlight(batches) {
+      inFlight.set(batches);
     },
     itemsDropped(reason, items) {
       metrics.itemsDropped.labels(backend, reason).inc(items);

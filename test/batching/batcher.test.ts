@@ -22,6 +22,7 @@ function setup(overrides: Partial<BatcherOptions> = {}, endpoints = [new ManualE
     batchCompleted: () => {},
     queueWait: (ms) => rec.waits.push(ms),
     queueDepth: () => {},
+    inFlight: () => {},
     itemsDropped: (reason, n) => {
       rec.dropped[reason] = (rec.dropped[reason] ?? 0) + n;
     },

@@ -8,6 +8,8 @@ import { ScoreClient } from "./grpc-client.js";
 
 export interface Stack {
   readonly sim: TritonSim;
+  /** Every student simulator (the first is `sim`). */
+  readonly sims: readonly TritonSim[];
   /** The vLLM simulator, when the stack has a teacher. */
   readonly teacherSim: VllmSim | undefined;
   readonly gateway: Gateway;
@@ -32,9 +34,16 @@ export async function useGateway(
     /** Adds a vLLM teacher backend named "teacher" in front of a vLLM simulator. */
     teacher?: { mode?: "classify" | "generate"; sim?: VllmSimOptions; backend?: Record<string, unknown> };
     config?: Record<string, unknown>;
+    /** Student simulators (endpoints of the student backend); default 1. */
+    students?: number;
+    /** Extra keys of the student backend's config (breaker, retry, timeoutMs, …). */
+    student?: Record<string, unknown>;
   } = {},
 ): Promise<Stack> {
-  const sim = await createTritonSim({ port: 0, ...opts.sim });
+  const sims = await Promise.all(
+    Array.from({ length: opts.students ?? 1 }, () => createTritonSim({ port: 0, ...opts.sim })),
+  );
+  const sim = sims[0]!;
   const teacherSim = opts.teacher ? await createVllmSim({ port: 0, ...opts.teacher.sim }) : undefined;
   const teacherBackend = teacherSim
     ? {
@@ -54,9 +63,10 @@ export async function useGateway(
     backends: {
       student: {
         kind: "triton",
-        endpoints: [sim.address],
+        endpoints: sims.map((s) => s.address),
         model: "relevance_student",
         batching: { maxBatchSize: 64, maxQueueDelayMs: 2, ...opts.batching },
+        ...opts.student,
       },
       ...teacherBackend,
     },
@@ -72,11 +82,12 @@ export async function useGateway(
   t.teardown(async () => {
     client.close();
     await gateway.shutdown();
-    await sim.close();
+    await Promise.all(sims.map((s) => s.close()));
     await teacherSim?.close();
   });
   return {
     sim,
+    sims,
     teacherSim,
     gateway,
     target: `127.0.0.1:${grpcPort}`,

@@ -1,0 +1,95 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import t from "tap";
+import { createTritonSim } from "../../src/sim/triton-sim.js";
+import { doc, ScoreClient, type ScoreOutcome } from "../helpers/grpc-client.js";
+
+const query = { text: "q", locale: "" };
+
+t.test(
+  "SIGTERM under load: every request completes or gets UNAVAILABLE; exit 0 within the grace period",
+  async (t) => {
+    // Slow batches, so that requests are queued and in flight when the signal arrives.
+    const sim = await createTritonSim({ port: 0, cost: { baseMs: 150, perItemMs: 0, instances: 1 } });
+    t.teardown(() => sim.close());
+    const shutdownGraceMs = 2000;
+    const dir = mkdtempSync(join(tmpdir(), "rg-shutdown-"));
+    const file = join(dir, "gateway.yaml");
+    writeFileSync(
+      file,
+      JSON.stringify({
+        server: {
+          grpc: { host: "127.0.0.1", port: 0 },
+          admin: { host: "127.0.0.1", port: 0 },
+          shutdownGraceMs,
+        },
+        backends: {
+          student: {
+            kind: "triton",
+            endpoints: [sim.address],
+            model: "relevance_student",
+            batching: { maxBatchSize: 8, maxQueueDelayMs: 1, maxConcurrentBatches: 1, maxQueueItems: 10_000 },
+          },
+        },
+        routing: { default: "student" },
+      }),
+    );
+    const main = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+    const child = spawn(process.execPath, [...process.execArgv, main, "serve", "--config", file], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    let logs = "";
+    child.stderr.on("data", (c: Buffer) => {
+      logs += c.toString();
+    });
+    const target = await new Promise<string>((resolve, reject) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        logs += chunk.toString();
+        const m = /"grpc":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"listening"/.exec(logs);
+        if (m) resolve(`127.0.0.1:${m[1]}`);
+      });
+      exited.then((code) => reject(new Error(`gateway exited early with ${code}: ${logs}`)));
+    });
+    const client = new ScoreClient(target);
+    t.teardown(() => client.close());
+
+    // 40 requests of 4 items: 20 batches of 150 ms, more than the grace period allows.
+    const pending: Promise<ScoreOutcome>[] = Array.from({ length: 40 }, (_, i) =>
+      client.score({ query, documents: [0, 1, 2, 3].map((k) => doc(`r${i}-${k}`)) }, { deadlineMs: 30_000 }),
+    );
+    while (sim.stats().executing === 0) await new Promise((r) => setTimeout(r, 5));
+    const signalledAt = Date.now();
+    child.kill("SIGTERM");
+    // A request sent after the signal is refused, not queued.
+    await new Promise((r) => setTimeout(r, 50));
+    const late = client.score({ query, documents: [doc("late")] }, { deadlineMs: 5000 });
+    const code = await exited;
+    const exitAfterMs = Date.now() - signalledAt;
+    const outcomes = await Promise.all([...pending, late]);
+
+    t.equal(code, 0, "exit code 0");
+    t.ok(
+      exitAfterMs <= shutdownGraceMs + 1500,
+      `exited ${exitAfterMs} ms after SIGTERM (grace ${shutdownGraceMs} ms)`,
+    );
+    const ok = outcomes.filter((o) => o.ok).length;
+    const unavailable = outcomes.filter((o) => !o.ok && o.code === grpc.status.UNAVAILABLE).length;
+    t.equal(
+      ok + unavailable,
+      outcomes.length,
+      `every request answered OK (${ok}) or UNAVAILABLE (${unavailable})`,
+    );
+    t.ok(ok > 0, "work in flight at the signal completed");
+    t.ok(unavailable > 0, "what could not finish in the grace period got UNAVAILABLE");
+    const lateOutcome = outcomes.at(-1)!;
+    t.equal(
+      lateOutcome.ok ? grpc.status.OK : lateOutcome.code,
+      grpc.status.UNAVAILABLE,
+      "new requests are refused",
+    );
+  },
+);
