@@ -52,7 +52,7 @@ t.test(
         const m = /"grpc":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"listening"/.exec(logs);
         if (m) resolve(`127.0.0.1:${m[1]}`);
       });
-      exited.then((code) => reject(new Error(`gateway exited early with ${code}: ${logs}`)));
+      void exited.then((code) => reject(new Error(`gateway exited early with ${code}: ${logs}`)));
     });
     const client = new ScoreClient(target);
     t.teardown(() => client.close());
@@ -73,7 +73,8 @@ t.test(
 
     t.equal(code, 0, "exit code 0");
     t.ok(
-      exitAfterMs <= shutdownGraceMs + 1500,
+      // The stop fits in the grace period; 500 ms more covers signal delivery and process teardown.
+      exitAfterMs <= shutdownGraceMs + 500,
       `exited ${exitAfterMs} ms after SIGTERM (grace ${shutdownGraceMs} ms)`,
     );
     const ok = outcomes.filter((o) => o.ok).length;
