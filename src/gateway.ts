@@ -143,14 +143,27 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     return reasons;
   }
 
+  const reportedEndpoints = new Map<string, Set<string>>();
+
   function refreshReadiness(): void {
     for (const [name, backend] of backends) {
       metrics.backendReady.labels(name).set(backend.isReady() ? 1 : 0);
+      const current = new Set<string>();
       for (const ep of backend.endpoints()) {
+        current.add(ep.id);
         metrics.endpointReady
           .labels(name, ep.id)
           .set(ep.state === "ready" ? 1 : ep.state === "unknown" ? -1 : 0);
       }
+      // Endpoints that left (DNS discovery) take their series with them.
+      const previous = reportedEndpoints.get(name) ?? new Set<string>();
+      for (const id of previous) {
+        if (!current.has(id)) {
+          metrics.endpointReady.remove(name, id);
+          metrics.breakerState.remove(name, id);
+        }
+      }
+      reportedEndpoints.set(name, current);
     }
     const ready = notReadyReasons().length === 0;
     grpc?.setServing(ready);

@@ -23,6 +23,7 @@ export function createBackend(name: string, cfg: BackendConfig, env: BackendEnv)
         outputKind: cfg.outputKind,
         timeoutMs: cfg.timeoutMs,
         readiness: cfg.readiness,
+        discovery: cfg.discovery,
         maxMessageBytes: cfg.maxMessageBytes,
         configuredMaxBatchSize: cfg.batching.maxBatchSize,
         clock: env.clock,
@@ -41,6 +42,7 @@ export function createBackend(name: string, cfg: BackendConfig, env: BackendEnv)
         maxInputTokens: cfg.maxInputTokens,
         timeoutMs: cfg.timeoutMs,
         readiness: cfg.readiness,
+        discovery: cfg.discovery,
         // One HTTP request per batch: as many connections as batches in flight.
         maxConnections: cfg.batching.maxConcurrentBatches,
         clock: env.clock,

@@ -309,7 +309,9 @@ export class Batcher {
 
   #describeEndpoints(): string {
     const eps = this.#opts.endpoints();
-    return eps.length === 0 ? "none configured" : eps.map((e) => `${e.id} ${e.state}`).join(", ");
+    return eps.length === 0
+      ? "no endpoints: none configured, or DNS names resolved to no address"
+      : eps.map((e) => `${e.id} ${e.state}`).join(", ");
   }
 
   /** Least-loaded usable endpoint with a free slot (other than `exclude`); ties broken round-robin. */

@@ -44,13 +44,17 @@ export function checkTritonEndpoint(endpoint: string): string | undefined {
 /**
  * A vLLM server's base URL: http or https, a host, optionally a port and a
  * path prefix (a reverse proxy). Credentials are refused because the
- * effective config is printed and logged.
+ * effective config is printed and logged. `dns+http://` and `dns+https://`
+ * prefix a URL whose host is a name to resolve into one endpoint per address
+ * (a Kubernetes headless Service).
  */
 export function checkVllmEndpoint(endpoint: string): string | undefined {
+  const dns = /^dns\+https?:\/\//.test(endpoint);
   let url: URL;
   try {
-    url = new URL(endpoint);
+    url = new URL(dns ? endpoint.slice("dns+".length) : endpoint);
   } catch {
+    if (dns) return `"${endpoint}" must be dns+http:// or dns+https:// followed by host:port`;
     return `"${endpoint}" must be an http:// or https:// URL`;
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {

@@ -36,6 +36,9 @@ t.test("vLLM endpoints", async (t) => {
     "https://vllm.example.com",
     "http://vllm:8000/teacher/",
     "http://[::1]:8000",
+    "dns+http://vllm.ml.svc.cluster.local:8000",
+    "dns+https://vllm.example.com",
+    "dns+http://vllm:8000/teacher/",
   ]) {
     t.equal(checkVllmEndpoint(ok), undefined, ok);
   }
@@ -47,6 +50,14 @@ t.test("vLLM endpoints", async (t) => {
     ["http://vllm:8000/?model=x", '"http://vllm:8000/?model=x" must not have a query or fragment'],
     ["http://vllm:0", '"http://vllm:0": port must be between 1 and 65535'],
     ["http://vllm:70000", '"http://vllm:70000" must be an http:// or https:// URL'],
+    ["dns+ftp://vllm:8000", '"dns+ftp://vllm:8000" must be an http:// or https:// URL'],
+    ["dns://vllm:8000", '"dns://vllm:8000" must be an http:// or https:// URL'],
+    [
+      "dns+http://vllm:70000",
+      '"dns+http://vllm:70000" must be dns+http:// or dns+https:// followed by host:port',
+    ],
+    ["dns+http://u:p@vllm:8000", '"dns+http://u:p@vllm:8000" must not contain credentials'],
+    ["dns+https://vllm:0", '"dns+https://vllm:0": port must be between 1 and 65535'],
   ];
   for (const [endpoint, message] of bad) t.equal(checkVllmEndpoint(endpoint), message, endpoint);
 });

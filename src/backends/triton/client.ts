@@ -1,12 +1,20 @@
 /**
  * The Triton backend: one TritonEndpoint (grpc-js channel) per configured
- * target, and periodic readiness probes that learn each endpoint's
- * max_batch_size. Probe rounds never overlap: the next one is scheduled an
- * interval after the previous one finished.
+ * `host:port` target and per resolved address of a `dns:///name:port` target,
+ * and periodic readiness probes that learn each endpoint's max_batch_size.
+ * Probe rounds never overlap: the next one is scheduled an interval after the
+ * previous one finished; an endpoint that joins between rounds is probed at once.
+ *
+ * `dns:///` targets are resolved here rather than by grpc-js: a grpc-js
+ * channel over several addresses picks the first one (pick_first) and sends
+ * it everything, while one endpoint per address lets the batcher spread
+ * batches over every pod and count each pod's batches in flight.
  */
 import { type Logger, pino } from "pino";
 import { type Clock, systemClock, type TimerHandle } from "../../util/clock.js";
 import type { BackendClient } from "../backend-client.js";
+import { createEndpointSet, type Resolver, type TargetSpec } from "../discovery.js";
+import { formatHostPort, splitHostPort } from "../host-port.js";
 import { type EndpointSettings, TritonEndpoint } from "./endpoint.js";
 import type { TensorNames } from "./readiness.js";
 import type { OutputKind } from "./tensors.js";
@@ -27,6 +35,11 @@ export interface TritonBackendOptions {
   readonly timeoutMs?: number;
   /** Probe period and per-RPC probe deadline; defaults 5000 and 1000. */
   readonly readiness?: { readonly intervalMs?: number; readonly timeoutMs?: number };
+  /**
+   * Re-resolution of `dns:///` targets: period (default 30000) and the
+   * resolver (default: the system's, all addresses; tests inject one).
+   */
+  readonly discovery?: { readonly intervalMs?: number; readonly resolve?: Resolver };
   /** gRPC send and receive limit; default 64 MiB (grpc-js would otherwise receive only 4 MiB). */
   readonly maxMessageBytes?: number;
   /** The gateway's configured batch cap, to warn when Triton's is lower. */
@@ -43,6 +56,22 @@ export const TRITON_DEFAULTS = {
   readiness: { intervalMs: 5_000, timeoutMs: 1_000 },
   maxMessageBytes: 64 * 1024 * 1024,
 } as const;
+
+const DNS_SCHEME = "dns:///";
+
+/**
+ * `host:port` is one endpoint, its id the target; `dns:///name:port` is one
+ * endpoint per address of the name, its id the address and port
+ * ("10.0.0.7:8001"), which is what metrics and logs show (the join is logged
+ * with the target it came from).
+ */
+export function parseTritonTarget(target: string): TargetSpec {
+  if (!target.startsWith(DNS_SCHEME)) return { kind: "static", id: target };
+  const hostPort = splitHostPort(target.slice(DNS_SCHEME.length));
+  if (!hostPort) throw new RangeError(`"${target}" must be dns:///host:port`);
+  const { host, port } = hostPort;
+  return { kind: "dns", host, port, makeId: (address) => formatHostPort(address, port) };
+}
 
 export function createTritonBackend(opts: TritonBackendOptions): BackendClient {
   const clock = opts.clock ?? systemClock;
@@ -71,14 +100,33 @@ export function createTritonBackend(opts: TritonBackendOptions): BackendClient {
     },
   };
   const maxMessageBytes = opts.maxMessageBytes ?? TRITON_DEFAULTS.maxMessageBytes;
-  const endpoints = opts.endpoints.map((target) => new TritonEndpoint(target, settings, maxMessageBytes));
-
   let firstRound: Promise<void> | undefined;
   let timer: TimerHandle | undefined;
+  let probing = false;
   let disposed = false;
 
+  const endpoints = createEndpointSet<TritonEndpoint>({
+    targets: opts.endpoints,
+    parse: parseTritonTarget,
+    create: (id, address, target) =>
+      new TritonEndpoint(
+        id,
+        settings,
+        maxMessageBytes,
+        address === undefined ? undefined : target.slice(DNS_SCHEME.length),
+      ),
+    resolve: opts.discovery?.resolve,
+    intervalMs: opts.discovery?.intervalMs,
+    clock,
+    logger,
+    onChange({ joined }) {
+      // Before the first round, that round probes them.
+      if (probing && !disposed) for (const e of joined) void e.probe();
+    },
+  });
+
   const round = async (): Promise<void> => {
-    await Promise.all(endpoints.map((e) => e.probe()));
+    await Promise.all(endpoints.list().map((e) => e.probe()));
   };
   const scheduleNext = (): void => {
     if (disposed) return;
@@ -92,19 +140,23 @@ export function createTritonBackend(opts: TritonBackendOptions): BackendClient {
   return {
     name: opts.name,
     kind: "triton",
-    endpoints: () => endpoints,
+    endpoints: () => endpoints.list(),
     start() {
       if (disposed) return Promise.resolve();
-      firstRound ??= round().then(scheduleNext);
+      firstRound ??= endpoints.start().then(() => {
+        if (disposed) return;
+        probing = true;
+        return round().then(scheduleNext);
+      });
       return firstRound;
     },
-    isReady: () => endpoints.some((e) => e.state === "ready"),
+    isReady: () => endpoints.list().some((e) => e.state === "ready"),
     async [Symbol.asyncDispose]() {
       if (disposed) return;
       disposed = true;
       timer?.cancel();
       timer = undefined;
-      for (const e of endpoints) e.close();
+      await endpoints.close();
       logger.debug("triton backend closed");
     },
   };

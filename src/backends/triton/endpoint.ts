@@ -4,7 +4,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type { ModelInferRequestMessage } from "../../codec/messages.js";
+import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../../codec/messages.js";
 import { GatewayError } from "../../util/gateway-error.js";
 import type {
   BackendEndpoint,
@@ -31,8 +31,11 @@ export interface EndpointSettings {
   readonly onBatchCap: (endpoint: string, maxBatchSize: number) => void;
 }
 
-function channelOptions(maxMessageBytes: number): grpc.ChannelOptions {
+function channelOptions(maxMessageBytes: number, authority: string | undefined): grpc.ChannelOptions {
   return {
+    // A discovered endpoint dials an address but names the service, as
+    // grpc's own dns resolver would (proxies and sidecars route on :authority).
+    ...(authority === undefined ? {} : { "grpc.default_authority": authority }),
     "grpc.max_send_message_length": maxMessageBytes,
     "grpc.max_receive_message_length": maxMessageBytes,
     // No keepalive pings: Triton's server accepts at most one ping per 5
@@ -58,14 +61,18 @@ export class TritonEndpoint implements BackendEndpoint {
   #maxBatchSize: number | undefined;
   #lastReason: string | undefined;
   #closed = false;
+  /** ModelInfer calls on the wire, including cancelled ones whose callback has not run yet. */
+  #calls = 0;
+  #drained: (() => void)[] = [];
 
-  constructor(target: string, settings: EndpointSettings, maxMessageBytes: number) {
+  /** `authority`: the service name when `target` is one resolved address of it. */
+  constructor(target: string, settings: EndpointSettings, maxMessageBytes: number, authority?: string) {
     this.id = target;
     this.#s = settings;
     this.#client = new grpc.Client(
       target,
       grpc.credentials.createInsecure(),
-      channelOptions(maxMessageBytes),
+      channelOptions(maxMessageBytes, authority),
     );
     this.#site = { backend: settings.backend, endpoint: target, model: settings.model };
     this.#where = `backend ${settings.backend} on ${target}`;
@@ -112,44 +119,58 @@ export class TritonEndpoint implements BackendEndpoint {
     const method = inferenceMethods.ModelInfer;
     return new Promise<InferResult>((resolve, reject) => {
       let settled = false;
+      let call: grpc.ClientUnaryCall | undefined;
       const onAbort = (): void => {
         if (settled) return;
         settled = true;
-        call.cancel();
+        call?.cancel();
         reject(this.#abortError(signal));
       };
-      // grpc-js deadlines are wall-clock; the CallContext's budget is a duration.
-      const call = this.#client.makeUnaryRequest(
-        method.path,
-        method.requestSerialize,
-        method.responseDeserialize,
-        req,
-        new grpc.Metadata(),
-        { deadline: Date.now() + timeoutMs },
-        (err, res) => {
-          signal.removeEventListener("abort", onAbort);
-          if (settled) return;
-          settled = true;
-          if (err || !res) {
-            reject(mapTritonError(err ?? new Error("ModelInfer returned no message"), this.#site));
-            return;
-          }
-          try {
-            const probabilities = readProbabilities(res, {
-              name: tensors.output,
-              kind: outputKind,
-              n,
-              where: this.#where,
-            });
-            resolve({
-              probabilities,
-              model: { name: res.modelName || this.#s.model, version: res.modelVersion },
-            });
-          } catch (e) {
-            reject(GatewayError.from(e));
-          }
-        },
-      );
+      const onReply = (err: grpc.ServiceError | null, res: ModelInferResponseMessage | undefined): void => {
+        this.#callEnded();
+        signal.removeEventListener("abort", onAbort);
+        if (settled) return;
+        settled = true;
+        if (err || !res) {
+          reject(mapTritonError(err ?? new Error("ModelInfer returned no message"), this.#site));
+          return;
+        }
+        try {
+          const probabilities = readProbabilities(res, {
+            name: tensors.output,
+            kind: outputKind,
+            n,
+            where: this.#where,
+          });
+          resolve({
+            probabilities,
+            model: { name: res.modelName || this.#s.model, version: res.modelVersion },
+          });
+        } catch (e) {
+          reject(GatewayError.from(e));
+        }
+      };
+      // Counted until grpc-js runs the callback, which it does once for every
+      // started call, cancelled or not; close() waits for the count to reach 0.
+      this.#calls++;
+      try {
+        // grpc-js deadlines are wall-clock; the CallContext's budget is a duration.
+        call = this.#client.makeUnaryRequest(
+          method.path,
+          method.requestSerialize,
+          method.responseDeserialize,
+          req,
+          new grpc.Metadata(),
+          { deadline: Date.now() + timeoutMs },
+          onReply,
+        );
+      } catch (err) {
+        // The channel refused the call before it started (e.g. shut down meanwhile).
+        this.#callEnded();
+        settled = true;
+        reject(mapTritonError(err, this.#site));
+        return;
+      }
       signal.addEventListener("abort", onAbort, { once: true });
     });
   }
@@ -166,11 +187,26 @@ export class TritonEndpoint implements BackendEndpoint {
     if (!this.#closed) this.#apply(outcome);
   }
 
-  close(): void {
-    this.#closed = true;
-    for (const call of this.#probeCalls) call.cancel();
-    this.#probeCalls.clear();
-    this.#client.close();
+  /**
+   * Refuses new calls at once and resolves when the calls in flight have
+   * finished: grpc-js closes the channel gracefully (HTTP/2 GOAWAY), so they
+   * complete normally, each bounded by its deadline.
+   */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      for (const call of this.#probeCalls) call.cancel();
+      this.#probeCalls.clear();
+      this.#client.close();
+    }
+    if (this.#calls === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#drained.push(resolve));
+  }
+
+  #callEnded(): void {
+    this.#calls--;
+    if (this.#calls > 0) return;
+    for (const resolve of this.#drained.splice(0)) resolve();
   }
 
   #apply(outcome: ProbeOutcome): void {

@@ -1,13 +1,17 @@
 /**
- * The vLLM backend: one VllmEndpoint (undici Pool) per configured base URL,
- * and periodic readiness probes that learn each endpoint's max_model_len.
- * Probe rounds never overlap: the next one is scheduled an interval after the
- * previous one finished.
+ * The vLLM backend: one VllmEndpoint (undici Pool) per configured base URL
+ * and per resolved address of a `dns+http(s)://name:port` URL, and periodic
+ * readiness probes that learn each endpoint's max_model_len. Probe rounds
+ * never overlap: the next one is scheduled an interval after the previous one
+ * finished; an endpoint that joins between rounds is probed at once.
  */
+import { isIP } from "node:net";
 import { type Logger, pino } from "pino";
 import { type Clock, systemClock, type TimerHandle } from "../../util/clock.js";
 import type { BackendClient } from "../backend-client.js";
-import { type EndpointSettings, VllmEndpoint } from "./endpoint.js";
+import { createEndpointSet, type Resolver, type TargetSpec } from "../discovery.js";
+import { formatHostPort } from "../host-port.js";
+import { type EndpointSettings, VllmEndpoint, type VllmVirtualHost } from "./endpoint.js";
 import type { VllmMode } from "./mapping.js";
 import { compileTemplate, DEFAULT_CLASSIFY_TEMPLATE, DEFAULT_GENERATE_TEMPLATE } from "./templates.js";
 
@@ -16,7 +20,10 @@ export type { VllmMode } from "./mapping.js";
 export interface VllmBackendOptions {
   /** The config name, e.g. "teacher"; names the backend in logs and errors. */
   readonly name: string;
-  /** Base URLs, e.g. "http://127.0.0.1:8000", optionally with a path prefix. */
+  /**
+   * Base URLs, e.g. "http://127.0.0.1:8000", optionally with a path prefix;
+   * "dns+http://name:port" (or dns+https) for one endpoint per address of the name.
+   */
   readonly endpoints: readonly string[];
   /** The served model name (vLLM's --served-model-name). */
   readonly model: string;
@@ -39,6 +46,11 @@ export interface VllmBackendOptions {
   readonly timeoutMs?: number;
   /** Probe period and per-request probe timeout; defaults 5000 and 2000. */
   readonly readiness?: { readonly intervalMs?: number; readonly timeoutMs?: number };
+  /**
+   * Re-resolution of `dns+http(s)://` endpoints: period (default 30000) and
+   * the resolver (default: the system's, all addresses; tests inject one).
+   */
+  readonly discovery?: { readonly intervalMs?: number; readonly resolve?: Resolver };
   /** Connections per endpoint (the batcher's concurrent batches); default 16. */
   readonly maxConnections?: number;
   /** Largest response body accepted; default 64 MiB. */
@@ -57,6 +69,46 @@ export const VLLM_DEFAULTS = {
   maxConnections: 16,
   maxResponseBytes: 64 * 1024 * 1024,
 } as const;
+
+const DNS_PREFIX = "dns+";
+
+/** The URL a `dns+http(s)://` endpoint stands for, or undefined for a plain URL. */
+function dnsUrl(target: string): URL | undefined {
+  if (!target.startsWith(`${DNS_PREFIX}http://`) && !target.startsWith(`${DNS_PREFIX}https://`))
+    return undefined;
+  try {
+    return new URL(target.slice(DNS_PREFIX.length));
+  } catch {
+    throw new RangeError(`"${target}" must be dns+http://host:port or dns+https://host:port`);
+  }
+}
+
+/**
+ * A plain URL is one endpoint, its id the URL; `dns+http://name:port/prefix`
+ * is one endpoint per address of the name, its id the URL that is dialled
+ * ("http://10.0.0.7:8000/prefix"). Requests still carry `Host: name:port`
+ * (and, over https, the name as TLS server name), as if the name had been dialled.
+ */
+export function parseVllmTarget(target: string): TargetSpec {
+  const url = dnsUrl(target);
+  if (!url) return { kind: "static", id: target };
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
+  const path = url.pathname.replace(/\/+$/, "");
+  return {
+    kind: "dns",
+    host,
+    port,
+    makeId: (address) => `${url.protocol}//${formatHostPort(address, port)}${path}`,
+  };
+}
+
+function virtualHost(target: string): VllmVirtualHost | undefined {
+  const url = dnsUrl(target);
+  if (!url) return undefined;
+  const name = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  return { host: url.host, servername: isIP(name) === 0 ? name : undefined };
+}
 
 export function createVllmBackend(opts: VllmBackendOptions): BackendClient {
   const clock = opts.clock ?? systemClock;
@@ -92,14 +144,28 @@ export function createVllmBackend(opts: VllmBackendOptions): BackendClient {
     clock,
     logger,
   };
-  const endpoints = opts.endpoints.map((url) => new VllmEndpoint(url, settings));
-
   let firstRound: Promise<void> | undefined;
   let timer: TimerHandle | undefined;
+  let probing = false;
   let disposed = false;
 
+  const endpoints = createEndpointSet<VllmEndpoint>({
+    targets: opts.endpoints,
+    parse: parseVllmTarget,
+    create: (id, address, target) =>
+      new VllmEndpoint(id, settings, address === undefined ? undefined : virtualHost(target)),
+    resolve: opts.discovery?.resolve,
+    intervalMs: opts.discovery?.intervalMs,
+    clock,
+    logger,
+    onChange({ joined }) {
+      // Before the first round, that round probes them.
+      if (probing && !disposed) for (const e of joined) void e.probe();
+    },
+  });
+
   const round = async (): Promise<void> => {
-    await Promise.all(endpoints.map((e) => e.probe()));
+    await Promise.all(endpoints.list().map((e) => e.probe()));
   };
   const scheduleNext = (): void => {
     if (disposed) return;
@@ -113,19 +179,23 @@ export function createVllmBackend(opts: VllmBackendOptions): BackendClient {
   return {
     name: opts.name,
     kind: "vllm",
-    endpoints: () => endpoints,
+    endpoints: () => endpoints.list(),
     start() {
       if (disposed) return Promise.resolve();
-      firstRound ??= round().then(scheduleNext);
+      firstRound ??= endpoints.start().then(() => {
+        if (disposed) return;
+        probing = true;
+        return round().then(scheduleNext);
+      });
       return firstRound;
     },
-    isReady: () => endpoints.some((e) => e.state === "ready"),
+    isReady: () => endpoints.list().some((e) => e.state === "ready"),
     async [Symbol.asyncDispose]() {
       if (disposed) return;
       disposed = true;
       timer?.cancel();
       timer = undefined;
-      await Promise.all(endpoints.map((e) => e.close()));
+      await endpoints.close();
       logger.debug("vllm backend closed");
     },
   };

@@ -65,12 +65,21 @@ export interface EndpointSettings {
   readonly logger: Logger;
 }
 
+/** How a discovered endpoint (one address of a DNS name) still presents itself as the name. */
+export interface VllmVirtualHost {
+  /** The Host header: the name and port as configured, e.g. "vllm.ml.svc:8000". */
+  readonly host: string;
+  /** The TLS server name (SNI, certificate check) for https: the name without the port. */
+  readonly servername?: string | undefined;
+}
+
 export class VllmEndpoint implements BackendEndpoint {
   readonly id: string;
   readonly maxBatchSize = VLLM_MAX_LIST_INPUTS;
   readonly #s: EndpointSettings;
   readonly #site: VllmCallSite;
   readonly #basePath: string;
+  readonly #host: string | undefined;
   readonly #pool: Pool;
   readonly #probeClient: Dispatcher;
   readonly #probes = new AbortController();
@@ -80,18 +89,25 @@ export class VllmEndpoint implements BackendEndpoint {
   #closed = false;
   #calls = 0;
 
-  /** `url` is the server's base URL, optionally with a path prefix (a reverse proxy). */
-  constructor(url: string, settings: EndpointSettings) {
+  /**
+   * `url` is the server's base URL, optionally with a path prefix (a reverse
+   * proxy); `vhost` is set when `url` holds one resolved address of a name.
+   */
+  constructor(url: string, settings: EndpointSettings, vhost?: VllmVirtualHost) {
     this.id = url;
     this.#s = settings;
     this.#site = { backend: settings.backend, endpoint: url, model: settings.model, mode: settings.mode };
     const parsed = new URL(url);
     this.#basePath = parsed.pathname.replace(/\/+$/, "");
+    this.#host = vhost?.host;
+    const servername = parsed.protocol === "https:" ? vhost?.servername : undefined;
+    const connect = servername === undefined ? {} : { connect: { servername } };
     this.#pool = new Pool(parsed.origin, {
       connections: settings.maxConnections,
       pipelining: 1,
       keepAliveTimeout: KEEP_ALIVE_MS,
       maxResponseSize: settings.maxResponseBytes,
+      ...connect,
     });
     // Probes get their own connection so that a pool saturated with slow
     // scoring calls does not queue them into timeouts and mark a busy server not ready.
@@ -99,6 +115,7 @@ export class VllmEndpoint implements BackendEndpoint {
       pipelining: 1,
       keepAliveTimeout: KEEP_ALIVE_MS,
       maxResponseSize: MAX_PROBE_RESPONSE_BYTES,
+      ...connect,
     });
   }
 
@@ -145,6 +162,7 @@ export class VllmEndpoint implements BackendEndpoint {
       "content-type": "application/json",
       accept: "application/json",
     };
+    if (this.#host !== undefined) headers.host = this.#host;
     // vLLM takes X-Request-Id as its request id, so the batch shows up in the
     // server's logs. The call number keeps ids unique when a batch is retried
     // on the same server: vLLM does not expect two live requests with one id.
@@ -189,6 +207,7 @@ export class VllmEndpoint implements BackendEndpoint {
       dispatcher: this.#probeClient,
       site: this.#site,
       basePath: this.#basePath,
+      host: this.#host,
       timeoutMs: this.#s.probeTimeoutMs,
       clock: this.#s.clock,
       signal: this.#probes.signal,
@@ -200,7 +219,8 @@ export class VllmEndpoint implements BackendEndpoint {
     if (this.#closed) return;
     this.#closed = true;
     this.#probes.abort();
-    // close() lets in-flight scoring calls finish; each is bounded by its deadline.
+    // close() lets in-flight scoring calls finish; each is bounded by its
+    // deadline. A discovered endpoint that left DNS drains this way too.
     await Promise.all([this.#pool.close(), this.#probeClient.close()]);
   }
 

@@ -21,6 +21,8 @@ export interface ProbeTarget {
   readonly site: VllmCallSite;
   /** The endpoint URL's path prefix ("" for none). */
   readonly basePath: string;
+  /** The Host header of a discovered endpoint (the name it was resolved from). */
+  readonly host?: string | undefined;
   readonly timeoutMs: number;
   readonly clock: Clock;
   /** Aborted when the backend closes. */
@@ -33,7 +35,10 @@ async function get(target: ProbeTarget, path: string) {
     {
       method: "GET",
       path: target.basePath + path,
-      headers: { accept: "application/json" },
+      headers:
+        target.host === undefined
+          ? { accept: "application/json" }
+          : { accept: "application/json", host: target.host },
       timeoutMs: target.timeoutMs,
       signal: target.signal,
     },
