@@ -38,6 +38,13 @@ async function main(argv: string[]): Promise<void> {
             instances: { type: "string" },
             "max-model-len": { type: "string" },
             "max-num-seqs": { type: "string" },
+            "error-rate": { type: "string" },
+            "added-latency-ms": { type: "string" },
+            "hang-rate": { type: "string" },
+            "malformed-rate": { type: "string" },
+            malformed: { type: "string" },
+            "reset-rate": { type: "string" },
+            "fault-seed": { type: "string" },
           },
         }),
       );

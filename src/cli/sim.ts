@@ -1,5 +1,11 @@
 import { createLogger } from "../observability/logger.js";
 import {
+  type FaultSpec,
+  TRITON_MALFORMED_KINDS,
+  VLLM_MALFORMED_KINDS,
+  validateFaultSpec,
+} from "../sim/faults.js";
+import {
   createTritonSim,
   DEFAULT_SIM_METRICS_PORT,
   DEFAULT_SIM_PORT,
@@ -8,7 +14,57 @@ import {
 import { createVllmSim, DEFAULT_VLLM_SIM_PORT, type VllmSim } from "../sim/vllm-sim.js";
 import { CliError, intOption, numberOption } from "./fail.js";
 
-export interface TritonSimFlags {
+/** Fault injection flags, the same for both simulators (docs/fault-injection.md). */
+export interface FaultFlags {
+  readonly "error-rate"?: string | undefined;
+  readonly "added-latency-ms"?: string | undefined;
+  readonly "hang-rate"?: string | undefined;
+  readonly "malformed-rate"?: string | undefined;
+  readonly malformed?: string | undefined;
+  readonly "reset-rate"?: string | undefined;
+  readonly "fault-seed"?: string | undefined;
+}
+
+const NUMERIC_FAULT_FLAGS = {
+  "error-rate": "errorRate",
+  "added-latency-ms": "addedLatencyMs",
+  "hang-rate": "hangRate",
+  "malformed-rate": "malformedRate",
+  "reset-rate": "resetRate",
+} as const;
+const FLAG_OF: Record<string, string> = {
+  ...Object.fromEntries(Object.entries(NUMERIC_FAULT_FLAGS).map(([flag, field]) => [field, `--${flag}`])),
+  malformed: "--malformed",
+};
+
+/** The fault spec the flags ask for, undefined when none is given; a CliError names the flag. */
+export function faultSpecFromFlags(
+  flags: FaultFlags,
+  malformedKinds: readonly string[],
+): FaultSpec | undefined {
+  const raw: Record<string, unknown> = {};
+  for (const [flag, field] of Object.entries(NUMERIC_FAULT_FLAGS)) {
+    const value = flags[flag as keyof typeof NUMERIC_FAULT_FLAGS];
+    if (value !== undefined) raw[field] = numberOption(flag, value, 0);
+  }
+  if (flags.malformed !== undefined) raw.malformed = flags.malformed;
+  if (Object.keys(raw).length === 0) return undefined;
+  const spec = validateFaultSpec(raw, malformedKinds);
+  if (typeof spec !== "string") return spec;
+  // The message names spec fields ("hangRate: ..."); say the flags instead.
+  const colon = spec.indexOf(": ");
+  const subject = spec.slice(0, colon).replace(/[A-Za-z]+/g, (field) => FLAG_OF[field] ?? field);
+  throw new CliError(`${subject}${spec.slice(colon)}`);
+}
+
+function faultOptions(flags: FaultFlags, malformedKinds: readonly string[]) {
+  return {
+    faults: faultSpecFromFlags(flags, malformedKinds),
+    faultSeed: intOption("fault-seed", flags["fault-seed"], 1),
+  };
+}
+
+export interface TritonSimFlags extends FaultFlags {
   readonly host?: string | undefined;
   readonly port?: string | undefined;
   readonly "metrics-port"?: string | undefined;
@@ -35,11 +91,12 @@ export function startTritonSim(flags: TritonSimFlags, logLevel = "info"): Promis
       perItemMs: numberOption("per-item-ms", flags["per-item-ms"], 0.02),
       instances: Math.max(1, intOption("instances", flags.instances, 1)),
     },
+    ...faultOptions(flags, TRITON_MALFORMED_KINDS),
     logger: createLogger(logLevel).child({ component: "triton-sim" }),
   });
 }
 
-export interface VllmSimFlags {
+export interface VllmSimFlags extends FaultFlags {
   readonly host?: string | undefined;
   readonly port?: string | undefined;
   readonly model?: string | undefined;
@@ -54,6 +111,7 @@ export function startVllmSim(flags: VllmSimFlags, logLevel = "info"): Promise<Vl
     model: flags.model ?? "relevance-teacher",
     maxModelLen: intOption("max-model-len", flags["max-model-len"], 2048),
     maxNumSeqs: Math.max(1, intOption("max-num-seqs", flags["max-num-seqs"], 64)),
+    ...faultOptions(flags, VLLM_MALFORMED_KINDS),
     logger: createLogger(logLevel).child({ component: "vllm-sim" }),
   });
 }
@@ -66,7 +124,8 @@ export async function runSim(
     case "vllm": {
       const sim = await startVllmSim({ ...flags, model: flags.model });
       process.stderr.write(
-        `vllm simulator: HTTP ${sim.url} (/classify, /v1/completions, /health, /v1/models, /metrics)\n`,
+        `vllm simulator: HTTP ${sim.url} (/classify, /v1/completions, /health, /v1/models, /metrics;` +
+          ` fault control ${sim.url}/sim/faults)\n`,
       );
       return sim;
     }
@@ -74,7 +133,10 @@ export async function runSim(
       const sim = await startTritonSim(flags);
       process.stderr.write(
         `triton simulator: gRPC ${sim.address}` +
-          (sim.metricsPort ? `, metrics http://127.0.0.1:${sim.metricsPort}/metrics` : "") +
+          (sim.metricsPort
+            ? `, metrics http://127.0.0.1:${sim.metricsPort}/metrics` +
+              `, fault control http://127.0.0.1:${sim.metricsPort}/sim/faults`
+            : "") +
           "\n",
       );
       return sim;

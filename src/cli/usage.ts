@@ -25,6 +25,17 @@ sim vllm options:
   --max-model-len N      context length in tokens (default 2048)
   --max-num-seqs N       sequences running at once; the rest wait (default 64)
 
+sim fault injection (both simulators; change at run time with GET/PUT/DELETE /sim/faults,
+on the metrics port for triton and the HTTP port for vllm; see docs/fault-injection.md):
+  --error-rate R         share of scoring calls (0..1) answered with an error
+  --added-latency-ms MS  added to every scoring call's latency
+  --hang-rate R          share of calls accepted and never answered until faults are cleared
+  --malformed-rate R     share of calls answered with a malformed body
+  --malformed KIND       triton: missing-output (default), wrong-shape, wrong-datatype, short-raw;
+                         vllm: bad-json (default), wrong-shape, missing-items
+  --reset-rate R         share of calls whose connection is reset
+  --fault-seed N         seed of the fault PRNG, for reproducible runs (default 1)
+
 score options:
   --target HOST:PORT     gateway address (default 127.0.0.1:50051)
   --query TEXT           the query (required)

@@ -1,16 +1,20 @@
 /**
- * The simulator's ModelInfer: validate like Triton, queue the batch on the
- * model's scheduler, score it with simLogits when it has "executed", and
- * honour cancellation (a call cancelled or expired while queued never runs).
+ * The simulator's ModelInfer: validate like Triton, apply the injected fault
+ * (faults.ts: added latency first, then error, hang, reset or a malformed
+ * answer), queue the batch on the model's scheduler, score it with simLogits
+ * when it has "executed", and honour cancellation (a call cancelled or
+ * expired while held or queued never runs).
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../codec/messages.js";
 import type { Clock } from "../util/clock.js";
+import type { FaultInjector } from "./faults.js";
 import { SimRpcError, toStatus, type ValidInfer, validateInferRequest } from "./infer-validation.js";
 import type { SimModel } from "./sim-model.js";
 import type { SimScheduler, SimTicket } from "./sim-scheduler.js";
 import { simLogits, softmax5 } from "./sim-scores.js";
+import { malformResponse, resetConnection } from "./triton-faults.js";
 import { labelsOf, type TritonSimMetrics } from "./triton-sim-metrics.js";
 
 /** How many recent batch sizes the counters keep. */
@@ -32,6 +36,7 @@ export interface ModelInferContext {
   readonly counters: SimCounters;
   readonly clock: Clock;
   readonly logger: Logger | undefined;
+  readonly faults: FaultInjector;
 }
 
 /** Output rows for the pairs: float32 LE, n × 5. */
@@ -67,7 +72,7 @@ function response(v: ValidInfer, id: string): ModelInferResponseMessage {
 export function modelInferHandler(
   ctx: ModelInferContext,
 ): grpc.handleUnaryCall<ModelInferRequestMessage, ModelInferResponseMessage> {
-  const { metrics, counters, clock, logger } = ctx;
+  const { metrics, counters, clock, logger, faults } = ctx;
   return (call, callback) => {
     counters.requests++;
     const received = clock.now();
@@ -82,15 +87,26 @@ export function modelInferHandler(
       return;
     }
     const labels = labelsOf(v.model);
-    let state: "queued" | "executing" | "done" = "queued";
+    // Only valid calls draw a fault: an invalid one gets Triton's own error, as from any server.
+    const fault = faults.decide();
+    const malformation = faults.malformed;
+    const generation = faults.generation;
+    // "held": waiting out added latency or a hang, before the queue.
+    let state: "held" | "queued" | "executing" | "done" = "held";
     let cancelled = false;
     let ticket: SimTicket | undefined;
+    let dropHold: (() => void) | undefined;
+    let queuedAt = received;
     // Fires on client cancellation and on deadline expiry (grpc-js ends the call either way).
     const onCancelled = (): void => {
       if (state === "done" || cancelled) return;
       cancelled = true;
-      if (state === "queued" && ticket?.dequeue()) {
-        metrics.dequeued(labels, clock.now() - received);
+      if (state === "held") {
+        dropHold?.();
+        logger?.debug({ id: call.request.id, n: v.n }, "ModelInfer cancelled while held by a fault");
+        finish({ code: grpc.status.CANCELLED, details: "request cancelled" });
+      } else if (state === "queued" && ticket?.dequeue()) {
+        metrics.dequeued(labels, clock.now() - queuedAt);
         metrics.failed(labels, "CANCELED");
         logger?.debug({ id: call.request.id, n: v.n }, "ModelInfer cancelled while queued");
         finish({ code: grpc.status.CANCELLED, details: "request cancelled" });
@@ -102,35 +118,76 @@ export function modelInferHandler(
       if (err) counters.failures++;
       callback(err, res);
     };
-    call.on("cancelled", onCancelled);
-    metrics.queued(labels);
-    ticket = ctx.schedulers.get(v.model)!.submit({
-      n: v.n,
-      onStart() {
-        state = "executing";
-        metrics.dequeued(labels, clock.now() - received);
-        counters.items += v.n;
-        counters.maxBatchSeen = Math.max(counters.maxBatchSeen, v.n);
-        counters.batchSizes.push(v.n);
-        if (counters.batchSizes.length > SIM_BATCH_HISTORY) counters.batchSizes.shift();
-      },
-      onDone() {
-        metrics.executed(labels, v.n);
-        if (cancelled) {
-          // The batch ran anyway (a GPU batch is not interruptible); the caller is gone.
-          metrics.failed(labels, "CANCELED");
-          finish({ code: grpc.status.CANCELLED, details: "request cancelled" });
+    const shuttingDown = () => finish({ code: grpc.status.UNAVAILABLE, details: "Server is shutting down" });
+    const schedule = (): void => {
+      state = "queued";
+      queuedAt = clock.now();
+      metrics.queued(labels);
+      ticket = ctx.schedulers.get(v.model)!.submit({
+        n: v.n,
+        onStart() {
+          state = "executing";
+          metrics.dequeued(labels, clock.now() - queuedAt);
+          counters.items += v.n;
+          counters.maxBatchSeen = Math.max(counters.maxBatchSeen, v.n);
+          counters.batchSizes.push(v.n);
+          if (counters.batchSizes.length > SIM_BATCH_HISTORY) counters.batchSizes.shift();
+        },
+        onDone() {
+          metrics.executed(labels, v.n);
+          if (cancelled) {
+            // The batch ran anyway (a GPU batch is not interruptible); the caller is gone.
+            metrics.failed(labels, "CANCELED");
+            finish({ code: grpc.status.CANCELLED, details: "request cancelled" });
+            return;
+          }
+          metrics.succeeded(labels, clock.now() - received);
+          const res = response(v, call.request.id);
+          // Malformed answers still ran on the "GPU": the corruption is on the way back.
+          finish(null, fault === "malformed" ? malformResponse(res, malformation) : res);
+        },
+        onAbort() {
+          if (state === "queued") metrics.dequeued(labels, clock.now() - queuedAt);
+          metrics.failed(labels, "OTHER");
+          shuttingDown();
+        },
+      });
+    };
+    // Injected errors and resets happen outside the model, so the nv_inference_* series ignore them.
+    const inject = (): void => {
+      switch (fault) {
+        case "error":
+          finish({ code: grpc.status.UNAVAILABLE, details: "injected fault" });
           return;
-        }
-        metrics.succeeded(labels, clock.now() - received);
-        finish(null, response(v, call.request.id));
-      },
-      onAbort() {
-        if (state === "queued") metrics.dequeued(labels, clock.now() - received);
-        metrics.failed(labels, "OTHER");
-        finish({ code: grpc.status.UNAVAILABLE, details: "Server is shutting down" });
-      },
-    });
+        case "reset":
+          state = "done";
+          call.off("cancelled", onCancelled);
+          counters.failures++;
+          if (!resetConnection(call)) {
+            logger?.warn("triton sim: no HTTP/2 session to reset; answering UNAVAILABLE instead");
+            callback({ code: grpc.status.UNAVAILABLE, details: "injected fault: connection reset" });
+          }
+          return;
+        case "hang":
+          // Released by set/clear (the call then runs normally), aborted by close().
+          dropHold = faults.hold(
+            Number.POSITIVE_INFINITY,
+            (outcome) => (outcome === "go" ? schedule() : shuttingDown()),
+            generation,
+          );
+          return;
+        default:
+          schedule();
+      }
+    };
+    call.on("cancelled", onCancelled);
+    if (faults.addedLatencyMs > 0) {
+      dropHold = faults.hold(faults.addedLatencyMs, (outcome) =>
+        outcome === "go" ? inject() : shuttingDown(),
+      );
+    } else {
+      inject();
+    }
     if (call.cancelled) onCancelled();
   };
 }

@@ -4,9 +4,10 @@
  * for Triton can be tried against the simulator. Own registry: several
  * simulators (and the gateway's metrics) can live in one process.
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Registry } from "prom-client";
+import { type FaultKind, faultCounter } from "./faults.js";
 
 /** Triton's failure reasons: queue timeout, client cancellation, backend error, anything else. */
 export type SimFailureReason = "REJECTED" | "CANCELED" | "BACKEND" | "OTHER";
@@ -29,6 +30,8 @@ export class TritonSimMetrics {
   readonly #pending: Gauge<"model" | "version">;
   readonly #requestDuration: Counter<"model" | "version">;
   readonly #queueDuration: Counter<"model" | "version">;
+  /** Counts one injected fault in `sim_injected_faults_total{kind}` (a simulator-only series). */
+  readonly injected: (kind: FaultKind) => void;
   #server: Server | undefined;
 
   constructor() {
@@ -76,6 +79,7 @@ export class TritonSimMetrics {
       labelNames,
       registers,
     });
+    this.injected = faultCounter(this.registry);
   }
 
   /** Makes a model's series appear (at 0) before its first request, as Triton does on load. */
@@ -110,9 +114,17 @@ export class TritonSimMetrics {
     this.#failure.inc({ ...labels, reason });
   }
 
-  /** Serves GET /metrics; resolves with the bound port. */
-  async listen(host: string, port: number): Promise<number> {
+  /**
+   * Serves GET /metrics, and whatever `extra` answers (it returns true when it
+   * took the request); resolves with the bound port.
+   */
+  async listen(
+    host: string,
+    port: number,
+    extra?: (req: IncomingMessage, res: ServerResponse) => boolean,
+  ): Promise<number> {
     const server = createServer((req, res) => {
+      if (extra?.(req, res)) return;
       const path = (req.url ?? "").split("?")[0];
       if (req.method !== "GET" || path !== "/metrics") {
         res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");

@@ -3,6 +3,10 @@
  * KServe v2 gRPC: same service, status codes and messages, a FIFO cost model
  * for the GPU, Triton's Prometheus metric names, and deterministic scores
  * (`simLogits`) so tests can predict every probability.
+ *
+ * Beyond Triton: injected faults (faults.ts, triton-faults.ts) set at
+ * creation, with `setFaults`/`clearFaults`, or over HTTP at `/sim/faults` on
+ * the metrics port (a simulator-only endpoint); see docs/fault-injection.md.
  */
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
@@ -19,6 +23,8 @@ import {
   type ServerMetadataResponse,
 } from "../backends/triton/kserve-service.js";
 import { type Clock, systemClock } from "../util/clock.js";
+import { serveFaultControl } from "./fault-control.js";
+import { FaultInjector, type FaultKind, type FaultSpec, TRITON_MALFORMED_KINDS } from "./faults.js";
 import { findModel, toStatus } from "./infer-validation.js";
 import { modelInferHandler, SIM_BATCH_HISTORY, type SimCounters } from "./model-infer.js";
 import {
@@ -32,6 +38,8 @@ import {
 import { DEFAULT_SIM_COST, type SimCost, SimScheduler, validateCost } from "./sim-scheduler.js";
 import { labelsOf, TritonSimMetrics } from "./triton-sim-metrics.js";
 
+export type { FaultKind, FaultSpec } from "./faults.js";
+export { TRITON_MALFORMED_KINDS } from "./faults.js";
 export type { SimModelOptions, SimOutputKind } from "./sim-model.js";
 export type { SimCost } from "./sim-scheduler.js";
 export { SIM_BATCH_HISTORY };
@@ -47,12 +55,16 @@ export interface TritonSimOptions {
   host?: string;
   /** gRPC port; default 8001, 0 picks a free one. */
   port?: number;
-  /** HTTP port for GET /metrics; undefined serves no metrics (0 picks a free port). */
+  /** HTTP port for GET /metrics and /sim/faults; undefined serves neither (0 picks a free port). */
   metricsPort?: number | undefined;
   /** Default: one model, "relevance_student" version "1" (see SimModelOptions for the rest). */
   models?: readonly SimModelOptions[];
   /** Default { baseMs: 2, perItemMs: 0.02, instances: 1 }; partial values fill from it. */
   cost?: Partial<SimCost>;
+  /** Faults to inject from the start; default none. */
+  faults?: FaultSpec;
+  /** Seed of the fault PRNG (the same seed and spec fault the same calls); default 1. */
+  faultSeed?: number;
   clock?: Clock;
   /** Used as given (callers add their own bindings); nothing is logged without one. */
   logger?: Logger;
@@ -70,8 +82,10 @@ export interface TritonSimStats {
   executing: number;
   /** Batches waiting for a free instance. */
   queued: number;
-  /** ModelInfer calls that failed: invalid, cancelled or aborted by close(). */
+  /** ModelInfer calls that failed: invalid, cancelled, aborted by close(), injected errors and resets. */
   failures: number;
+  /** Injected faults by kind ("latency": calls given added latency). */
+  faults: Record<FaultKind, number>;
 }
 
 export interface TritonSim extends AsyncDisposable {
@@ -84,6 +98,10 @@ export interface TritonSim extends AsyncDisposable {
   setCost(cost: Partial<SimCost>): void;
   /** Server (and every model) readiness as ServerReady, ModelReady and health report it; default true. */
   setReady(ready: boolean): void;
+  /** Replaces the fault spec (RangeError naming the field if invalid); releases hung calls. */
+  setFaults(spec: FaultSpec): void;
+  /** No faults from now on; hung calls are released and run normally. */
+  clearFaults(): void;
   close(): Promise<void>;
 }
 
@@ -101,6 +119,13 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
     models.set(model.name, model);
   }
   const metrics = new TritonSimMetrics();
+  const faults = new FaultInjector({
+    malformedKinds: TRITON_MALFORMED_KINDS,
+    seed: opts.faultSeed ?? 1,
+    clock,
+    onInjected: metrics.injected,
+    ...(opts.faults ? { spec: opts.faults } : {}),
+  });
   for (const model of models.values()) metrics.register(labelsOf(model));
   // One scheduler per model: Triton gives each model its own instance group.
   const schedulers = new Map<SimModel, SimScheduler>();
@@ -143,7 +168,7 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
     ModelConfig: modelHandler<ModelConfigResponse>((model) => ({
       config: modelConfig(model, cost.instances),
     })),
-    ModelInfer: modelInferHandler({ models, schedulers, metrics, counters, clock, logger }),
+    ModelInfer: modelInferHandler({ models, schedulers, metrics, counters, clock, logger, faults }),
   };
 
   const server = new grpc.Server({
@@ -164,20 +189,26 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
   let metricsPort: number | undefined;
   if (opts.metricsPort !== undefined) {
     try {
-      metricsPort = await metrics.listen(host, opts.metricsPort);
+      metricsPort = await metrics.listen(host, opts.metricsPort, (req, res) =>
+        serveFaultControl(req, res, faults, logger),
+      );
     } catch (err) {
       server.forceShutdown();
       throw err;
     }
   }
   const address = `${hostPart}:${port}`;
-  logger?.info({ address, metricsPort, models: [...models.keys()] }, "triton simulator listening");
+  logger?.info(
+    { address, metricsPort, models: [...models.keys()], faults: opts.faults },
+    "triton simulator listening",
+  );
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       health.setStatus("", "NOT_SERVING");
       health.setStatus(INFERENCE_SERVICE_NAME, "NOT_SERVING");
+      faults.close();
       for (const s of schedulers.values()) s.close();
       await Promise.all([shutdown(server), metrics.close()]);
       logger?.info({ address }, "triton simulator closed");
@@ -196,7 +227,13 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
         executing += s.executing;
         queued += s.queued;
       }
-      return { ...counters, batchSizes: [...counters.batchSizes], executing, queued };
+      return {
+        ...counters,
+        batchSizes: [...counters.batchSizes],
+        executing,
+        queued,
+        faults: faults.counts(),
+      };
     },
     setCost(next) {
       cost = validateCost({ ...cost, ...next });
@@ -207,6 +244,14 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
       const status = next ? "SERVING" : "NOT_SERVING";
       health.setStatus("", status);
       health.setStatus(INFERENCE_SERVICE_NAME, status);
+    },
+    setFaults(spec) {
+      faults.set(spec);
+      logger?.info({ faults: spec }, "fault spec set");
+    },
+    clearFaults() {
+      faults.clear();
+      logger?.info("fault spec cleared");
     },
     close,
     [Symbol.asyncDispose]: close,

@@ -5,6 +5,7 @@
  * registry, so several simulators and the gateway can share a process.
  */
 import { Counter, Gauge, Registry } from "prom-client";
+import { type FaultKind, faultCounter } from "./faults.js";
 
 export type FinishedReason = "stop" | "length";
 
@@ -14,6 +15,8 @@ export class VllmSimMetrics {
   readonly #success: Counter<"model_name" | "finished_reason">;
   readonly #promptTokens: Counter<"model_name">;
   readonly #generationTokens: Counter<"model_name">;
+  /** Counts one injected fault in `sim_injected_faults_total{kind}` (a simulator-only series). */
+  readonly injected: (kind: FaultKind) => void;
 
   /** `load` is read at each scrape, so the gauges are always current. */
   constructor(modelName: string, load: () => { running: number; waiting: number }) {
@@ -61,6 +64,7 @@ export class VllmSimMetrics {
     this.#success.inc({ ...labels, finished_reason: "length" }, 0);
     this.#promptTokens.inc(labels, 0);
     this.#generationTokens.inc(labels, 0);
+    this.injected = faultCounter(this.registry);
   }
 
   /** One engine request (one prompt of a possibly fanned-out call) finished. */

@@ -10,12 +10,15 @@
  * the `shuffleChoices` option) returns `choices` (and `/classify` `data`) out
  * of index order, which a real server may do, so clients must match by
  * `index`; `setHealthy(false)` plays a dead engine (`/health` 503, inference
- * 500); `stop()` plays a crash (connections refused from then on).
+ * 500); `stop()` plays a crash (connections refused from then on); injected
+ * faults (faults.ts, vllm-faults.ts) set at creation, with `setFaults` /
+ * `clearFaults`, or over HTTP at `/sim/faults` (see docs/fault-injection.md).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Logger } from "pino";
-import { type Clock, systemClock } from "../util/clock.js";
+import { systemClock } from "../util/clock.js";
+import { serveFaultControl } from "./fault-control.js";
+import { FaultInjector, VLLM_MALFORMED_KINDS } from "./faults.js";
 import {
   classifyBody,
   completionBody,
@@ -25,16 +28,15 @@ import {
   type SequenceHooks,
 } from "./vllm-endpoints.js";
 import { errorBody, VllmSimError } from "./vllm-errors.js";
+import { faultBeforeWork, malformedJson } from "./vllm-faults.js";
 import { DEFAULT_MAX_BODY_BYTES, readJson, sendEmpty, sendJson, sendText } from "./vllm-http.js";
 import { parseClassify, parseCompletion, type ServedModel } from "./vllm-requests.js";
-import {
-  DEFAULT_VLLM_SIM_COST,
-  VllmScheduler,
-  type VllmSimCost,
-  validateVllmCost,
-} from "./vllm-scheduler.js";
+import { DEFAULT_VLLM_SIM_COST, VllmScheduler, validateVllmCost } from "./vllm-scheduler.js";
+import type { VllmSim, VllmSimOptions } from "./vllm-sim-api.js";
 import { VllmSimMetrics } from "./vllm-sim-metrics.js";
 
+export type { FaultKind, FaultSpec } from "./faults.js";
+export { VLLM_MALFORMED_KINDS } from "./faults.js";
 export { DEFAULT_MAX_BODY_BYTES } from "./vllm-http.js";
 export { SIM_MAX_LOGPROBS } from "./vllm-logprobs.js";
 export { VLLM_MAX_COMPLETION_PROMPTS } from "./vllm-requests.js";
@@ -48,68 +50,12 @@ export {
   teacherLogits,
   teacherProbabilities,
 } from "./vllm-scores.js";
+export type { VllmSim, VllmSimOptions, VllmSimStats } from "./vllm-sim-api.js";
 
 /** vLLM's default port. */
 export const DEFAULT_VLLM_SIM_PORT = 8000;
 /** What `GET /version` reports: a release with the current error shape and `/classify`. */
 export const SIM_VLLM_VERSION = "0.11.0";
-
-export interface VllmSimOptions {
-  /** Default "127.0.0.1". */
-  host?: string;
-  /** Default 8000; 0 picks a free port. */
-  port?: number;
-  /** The served model name (`--served-model-name`); default "relevance-teacher". */
-  model?: string;
-  /** `--max-model-len`, in simulated tokens; default 2048. */
-  maxModelLen?: number;
-  /** `--max-num-seqs`: sequences running at once; default 64. */
-  maxNumSeqs?: number;
-  /** `--max-num-batched-tokens`: tokens per engine step; default 8192. */
-  maxNumBatchedTokens?: number;
-  /** Default { stepMs: 4, perSeqMs: 0.05, prefillMsPerToken: 0.002 }; partial values fill from it. */
-  cost?: Partial<VllmSimCost>;
-  /** Answer every list out of index order (as the `x-sim-shuffle-choices: 1` header does per request). */
-  shuffleChoices?: boolean;
-  /** Errors in the pre-0.10.1 shape `{"object":"error",...}` instead of `{"error":{...}}`. */
-  legacyErrors?: boolean;
-  /** Engine alive at start; default true. */
-  healthy?: boolean;
-  /** Default 32 MiB; larger bodies get 413. */
-  maxBodyBytes?: number;
-  clock?: Clock;
-  /** Used as given (callers add their own bindings); nothing is logged without one. */
-  logger?: Logger;
-}
-
-export interface VllmSimStats {
-  /** `/classify` and `/v1/completions` calls received, valid or not. */
-  requests: number;
-  /** Sequences (prompts) that joined the running batch. */
-  items: number;
-  /** Sequences running now. */
-  running: number;
-  /** Sequences waiting for a running slot. */
-  waiting: number;
-  maxRunningSeen: number;
-  /** Calls that failed: error answers, client disconnects, and calls cut by stop() or close(). */
-  failures: number;
-}
-
-export interface VllmSim extends AsyncDisposable {
-  /** "http://host:port", the base URL to give a client. */
-  readonly url: string;
-  readonly port: number;
-  stats(): VllmSimStats;
-  /** Changes the cost model from the next engine step on. */
-  setCost(cost: Partial<VllmSimCost>): void;
-  /** false: `/health` answers 503 and inference 500, as after vLLM's EngineDeadError. */
-  setHealthy(healthy: boolean): void;
-  /** Dies at once: the listener closes (connections are refused), open connections drop, work is lost. */
-  stop(): void;
-  /** stop(), then resolves once the listener has closed. */
-  close(): Promise<void>;
-}
 
 type Route = "health" | "models" | "version" | "metrics" | "classify" | "completions";
 const ROUTES: Record<string, { route: Route; method: "GET" | "POST" }> = {
@@ -143,6 +89,13 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
     running: engine.running,
     waiting: engine.waiting,
   }));
+  const faults = new FaultInjector({
+    malformedKinds: VLLM_MALFORMED_KINDS,
+    seed: opts.faultSeed ?? 1,
+    clock,
+    onInjected: metrics.injected,
+    ...(opts.faults ? { spec: opts.faults } : {}),
+  });
   const counters = { requests: 0, items: 0, failures: 0 };
   let healthy = opts.healthy ?? true;
   let warnedTemperature = false;
@@ -178,22 +131,33 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
         );
       }
       const raw = await readJson(req, maxBodyBytes);
-      let body: Record<string, unknown>;
+      let work: () => Promise<Record<string, unknown>>;
       if (route === "classify") {
         const job = parseClassify(raw, served);
-        await runPrompts(engine, job.prompts, hooks("stop", 0), abort.signal);
-        body = classifyBody(job, shuffle);
+        work = async () => {
+          await runPrompts(engine, job.prompts, hooks("stop", 0), abort.signal);
+          return classifyBody(job, shuffle);
+        };
       } else {
         const job = parseCompletion(raw, served);
         if (job.temperatureUnset && !warnedTemperature) {
           warnedTemperature = true;
           logger?.warn("completion without temperature: a real server would sample at 1.0; send 0");
         }
-        await runPrompts(engine, job.prompts, hooks(completionFinishReason(job), 1), abort.signal);
-        body = completionBody(job, shuffle);
+        work = async () => {
+          await runPrompts(engine, job.prompts, hooks(completionFinishReason(job), 1), abort.signal);
+          return completionBody(job, shuffle);
+        };
       }
+      // Only valid calls draw a fault: an invalid one gets vLLM's own 4xx, as from any server.
+      const fault = faults.decide();
+      const malformation = faults.malformed;
+      // After a reset the "close" listener above has counted the failure; nothing is left to answer.
+      if ((await faultBeforeWork(faults, fault, req, abort.signal)) === "reset") return;
+      const body = await work();
       settle(true);
-      sendJson(res, 200, body);
+      if (fault === "malformed") sendText(res, 200, "application/json", malformedJson(body, malformation));
+      else sendJson(res, 200, body);
     } catch (err) {
       settle(false);
       if (abort.signal.aborted) return;
@@ -205,6 +169,7 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (serveFaultControl(req, res, faults, logger)) return;
     const path = (req.url ?? "/").split("?")[0]!;
     const entry = ROUTES[path];
     if (!entry) return sendJson(res, 404, { detail: "Not Found" });
@@ -240,7 +205,7 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
-  logger?.info({ url, model: served.name }, "vllm simulator listening");
+  logger?.info({ url, model: served.name, faults: opts.faults }, "vllm simulator listening");
 
   let closed: Promise<void> | undefined;
   const stop = () => {
@@ -248,6 +213,7 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
     closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeAllConnections();
     engine.close();
+    faults.close();
     logger?.info({ url }, "vllm simulator stopped");
   };
   const close = async () => {
@@ -263,12 +229,21 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
       running: engine.running,
       waiting: engine.waiting,
       maxRunningSeen: engine.maxRunningSeen,
+      faults: faults.counts(),
     }),
     setCost(next) {
       cost = validateVllmCost({ ...cost, ...next });
     },
     setHealthy(next) {
       healthy = next;
+    },
+    setFaults(spec) {
+      faults.set(spec);
+      logger?.info({ faults: spec }, "fault spec set");
+    },
+    clearFaults() {
+      faults.clear();
+      logger?.info("fault spec cleared");
     },
     stop,
     close,

@@ -1,0 +1,83 @@
+/**
+ * The simulators' fault spec, its kinds and its validation (the injector
+ * that applies it is in faults.ts, which re-exports all of this).
+ */
+
+export interface FaultSpec {
+  /** Share of calls (0..1) answered with an error (Triton: UNAVAILABLE "injected fault"; vLLM: HTTP 500 in vLLM's error shape). */
+  errorRate?: number;
+  /** Added to every call's latency, ms. */
+  addedLatencyMs?: number;
+  /** Share of calls (0..1) accepted and never answered (until the spec is replaced or cleared, which releases them, or the sim closes, which aborts them). */
+  hangRate?: number;
+  /** Share of calls (0..1) answered with a malformed body. */
+  malformedRate?: number;
+  /** Which malformation (see TRITON_MALFORMED_KINDS, VLLM_MALFORMED_KINDS); default: the sim's first kind. */
+  malformed?: string;
+  /** Share of calls (0..1) whose connection is reset. */
+  resetRate?: number;
+}
+
+export type FaultDecision = "error" | "hang" | "malformed" | "reset" | "ok";
+/** What the stats and `sim_injected_faults_total{kind}` count: each decided fault, and calls given added latency. */
+export type FaultKind = Exclude<FaultDecision, "ok"> | "latency";
+export const FAULT_KINDS: readonly FaultKind[] = ["error", "hang", "malformed", "reset", "latency"];
+
+export const TRITON_MALFORMED_KINDS = [
+  "missing-output",
+  "wrong-shape",
+  "wrong-datatype",
+  "short-raw",
+] as const;
+export const VLLM_MALFORMED_KINDS = ["bad-json", "wrong-shape", "missing-items"] as const;
+
+/** The rate fields, in band order (see faults.ts), with the decision each band stands for. */
+export const RATES = [
+  ["errorRate", "error"],
+  ["hangRate", "hang"],
+  ["malformedRate", "malformed"],
+  ["resetRate", "reset"],
+] as const;
+const FIELDS = new Set<string>([...RATES.map(([field]) => field), "addedLatencyMs", "malformed"]);
+/** Node's longest timer; a longer one would fire at once. */
+const MAX_LATENCY_MS = 2_147_483_647;
+
+/** The spec, or a one-line message naming the offending field. */
+export function validateFaultSpec(raw: unknown, malformedKinds: readonly string[]): FaultSpec | string {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    return "fault spec: expected a JSON object";
+  const body = raw as Record<string, unknown>;
+  for (const key of Object.keys(body)) {
+    if (!FIELDS.has(key)) return `${key}: unknown field (expected one of ${[...FIELDS].join(", ")})`;
+  }
+  const spec: FaultSpec = {};
+  let total = 0;
+  for (const [field] of RATES) {
+    const v = body[field];
+    if (v === undefined) continue;
+    if (typeof v !== "number" || !(v >= 0 && v <= 1)) {
+      return `${field}: must be a number from 0 to 1, got ${JSON.stringify(v)}`;
+    }
+    spec[field] = v;
+    total += v;
+  }
+  if (total > 1 + 1e-9) {
+    return `errorRate + hangRate + malformedRate + resetRate: must add up to at most 1, got ${total}`;
+  }
+  const latency = body.addedLatencyMs;
+  if (latency !== undefined) {
+    if (typeof latency !== "number" || !(latency >= 0 && latency <= MAX_LATENCY_MS)) {
+      return `addedLatencyMs: must be a number from 0 to ${MAX_LATENCY_MS}, got ${JSON.stringify(latency)}`;
+    }
+    spec.addedLatencyMs = latency;
+  }
+  const kind = body.malformed;
+  if (kind !== undefined) {
+    if (typeof kind !== "string" || !malformedKinds.includes(kind)) {
+      const allowed = malformedKinds.map((k) => JSON.stringify(k)).join(", ");
+      return `malformed: must be one of ${allowed}, got ${JSON.stringify(kind)}`;
+    }
+    spec.malformed = kind;
+  }
+  return spec;
+}
