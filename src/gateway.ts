@@ -16,9 +16,12 @@ import {
   createMetrics,
   type GatewayMetrics,
   resilienceMetrics,
+  shadowMetrics,
 } from "./observability/metrics.js";
 import { createPipeline, type Pipeline } from "./pipeline.js";
 import { createRouter, type ModelRoleName } from "./routing/router.js";
+import { createComparisonLog } from "./shadow/comparison-log.js";
+import { createShadowSender, type ShadowSender } from "./shadow/shadow-sender.js";
 import { type Clock, systemClock, type TimerHandle } from "./util/clock.js";
 import { GatewayError } from "./util/gateway-error.js";
 import { VERSION } from "./version.js";
@@ -49,6 +52,69 @@ export interface Gateway extends AsyncDisposable {
 
 const READINESS_POLL_MS = 1000;
 
+/**
+ * The shadow path, when `routing.shadow` is set: its own resilient view of the
+ * teacher (own breakers) and its own batcher (own bounded queue and
+ * concurrency), so that it is shed before it can touch the primary path.
+ */
+function createShadow(
+  cfg: GatewayConfig,
+  clients: ReadonlyMap<string, BackendClient>,
+  env: { clock: Clock; logger: Logger; metrics: GatewayMetrics },
+): ShadowSender | undefined {
+  const s = cfg.routing.shadow;
+  if (!s || s.percent <= 0) return undefined;
+  const client = clients.get(s.backend);
+  const b = cfg.backends[s.backend];
+  if (!client || !b) return undefined;
+  const backend = createResilientBackend(client, {
+    breaker: b.breaker,
+    outlier: b.outlierDetection,
+    clock: env.clock,
+    logger: env.logger,
+  });
+  const batcher = new Batcher({
+    backend: `${s.backend} (shadow)`,
+    maxBatchSize: b.batching.maxBatchSize,
+    maxQueueDelayMs: b.batching.maxQueueDelayMs,
+    preferredBatchSizes: b.batching.preferredBatchSizes,
+    maxQueueItems: s.maxQueueItems,
+    maxConcurrentBatches: s.maxConcurrentBatches,
+    endpoints: () => backend.endpoints(),
+    callTimeoutMs: s.timeoutMs,
+    shedUnreachableDeadlines: true,
+    clock: env.clock,
+  });
+  const logCfg = cfg.comparisonLog;
+  const comparisonLog =
+    logCfg.dir === null
+      ? undefined
+      : createComparisonLog({
+          dir: logCfg.dir,
+          maxFileBytes: logCfg.maxFileBytes,
+          maxFiles: logCfg.maxFiles,
+          maxQueuedRecords: logCfg.maxQueuedRecords,
+          logger: env.logger,
+          onDrop: (reason) => env.metrics.comparisonLogDropped.labels(reason).inc(),
+          onWrite: () => env.metrics.comparisonLogWritten.inc(),
+        });
+  return createShadowSender({
+    backend: s.backend,
+    percent: s.percent,
+    salt: s.salt,
+    topK: s.topK,
+    noiseFloorPercent: s.noiseFloorPercent,
+    timeoutMs: s.timeoutMs,
+    batcher,
+    clock: env.clock,
+    logger: env.logger,
+    observer: shadowMetrics(env.metrics),
+    log: comparisonLog,
+    logSampleRate: logCfg.sampleRate,
+    redactText: logCfg.redactText,
+  });
+}
+
 /** The composition root: everything the gateway is made of, built from one config. */
 export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps> = {}): Gateway {
   const clock = overrides.clock ?? systemClock;
@@ -56,12 +122,6 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
   const metrics = overrides.metrics ?? createMetrics({ collectDefault: cfg.metrics.collectDefault });
   metrics.buildInfo.labels(VERSION, process.version).set(1);
   const log = logger.child({ component: "gateway" });
-  if (cfg.routing.shadow) {
-    log.warn(
-      { shadow: cfg.routing.shadow },
-      "routing.shadow is set, but this version does not mirror requests yet: nothing is shadowed",
-    );
-  }
 
   const roles = new Map<string, ModelRoleName>(
     Object.entries(cfg.backends).map(([name, b]) => [name, b.role]),
@@ -106,7 +166,10 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     );
   }
 
+  const shadow = createShadow(cfg, clients, { clock, logger, metrics });
+
   const pipeline = createPipeline({
+    shadow,
     limits: cfg.limits,
     modelText: createModelText(cfg.modelText),
     router: createRouter({
@@ -239,6 +302,13 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
         const closed = new Promise<void>((resolve) => admin?.close(() => resolve()));
         admin.closeAllConnections();
         await closed;
+      }
+      if (shadow) {
+        // Shadow work in flight finishes within its own timeout or is cut short with the backends.
+        await Promise.race([
+          shadow.close(),
+          new Promise((r) => clock.setTimeout(() => r(undefined), closeReserveMs)),
+        ]);
       }
       await Promise.all([...backends.values()].map((b) => b[Symbol.asyncDispose]()));
       log.info("stopped");

@@ -6,6 +6,7 @@ import type { ModelText } from "./model-text/index.js";
 import type { Logger } from "./observability/logger.js";
 import { codeName, type GatewayMetrics } from "./observability/metrics.js";
 import type { ModelPreference, ModelRoleName, Router } from "./routing/router.js";
+import type { ShadowInput, ShadowSender } from "./shadow/shadow-sender.js";
 import type { Clock } from "./util/clock.js";
 import { GatewayError } from "./util/gateway-error.js";
 
@@ -30,6 +31,8 @@ export interface PipelineDeps {
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   readonly newRequestId: () => string;
+  /** Mirrors student-answered requests to the teacher; absent when routing.shadow is not set. */
+  readonly shadow?: ShadowSender | undefined;
 }
 
 export interface Pipeline {
@@ -43,6 +46,7 @@ const ROLE_NUMBER: Record<ModelRoleName, number> = { student: 1, teacher: 2 };
 /**
  * The request path, top to bottom:
  *   validate → route → model text → batcher(backend).submit → respond
+ *                                                               └─▶ shadow.mirror (after the answer)
  * Every call ends in exactly one response or one GatewayError, and in one
  * `requests_total` count.
  */
@@ -129,6 +133,22 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           route,
         };
         finish(route, backend, status.OK, startedMs);
+        // 6. Shadow: only what the student answered, and only after the answer has gone out.
+        const shadow = deps.shadow;
+        if (shadow && deps.roles.get(backend) === "student" && shadow.selects(requestId, req.routingKey)) {
+          const input: ShadowInput = {
+            requestId,
+            experiment: req.experiment,
+            route,
+            query: req.query,
+            queryText: query,
+            documentIds: req.documents.map((d) => d.id),
+            documentTexts: texts,
+            student: { backend, latencyMs: clock.now() - startedMs, scored },
+          };
+          // setImmediate runs after the transport has written the response this promise resolves into.
+          setImmediate(() => shadow.mirror(input));
+        }
         log.debug(
           { requestId, route, backend, documents: texts.length, endpoint: scored.endpoint },
           "scored",

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { isConfigError } from "../config/index.js";
+import { runShadowReport } from "../shadow-report/index.js";
 import { VERSION } from "../version.js";
 import { checkConfig } from "./check-config.js";
 import { dev } from "./dev.js";
@@ -75,6 +76,8 @@ async function main(argv: string[]): Promise<void> {
       );
       return score(values);
     }
+    case "shadow-report":
+      return runShadowReport(rest);
     case "dev": {
       const { values } = parse(() =>
         parseArgs({ args: rest, options: { config: { type: "string", short: "c" } } }),

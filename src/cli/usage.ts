@@ -7,6 +7,7 @@ Usage:
   relevance-gateway sim vllm [options]         run the vLLM (OpenAI-compatible HTTP) simulator
   relevance-gateway score [options]            score documents against a running gateway
   relevance-gateway dev [--config FILE]        simulators + gateway on this machine (npm start)
+  relevance-gateway shadow-report FILE…        summarise shadow comparison logs (.jsonl, .jsonl.gz)
 
 sim triton options:
   --host HOST            listen address (default 127.0.0.1)
@@ -47,6 +48,17 @@ score options:
   --routing-key KEY      sticky routing key
   --deadline-ms MS       deadline (default 10000)
   --json                 print the response as JSON
+
+shadow-report options:
+  --out DIR              where to write confusion.svg, expected-relevance.svg and
+                         kendall-tau.svg (default ./shadow-report)
+  --k N                  cut-off of NDCG@k and top-k overlap, recomputed from the
+                         logged probabilities (default 10)
+  --worst N              how many largest |ΔER| documents to list (default 20)
+  --json                 print the figures as JSON instead of the text report
+  --progress             report reading progress on stderr even when it is not a terminal
+  Bad lines are reported with FILE:LINE and skipped; the exit code is 1 only when no
+  FILE could be read.
 
 Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
 `;

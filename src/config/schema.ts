@@ -86,7 +86,14 @@ const routingSchema = z
       // A canary is a sample: when its backend is unavailable, the default backend answers instead.
       fallback: z.boolean().default(true),
     }).optional(),
-    shadow: sampleSchema("shadow", {}).optional(),
+    shadow: sampleSchema("shadow", {
+      // The shadow path's own bounds: it is shed before it can touch the primary path.
+      maxQueueItems: int().min(1).default(2048),
+      maxConcurrentBatches: int().min(1).default(2),
+      timeoutMs: int().min(1).default(30_000),
+      noiseFloorPercent: z.number().min(0).max(100).default(0),
+      topK: int().min(1).max(1000).default(10),
+    }).optional(),
     experiments: z
       .array(
         z
@@ -176,6 +183,21 @@ export const gatewayConfigSchema = z
     modelText: modelTextSchema.prefault({}),
     logging: z
       .object({ level: z.enum(LOG_LEVELS).default("info") })
+      .strict()
+      .readonly()
+      .prefault({}),
+    comparisonLog: z
+      .object({
+        /** Directory of the JSON Lines comparison log; null (the default) disables it. */
+        dir: z.string().min(1).nullable().default(null),
+        sampleRate: z.number().min(0).max(1).default(1),
+        maxFileBytes: int()
+          .min(1024)
+          .default(64 * MiB),
+        maxFiles: int().min(1).default(8),
+        maxQueuedRecords: int().min(1).default(1000),
+        redactText: z.boolean().default(false),
+      })
       .strict()
       .readonly()
       .prefault({}),

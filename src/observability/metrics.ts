@@ -126,6 +126,92 @@ export function createMetrics(opts: { collectDefault: boolean; registry?: Regist
       labelNames: ["backend"] as const,
       registers,
     }),
+    shadowDropped: new Counter({
+      name: `${p}shadow_dropped_total`,
+      help: "Shadow requests that produced no comparison, by reason (queue_full, unavailable, deadline, error).",
+      labelNames: ["experiment", "reason"] as const,
+      registers,
+    }),
+    shadowRequests: new Counter({
+      name: `${p}shadow_comparisons_total`,
+      help: "Shadowed requests compared with the teacher.",
+      labelNames: ["experiment"] as const,
+      registers,
+    }),
+    shadowDocuments: new Counter({
+      name: `${p}shadow_documents_total`,
+      help: "Documents compared (student vs teacher).",
+      labelNames: ["experiment"] as const,
+      registers,
+    }),
+    shadowLabelsAgreed: new Counter({
+      name: `${p}shadow_labels_agreed_total`,
+      help: "Compared documents whose student and teacher labels (argmax) agree; label agreement = this / documents.",
+      labelNames: ["experiment"] as const,
+      registers,
+    }),
+    shadowAbsError: new Counter({
+      name: `${p}shadow_expected_relevance_abs_error_total`,
+      help: "Sum over compared documents of |student − teacher expected relevance|; MAE = this / documents.",
+      labelNames: ["experiment"] as const,
+      registers,
+    }),
+    shadowKendallTau: new Histogram({
+      name: `${p}shadow_kendall_tau`,
+      help: "Per-request Kendall tau-b between student and teacher expected relevance.",
+      labelNames: ["experiment"] as const,
+      buckets: [-0.8, -0.6, -0.4, -0.2, 0, 0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95, 1],
+      registers,
+    }),
+    shadowNdcg: new Histogram({
+      name: `${p}shadow_ndcg`,
+      help: "Per-request NDCG@k of the student's ranking with the teacher's expected relevance as gains.",
+      labelNames: ["experiment"] as const,
+      buckets: [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 1],
+      registers,
+    }),
+    shadowTopKOverlap: new Histogram({
+      name: `${p}shadow_top_k_overlap`,
+      help: "Per-request share of the student's top k that is in the teacher's top k.",
+      labelNames: ["experiment"] as const,
+      buckets: [0.2, 0.4, 0.6, 0.8, 0.9, 1],
+      registers,
+    }),
+    shadowTeacherDuration: new Histogram({
+      name: `${p}shadow_teacher_duration_seconds`,
+      help: "Time from mirroring a request to the teacher's answer.",
+      buckets: LATENCY_BUCKETS_S,
+      registers,
+    }),
+    shadowNoiseDocuments: new Counter({
+      name: `${p}shadow_noise_floor_documents_total`,
+      help: "Documents the teacher scored twice (noise floor sample).",
+      labelNames: ["experiment"] as const,
+      registers,
+    }),
+    shadowNoiseLabelsAgreed: new Counter({
+      name: `${p}shadow_noise_floor_labels_agreed_total`,
+      help: "Noise floor: documents whose two teacher labels agree.",
+      labelNames: ["experiment"] as const,
+      registers,
+    }),
+    shadowNoiseAbsError: new Counter({
+      name: `${p}shadow_noise_floor_abs_error_total`,
+      help: "Noise floor: sum of |teacher − teacher expected relevance|.",
+      labelNames: ["experiment"] as const,
+      registers,
+    }),
+    comparisonLogWritten: new Counter({
+      name: `${p}shadow_log_records_total`,
+      help: "Records written to the comparison log.",
+      registers,
+    }),
+    comparisonLogDropped: new Counter({
+      name: `${p}shadow_log_dropped_total`,
+      help: "Comparison log records dropped, by reason (queue_full: the disk is slower than the traffic; write_error).",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
     buildInfo: new Gauge({
       name: `${p}build_info`,
       help: "Always 1; labels carry the gateway version and Node.js version.",
@@ -208,6 +294,42 @@ export function resilienceMetrics(
     },
     ejected() {
       metrics.outlierEjections.labels(backend).inc();
+    },
+  };
+}
+
+interface ComparisonFigures {
+  readonly documents: number;
+  readonly agreedLabels: number;
+  readonly meanAbsErDelta: number;
+  readonly kendallTau: number | undefined;
+  readonly ndcgAtK: number | undefined;
+  readonly topKOverlap: number;
+}
+
+/** The shadow path's observer (see shadow/shadow-sender.ts); `experiment` is "" or a configured name. */
+export function shadowMetrics(metrics: GatewayMetrics) {
+  const label = (experiment: string) => (experiment === "" ? "none" : experiment);
+  return {
+    dropped(experiment: string, reason: string) {
+      metrics.shadowDropped.labels(label(experiment), reason).inc();
+    },
+    compared(experiment: string, c: ComparisonFigures, teacherLatencyMs: number) {
+      const e = label(experiment);
+      metrics.shadowRequests.labels(e).inc();
+      metrics.shadowDocuments.labels(e).inc(c.documents);
+      metrics.shadowLabelsAgreed.labels(e).inc(c.agreedLabels);
+      metrics.shadowAbsError.labels(e).inc(c.meanAbsErDelta * c.documents);
+      if (c.kendallTau !== undefined) metrics.shadowKendallTau.labels(e).observe(c.kendallTau);
+      if (c.ndcgAtK !== undefined) metrics.shadowNdcg.labels(e).observe(c.ndcgAtK);
+      metrics.shadowTopKOverlap.labels(e).observe(c.topKOverlap);
+      metrics.shadowTeacherDuration.observe(teacherLatencyMs / 1000);
+    },
+    noiseFloor(experiment: string, c: ComparisonFigures) {
+      const e = label(experiment);
+      metrics.shadowNoiseDocuments.labels(e).inc(c.documents);
+      metrics.shadowNoiseLabelsAgreed.labels(e).inc(c.agreedLabels);
+      metrics.shadowNoiseAbsError.labels(e).inc(c.meanAbsErDelta * c.documents);
     },
   };
 }

@@ -92,7 +92,16 @@ t.test("the DESIGN example is a complete config and gets every default", async (
   t.same(cfg.routing, {
     default: "student",
     canary: { backend: "teacher", percent: 1, salt: "canary", fallback: true },
-    shadow: { backend: "teacher", percent: 5, salt: "shadow" },
+    shadow: {
+      backend: "teacher",
+      percent: 5,
+      salt: "shadow",
+      maxQueueItems: 2048,
+      maxConcurrentBatches: 2,
+      timeoutMs: 30000,
+      noiseFloorPercent: 0,
+      topK: 10,
+    },
     experiments: [{ name: "teacher-eval", backend: "teacher", fallback: false }],
     allowForcedTeacher: true,
   });
@@ -109,6 +118,14 @@ t.test("the DESIGN example is a complete config and gets every default", async (
       { field: "engagedQueries", label: "Queries", maxBytes: 384, maxItems: 10 },
       { field: "linkText", label: "Link", maxBytes: 512 },
     ],
+  });
+  t.same(cfg.comparisonLog, {
+    dir: null,
+    sampleRate: 1,
+    maxFileBytes: 67108864,
+    maxFiles: 8,
+    maxQueuedRecords: 1000,
+    redactText: false,
   });
   t.same(cfg.logging, { level: "info" });
   t.same(cfg.metrics, { collectDefault: true });
