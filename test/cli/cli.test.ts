@@ -3,22 +3,16 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
+import { cliArgs } from "../helpers/cli.js";
 import { useGateway } from "../helpers/use-gateway.js";
-
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 
 /** Runs the CLI from source with the same TypeScript loader tap uses. */
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [...process.execArgv, MAIN, ...args],
-      { timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
+    execFile(process.execPath, cliArgs(...args), { timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 

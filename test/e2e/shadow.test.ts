@@ -3,6 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
+import { cliArgs } from "../helpers/cli.js";
 import { doc, type ScoreOutcome } from "../helpers/grpc-client.js";
 import { useGateway } from "../helpers/use-gateway.js";
 
@@ -151,20 +152,11 @@ t.test(
     t.ok(agreement > 0.3, `the two simulators mostly agree on labels (${agreement.toFixed(3)})`);
     t.ok(mae > 0.01, "but the teacher's scores differ from the student's");
 
-    const main = new URL("../../src/cli/main.ts", import.meta.url).pathname;
     const out = mkdtempSync(join(tmpdir(), "rg-report-"));
     const report = await new Promise<string>((resolve, reject) =>
       execFile(
         process.execPath,
-        [
-          ...process.execArgv,
-          main,
-          "shadow-report",
-          "--json",
-          "--out",
-          out,
-          ...files.map((f) => join(dir, f)),
-        ],
+        cliArgs("shadow-report", "--json", "--out", out, ...files.map((f) => join(dir, f))),
         { timeout: 60_000 },
         (err, stdout) => (err ? reject(err) : resolve(stdout)),
       ),

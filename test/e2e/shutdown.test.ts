@@ -5,6 +5,7 @@ import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import t from "tap";
 import { createTritonSim } from "../../src/sim/triton-sim.js";
+import { cliArgs } from "../helpers/cli.js";
 import { doc, ScoreClient, type ScoreOutcome } from "../helpers/grpc-client.js";
 
 const query = { text: "q", locale: "" };
@@ -37,8 +38,7 @@ t.test(
         routing: { default: "student" },
       }),
     );
-    const main = new URL("../../src/cli/main.ts", import.meta.url).pathname;
-    const child = spawn(process.execPath, [...process.execArgv, main, "serve", "--config", file], {
+    const child = spawn(process.execPath, cliArgs("serve", "--config", file), {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

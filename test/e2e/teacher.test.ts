@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import t, { type Test } from "tap";
+import { cliArgs } from "../helpers/cli.js";
 import { expectedTeacherProbabilities } from "../helpers/expected-scores.js";
 import { doc, ScoreClient } from "../helpers/grpc-client.js";
 import { useGateway } from "../helpers/use-gateway.js";
@@ -205,14 +206,9 @@ async function startGatewayProcess(t: Test, triton: string, vllm: string, routin
       logging: { level: "info" },
     }),
   );
-  const main = new URL("../../src/cli/main.ts", import.meta.url).pathname;
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...process.execArgv, main, "serve", "--config", file],
-    {
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
+  const child: ChildProcess = spawn(process.execPath, cliArgs("serve", "--config", file), {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   t.teardown(
     () =>
       new Promise<void>((resolve) => {

@@ -6,23 +6,18 @@ import { USAGE } from "../../src/cli/usage.js";
 import type { ComparisonRecord } from "../../src/shadow/comparison-record.js";
 import type { ShadowAggregate } from "../../src/shadow-report/aggregate.js";
 import { runShadowReport } from "../../src/shadow-report/index.js";
+import { cliArgs } from "../helpers/cli.js";
 import { checkSvg, randomRecords, tmp, writeLog } from "./fixtures.js";
 
-const MAIN = new URL("../../src/cli/main.ts", import.meta.url).pathname;
 const CHARTS = ["confusion.svg", "expected-relevance.svg", "kendall-tau.svg"];
 
 /** Runs the CLI from source with the same TypeScript loader tap uses. */
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [...process.execArgv, MAIN, ...args],
-      { timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
+    execFile(process.execPath, cliArgs(...args), { timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
