@@ -147,6 +147,7 @@ async function main(): Promise<void> {
   );
   await start(["sim", "vllm", "--port", String(failingPort), "--error-rate", "1"], /vllm simulator: HTTP/);
 
+  process.stderr.write("simulators up\n");
   const scenarios = [
     { name: "shadow off", teacherPort: slowPort, percent: 0 },
     { name: "shadow 100% → teacher 10× slower", teacherPort: slowPort, percent: 100 },
@@ -175,13 +176,14 @@ async function main(): Promise<void> {
             default: "student",
             ...(s.percent > 0 ? { shadow: { backend: "teacher", percent: s.percent } } : {}),
           },
-          logging: { level: "warn" },
+          logging: { level: "info" },
         }),
       );
       const { child, match } = await start(
         ["serve", "--config", file],
         /"grpc":"127\.0\.0\.1:(\d+)","admin":"127\.0\.0\.1:(\d+)"/,
       );
+      process.stderr.write(`round ${round}/${rounds} · ${s.name}: gateway on 127.0.0.1:${match[1]}, measuring…\n`);
       // Warm up connections and JIT before measuring.
       await load(`127.0.0.1:${match[1]}`).catch(() => undefined);
       const r = await load(`127.0.0.1:${match[1]}`);

@@ -150,7 +150,8 @@ t.test("the local config parses: a Triton student and a vLLM teacher on loopback
   t.same(cfg.server.admin, { host: "127.0.0.1", port: 8080 });
   t.equal(cfg.routing.default, "student");
   t.match(cfg.routing.canary, { backend: "teacher", percent: 5, fallback: true });
-  t.equal(cfg.routing.shadow, undefined);
+  t.match(cfg.routing.shadow, { backend: "teacher", percent: 100, noiseFloorPercent: 10 });
+  t.equal(cfg.comparisonLog.dir, "comparisons");
   t.same(cfg.routing.experiments, [{ name: "teacher-eval", backend: "teacher", fallback: false }]);
 });
 
