@@ -183,7 +183,9 @@ async function main(): Promise<void> {
         ["serve", "--config", file],
         /"grpc":"127\.0\.0\.1:(\d+)","admin":"127\.0\.0\.1:(\d+)"/,
       );
-      process.stderr.write(`round ${round}/${rounds} · ${s.name}: gateway on 127.0.0.1:${match[1]}, measuring…\n`);
+      process.stderr.write(
+        `round ${round}/${rounds} · ${s.name}: gateway on 127.0.0.1:${match[1]}, measuring…\n`,
+      );
       // Warm up connections and JIT before measuring.
       await load(`127.0.0.1:${match[1]}`).catch(() => undefined);
       const r = await load(`127.0.0.1:${match[1]}`);
