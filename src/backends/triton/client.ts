@@ -11,10 +11,11 @@
  * batches over every pod and count each pod's batches in flight.
  */
 import { type Logger, pino } from "pino";
-import { type Clock, systemClock, type TimerHandle } from "../../util/clock.js";
+import { type Clock, systemClock } from "../../util/clock.js";
 import type { BackendClient } from "../backend-client.js";
-import { createEndpointSet, type Resolver, type TargetSpec } from "../discovery.js";
+import type { Resolver, TargetSpec } from "../discovery.js";
 import { formatHostPort, splitHostPort } from "../host-port.js";
+import { createProbedBackend } from "../probed-backend.js";
 import { type EndpointSettings, TritonEndpoint } from "./endpoint.js";
 import type { TensorNames } from "./readiness.js";
 import type { OutputKind } from "./tensors.js";
@@ -100,64 +101,24 @@ export function createTritonBackend(opts: TritonBackendOptions): BackendClient {
     },
   };
   const maxMessageBytes = opts.maxMessageBytes ?? TRITON_DEFAULTS.maxMessageBytes;
-  let firstRound: Promise<void> | undefined;
-  let timer: TimerHandle | undefined;
-  let probing = false;
-  let disposed = false;
-
-  const endpoints = createEndpointSet<TritonEndpoint>({
-    targets: opts.endpoints,
-    parse: parseTritonTarget,
-    create: (id, address, target) =>
-      new TritonEndpoint(
-        id,
-        settings,
-        maxMessageBytes,
-        address === undefined ? undefined : target.slice(DNS_SCHEME.length),
-      ),
-    resolve: opts.discovery?.resolve,
-    intervalMs: opts.discovery?.intervalMs,
-    clock,
-    logger,
-    onChange({ joined }) {
-      // Before the first round, that round probes them.
-      if (probing && !disposed) for (const e of joined) void e.probe();
-    },
-  });
-
-  const round = async (): Promise<void> => {
-    await Promise.all(endpoints.list().map((e) => e.probe()));
-  };
-  const scheduleNext = (): void => {
-    if (disposed) return;
-    timer = clock.setTimeout(() => {
-      timer = undefined;
-      if (disposed) return;
-      void round().then(scheduleNext);
-    }, intervalMs);
-  };
-
-  return {
+  return createProbedBackend<TritonEndpoint>({
     name: opts.name,
     kind: "triton",
-    endpoints: () => endpoints.list(),
-    start() {
-      if (disposed) return Promise.resolve();
-      firstRound ??= endpoints.start().then(() => {
-        if (disposed) return;
-        probing = true;
-        return round().then(scheduleNext);
-      });
-      return firstRound;
+    endpoints: {
+      targets: opts.endpoints,
+      parse: parseTritonTarget,
+      create: (id, address, target) =>
+        new TritonEndpoint(
+          id,
+          settings,
+          maxMessageBytes,
+          address === undefined ? undefined : target.slice(DNS_SCHEME.length),
+        ),
+      resolve: opts.discovery?.resolve,
+      intervalMs: opts.discovery?.intervalMs,
     },
-    isReady: () => endpoints.list().some((e) => e.state === "ready"),
-    async [Symbol.asyncDispose]() {
-      if (disposed) return;
-      disposed = true;
-      timer?.cancel();
-      timer = undefined;
-      await endpoints.close();
-      logger.debug("triton backend closed");
-    },
-  };
+    probeIntervalMs: intervalMs,
+    clock,
+    logger,
+  });
 }

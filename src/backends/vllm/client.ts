@@ -7,10 +7,11 @@
  */
 import { isIP } from "node:net";
 import { type Logger, pino } from "pino";
-import { type Clock, systemClock, type TimerHandle } from "../../util/clock.js";
+import { type Clock, systemClock } from "../../util/clock.js";
 import type { BackendClient } from "../backend-client.js";
-import { createEndpointSet, type Resolver, type TargetSpec } from "../discovery.js";
+import type { Resolver, TargetSpec } from "../discovery.js";
 import { formatHostPort } from "../host-port.js";
+import { createProbedBackend } from "../probed-backend.js";
 import { type EndpointSettings, VllmEndpoint, type VllmVirtualHost } from "./endpoint.js";
 import type { VllmMode } from "./mapping.js";
 import { compileTemplate, DEFAULT_CLASSIFY_TEMPLATE, DEFAULT_GENERATE_TEMPLATE } from "./templates.js";
@@ -144,59 +145,19 @@ export function createVllmBackend(opts: VllmBackendOptions): BackendClient {
     clock,
     logger,
   };
-  let firstRound: Promise<void> | undefined;
-  let timer: TimerHandle | undefined;
-  let probing = false;
-  let disposed = false;
-
-  const endpoints = createEndpointSet<VllmEndpoint>({
-    targets: opts.endpoints,
-    parse: parseVllmTarget,
-    create: (id, address, target) =>
-      new VllmEndpoint(id, settings, address === undefined ? undefined : virtualHost(target)),
-    resolve: opts.discovery?.resolve,
-    intervalMs: opts.discovery?.intervalMs,
-    clock,
-    logger,
-    onChange({ joined }) {
-      // Before the first round, that round probes them.
-      if (probing && !disposed) for (const e of joined) void e.probe();
-    },
-  });
-
-  const round = async (): Promise<void> => {
-    await Promise.all(endpoints.list().map((e) => e.probe()));
-  };
-  const scheduleNext = (): void => {
-    if (disposed) return;
-    timer = clock.setTimeout(() => {
-      timer = undefined;
-      if (disposed) return;
-      void round().then(scheduleNext);
-    }, intervalMs);
-  };
-
-  return {
+  return createProbedBackend<VllmEndpoint>({
     name: opts.name,
     kind: "vllm",
-    endpoints: () => endpoints.list(),
-    start() {
-      if (disposed) return Promise.resolve();
-      firstRound ??= endpoints.start().then(() => {
-        if (disposed) return;
-        probing = true;
-        return round().then(scheduleNext);
-      });
-      return firstRound;
+    endpoints: {
+      targets: opts.endpoints,
+      parse: parseVllmTarget,
+      create: (id, address, target) =>
+        new VllmEndpoint(id, settings, address === undefined ? undefined : virtualHost(target)),
+      resolve: opts.discovery?.resolve,
+      intervalMs: opts.discovery?.intervalMs,
     },
-    isReady: () => endpoints.list().some((e) => e.state === "ready"),
-    async [Symbol.asyncDispose]() {
-      if (disposed) return;
-      disposed = true;
-      timer?.cancel();
-      timer = undefined;
-      await endpoints.close();
-      logger.debug("vllm backend closed");
-    },
-  };
+    probeIntervalMs: intervalMs,
+    clock,
+    logger,
+  });
 }
