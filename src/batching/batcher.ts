@@ -129,6 +129,7 @@ export class Batcher {
   #inFlightBatches = 0;
   #timer: TimerHandle | undefined;
   #timerDueMs = Number.POSITIVE_INFINITY;
+  /** Where the tie-breaking scan starts; moves on with every batch sent, not with every look. */
   #rotation = 0;
   #draining = false;
   #idleWaiters: (() => void)[] = [];
@@ -329,7 +330,6 @@ export class Batcher {
         bestLoad = load;
       }
     }
-    if (best) this.#rotation = (this.#rotation + 1) % Math.max(1, count);
     return best;
   }
 
@@ -448,6 +448,7 @@ export class Batcher {
     this.#inFlight.set(endpoint.id, (this.#inFlight.get(endpoint.id) ?? 0) + 1);
     this.#inFlightBatches++;
     this.#batches.add(batch);
+    this.#rotation++;
     this.#observer.inFlight(this.#inFlightBatches);
     if (attempt === 0) this.#opts.retryBudget?.recordCall();
 

@@ -422,3 +422,19 @@ t.test("randomised: every request is answered exactly once, with its own scores 
   t.ok([...a.sizes].every((s) => s <= 5) && [...b.sizes].every((s) => s <= 8), "caps respected");
   t.equal(batcher.queuedItems, 0);
 });
+
+t.test(
+  "ties between idle endpoints alternate per batch sent, even when batches wait for their delay",
+  async (t) => {
+    const a = new ManualEndpoint("a");
+    const b = new ManualEndpoint("b");
+    const { clock, batcher } = setup({ maxBatchSize: 8, maxQueueDelayMs: 1 }, [a, b]);
+    for (let i = 0; i < 6; i++) {
+      track(batcher.submit("q", docs(`r${i}`, 0, 1), opts));
+      await clock.advance(1);
+      for (const ep of [a, b]) for (const c of ep.calls) c.answer();
+      await settle();
+    }
+    t.same([a.calls.length, b.calls.length], [3, 3], "three batches each");
+  },
+);
