@@ -116,7 +116,7 @@ export function decodeContents(
         m.bytesContents.push(r.bytes());
         break;
       default:
-        r.skip(tag);
+        r.skipField(tag);
     }
   }
   r.endMessage(end);

@@ -40,7 +40,7 @@ function decodeParameter(r: Reader, end: number, prev: InferParameterValue | und
         v = { kind: "uint64", value: r.uint64() };
         break;
       default:
-        r.skip(tag);
+        r.skipField(tag);
     }
   }
   r.endMessage(end);
@@ -59,7 +59,7 @@ export function decodeParameterEntry(r: Reader, end: number, out: InferParameter
     const tag = r.uint32();
     if (tag === 0x0a) key = r.string();
     else if (tag === 0x12) value = decodeParameter(r, r.delimitedEnd(), value);
-    else r.skip(tag);
+    else r.skipField(tag);
   }
   r.endMessage(end);
   if (value === undefined) {

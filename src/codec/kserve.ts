@@ -65,7 +65,7 @@ function decodeTensor(r: Reader, end: number): InferTensorMessage {
         m.contents = decodeContents(r, r.delimitedEnd(), m.contents ?? emptyContents());
         break;
       default:
-        r.skip(tag);
+        r.skipField(tag);
     }
   }
   r.endMessage(end);
@@ -78,7 +78,7 @@ function decodeRequestedOutput(r: Reader, end: number): InferRequestedOutputMess
     const tag = r.uint32();
     if (tag === 0x0a) m.name = r.string();
     else if (tag === 0x12) decodeParameterEntry(r, r.delimitedEnd(), m.parameters);
-    else r.skip(tag);
+    else r.skipField(tag);
   }
   r.endMessage(end);
   return m;
@@ -121,7 +121,7 @@ export function decodeModelInferRequest(buf: Buffer): ModelInferRequestMessage {
         m.rawInputContents.push(r.bytes());
         break;
       default:
-        r.skip(tag);
+        r.skipField(tag);
     }
   }
   return m;
@@ -160,7 +160,7 @@ export function decodeModelInferResponse(buf: Buffer): ModelInferResponseMessage
         m.rawOutputContents.push(r.bytes());
         break;
       default:
-        r.skip(tag);
+        r.skipField(tag);
     }
   }
   return m;

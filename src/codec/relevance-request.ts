@@ -24,7 +24,7 @@ function decodeQuery(r: Reader, end: number, m: QueryMessage): QueryMessage {
     const tag = r.uint32();
     if (tag === 0x0a) m.text = r.string();
     else if (tag === 0x12) m.locale = r.string();
-    else r.skip(tag);
+    else r.skipField(tag);
   }
   r.endMessage(end);
   return m;
@@ -69,7 +69,7 @@ function decodeDocument(r: Reader, end: number): DocumentMessage {
         m.locale = r.string();
         break;
       default:
-        r.skip(tag);
+        r.skipField(tag);
     }
   }
   r.endMessage(end);
@@ -114,7 +114,7 @@ export function decodeScoreRequest(buf: Buffer): ScoreRequestMessage {
         m.modelPreference = r.int32();
         break;
       default:
-        r.skip(tag);
+        r.skipField(tag);
     }
   }
   return m;

@@ -43,7 +43,7 @@ function decodeDocumentScore(r: Reader, end: number): DocumentScoreMessage {
         m.label = r.int32();
         break;
       default:
-        r.skip(tag);
+        r.skipField(tag);
     }
   }
   r.endMessage(end);
@@ -57,7 +57,7 @@ function decodeModelInfo(r: Reader, end: number, m: ModelInfoMessage): ModelInfo
     else if (tag === 0x12) m.name = r.string();
     else if (tag === 0x1a) m.version = r.string();
     else if (tag === 0x22) m.backend = r.string();
-    else r.skip(tag);
+    else r.skipField(tag);
   }
   r.endMessage(end);
   return m;
@@ -87,7 +87,7 @@ export function decodeScoreResponse(buf: Buffer): ScoreResponseMessage {
         m.route = r.string();
         break;
       default:
-        r.skip(tag);
+        r.skipField(tag);
     }
   }
   return m;

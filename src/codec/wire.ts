@@ -240,7 +240,7 @@ export class Reader {
   }
 
   /** Skips the value of an unknown field. Groups (wire types 3 and 4) never occur in proto3 and are rejected. */
-  skip(tag: number): void {
+  skipField(tag: number): void {
     if (tag >>> 3 === 0) throw new CodecError("field number 0");
     switch (tag & 7) {
       case WIRE_VARINT:

@@ -55,7 +55,7 @@ function fieldBoundaries(buf: Buffer): Set<number> {
   const r = new Reader(buf);
   const ends = new Set([0]);
   while (r.pos < buf.length) {
-    r.skip(r.uint32());
+    r.skipField(r.uint32());
     ends.add(r.pos);
   }
   return ends;
