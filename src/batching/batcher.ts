@@ -282,7 +282,8 @@ export class Batcher {
     ) {
       return undefined;
     }
-    const usable = this.#opts.endpoints().filter((e) => isUsable(e.state)).length;
+    let usable = 0;
+    for (const e of this.#opts.endpoints()) if (isUsable(e.state)) usable++;
     const slots = Math.max(1, usable * this.#opts.maxConcurrentBatches);
     const batchesAhead = Math.ceil(this.#queuedItems / this.#opts.maxBatchSize);
     return (Math.ceil(batchesAhead / slots) + 1) * this.#recentBatchMs;
