@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import pino from "pino";
@@ -46,10 +46,12 @@ function readLines(path: string): string[] {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** Waits for file-system callbacks (thread pool), which a loaded machine can delay for many event-loop turns. */
 async function until(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
     if (cond()) return;
-    await tick();
+    await new Promise((r) => setTimeout(r, 1));
   }
   throw new Error(`timed out waiting for ${what}`);
 }
@@ -205,27 +207,23 @@ t.test("write errors are counted, logged once per kind, and never thrown", async
   t.equal(errors[0]?.op, "write");
 });
 
-t.test(
-  "a full disk (/dev/full): every record is a write error",
-  { skip: !existsSync("/dev/full") },
-  async (t) => {
-    const { log, drops, lines } = setup(t, {
-      dir: "/dev",
-      fileName: "full",
-      // Far above what the test writes: rotation must never try to rename a device.
-      maxFileBytes: 2 ** 40,
-    });
-    for (let i = 0; i < 5; i++) log.write(record(i));
-    await until("all five failed", () => drops.length === 5);
-    for (let i = 5; i < 8; i++) log.write(record(i));
-    await log.close();
-    t.equal(drops.length, 8);
-    t.ok(drops.every((d) => d === "write_error"));
-    t.equal(log.stats().written, 0);
-    const errors = lines.filter((l) => l.level >= 50);
-    t.equal(errors.length, 1, "ENOSPC is logged once");
-  },
-);
+t.test("a full disk (/dev/full): every record is a write error", async (t) => {
+  const { log, drops, lines } = setup(t, {
+    dir: "/dev",
+    fileName: "full",
+    // Far above what the test writes: rotation must never try to rename a device.
+    maxFileBytes: 2 ** 40,
+  });
+  for (let i = 0; i < 5; i++) log.write(record(i));
+  await until("all five failed", () => drops.length === 5);
+  for (let i = 5; i < 8; i++) log.write(record(i));
+  await log.close();
+  t.equal(drops.length, 8);
+  t.ok(drops.every((d) => d === "write_error"));
+  t.equal(log.stats().written, 0);
+  const errors = lines.filter((l) => l.level >= 50);
+  t.equal(errors.length, 1, "ENOSPC is logged once");
+});
 
 t.test("after a failure, writing resumes and says so", async (t) => {
   let opened = 0;
