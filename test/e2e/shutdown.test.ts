@@ -1,11 +1,7 @@
-import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import t from "tap";
 import { createTritonSim } from "../../src/sim/triton-sim.js";
-import { cliArgs } from "../helpers/cli.js";
+import { startServeProcess } from "../helpers/cli.js";
 import { doc, ScoreClient, type ScoreOutcome } from "../helpers/grpc-client.js";
 
 const query = { text: "q", locale: "" };
@@ -17,42 +13,21 @@ t.test(
     const sim = await createTritonSim({ port: 0, cost: { baseMs: 150, perItemMs: 0, instances: 1 } });
     t.teardown(() => sim.close());
     const shutdownGraceMs = 2000;
-    const dir = mkdtempSync(join(tmpdir(), "rg-shutdown-"));
-    const file = join(dir, "gateway.yaml");
-    writeFileSync(
-      file,
-      JSON.stringify({
-        server: {
-          grpc: { host: "127.0.0.1", port: 0 },
-          admin: { host: "127.0.0.1", port: 0 },
-          shutdownGraceMs,
+    const { child, target, exited } = await startServeProcess({
+      server: {
+        grpc: { host: "127.0.0.1", port: 0 },
+        admin: { host: "127.0.0.1", port: 0 },
+        shutdownGraceMs,
+      },
+      backends: {
+        student: {
+          kind: "triton",
+          endpoints: [sim.address],
+          model: "relevance_student",
+          batching: { maxBatchSize: 8, maxQueueDelayMs: 1, maxConcurrentBatches: 1, maxQueueItems: 10_000 },
         },
-        backends: {
-          student: {
-            kind: "triton",
-            endpoints: [sim.address],
-            model: "relevance_student",
-            batching: { maxBatchSize: 8, maxQueueDelayMs: 1, maxConcurrentBatches: 1, maxQueueItems: 10_000 },
-          },
-        },
-        routing: { default: "student" },
-      }),
-    );
-    const child = spawn(process.execPath, cliArgs("serve", "--config", file), {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    let logs = "";
-    child.stderr.on("data", (c: Buffer) => {
-      logs += c.toString();
-    });
-    const target = await new Promise<string>((resolve, reject) => {
-      child.stdout.on("data", (chunk: Buffer) => {
-        logs += chunk.toString();
-        const m = /"grpc":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"listening"/.exec(logs);
-        if (m) resolve(`127.0.0.1:${m[1]}`);
-      });
-      void exited.then((code) => reject(new Error(`gateway exited early with ${code}: ${logs}`)));
+      },
+      routing: { default: "student" },
     });
     const client = new ScoreClient(target);
     t.teardown(() => client.close());

@@ -1,10 +1,6 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import t, { type Test } from "tap";
-import { cliArgs } from "../helpers/cli.js";
+import { startServeProcess } from "../helpers/cli.js";
 import { expectedTeacherProbabilities } from "../helpers/expected-scores.js";
 import { doc, ScoreClient } from "../helpers/grpc-client.js";
 import { useGateway } from "../helpers/use-gateway.js";
@@ -187,42 +183,22 @@ t.test(
 
 /** A second gateway as its own process (`relevance-gateway serve`), in front of the same simulators. */
 async function startGatewayProcess(t: Test, triton: string, vllm: string, routing: object): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), "rg-teacher-"));
-  const file = join(dir, "gateway.yaml");
-  writeFileSync(
-    file,
-    JSON.stringify({
-      server: { grpc: { host: "127.0.0.1", port: 0 }, admin: { host: "127.0.0.1", port: 0 } },
-      backends: {
-        student: {
-          kind: "triton",
-          endpoints: [triton],
-          model: "relevance_student",
-          batching: { maxQueueItems: 100_000 },
-        },
-        teacher: { kind: "vllm", endpoints: [vllm], model: "relevance-teacher" },
+  const { child, target, exited } = await startServeProcess({
+    server: { grpc: { host: "127.0.0.1", port: 0 }, admin: { host: "127.0.0.1", port: 0 } },
+    backends: {
+      student: {
+        kind: "triton",
+        endpoints: [triton],
+        model: "relevance_student",
+        batching: { maxQueueItems: 100_000 },
       },
-      routing,
-      logging: { level: "info" },
-    }),
-  );
-  const child: ChildProcess = spawn(process.execPath, cliArgs("serve", "--config", file), {
-    stdio: ["ignore", "pipe", "inherit"],
+      teacher: { kind: "vllm", endpoints: [vllm], model: "relevance-teacher" },
+    },
+    routing,
   });
-  t.teardown(
-    () =>
-      new Promise<void>((resolve) => {
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      }),
-  );
-  return new Promise((resolve, reject) => {
-    let buffered = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const m = /"grpc":"127\.0\.0\.1:(\d+)"[^\n]*"msg":"listening"/.exec(buffered);
-      if (m) resolve(`127.0.0.1:${m[1]}`);
-    });
-    child.once("exit", (code) => reject(new Error(`gateway process exited with ${code}`)));
+  t.teardown(async () => {
+    child.kill("SIGTERM");
+    await exited;
   });
+  return target;
 }
