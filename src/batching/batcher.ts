@@ -8,16 +8,18 @@ import {
 import type { RetryBudget } from "../backends/resilience/retry-budget.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { GatewayError } from "../util/gateway-error.js";
+import type { BatchController } from "./controller.js";
 import { Fifo } from "./fifo.js";
 import { decideFlush, type FlushTrigger } from "./flush-policy.js";
 import { type BatcherObserver, noopObserver } from "./observer.js";
 
 export type ItemPriority = "interactive" | "bulk";
 
-/** Static knobs of one backend's batcher (the config's `backends.<name>.batching`). */
-export interface BatcherOptions {
-  /** Backend config name, used in error messages. */
-  readonly backend: string;
+/**
+ * The knobs of one backend's batcher (the config's `backends.<name>.batching`);
+ * `Batcher.reconfigure` changes them while it runs.
+ */
+export interface BatchLimits {
   /** Items per batch at most (further capped by each endpoint's own `maxBatchSize`). */
   readonly maxBatchSize: number;
   /** How long the oldest queued item may wait for a batch to fill. */
@@ -28,6 +30,13 @@ export interface BatcherOptions {
   readonly maxQueueItems: number;
   /** Batches in flight per endpoint at most. */
   readonly maxConcurrentBatches: number;
+  /** Adaptive mode: chooses the batch size and wait within the caps above. None: the caps themselves. */
+  readonly controller?: BatchController | undefined;
+}
+
+export interface BatcherOptions extends BatchLimits {
+  /** Backend config name, used in error messages. */
+  readonly backend: string;
   /** The backend's endpoints, read at each dispatch (they may change). */
   readonly endpoints: () => readonly BackendEndpoint[];
   /** A batch call never runs longer than this, whatever its requests' deadlines (`backends.<name>.timeoutMs`). */
@@ -66,6 +75,8 @@ interface Job {
   readonly documents: readonly string[];
   readonly probabilities: Float32Array;
   readonly deadlineMs: number;
+  /** Clock time of admission. */
+  readonly admittedMs: number;
   readonly resolve: (r: ScoredItems) => void;
   readonly reject: (e: GatewayError) => void;
   /** Items not yet answered. */
@@ -98,6 +109,8 @@ interface BatchPart {
 
 interface Batch {
   readonly parts: BatchPart[];
+  /** Items sent. */
+  readonly items: number;
   /** 0 for the first call, 1 for its retry. */
   readonly attempt: number;
   readonly controller: AbortController;
@@ -120,7 +133,11 @@ export class Batcher {
   readonly #opts: BatcherOptions;
   readonly #clock: Clock;
   readonly #observer: BatcherObserver;
-  readonly #preferred: readonly number[];
+  #limits: BatchLimits;
+  #preferred: readonly number[];
+  /** Last batch size target and wait reported to the observer (reported on change only). */
+  #reportedTarget = -1;
+  #reportedWaitMs = -1;
   readonly #interactive = new Fifo<Segment>();
   readonly #bulk = new Fifo<Segment>();
   readonly #inFlight = new Map<string, number>();
@@ -140,7 +157,27 @@ export class Batcher {
     this.#opts = opts;
     this.#clock = opts.clock;
     this.#observer = opts.observer ?? noopObserver;
+    this.#limits = opts;
     this.#preferred = [...opts.preferredBatchSizes].sort((a, b) => a - b);
+    this.#observer.limits(opts.maxBatchSize, opts.maxQueueItems);
+  }
+
+  /** The limits in force. */
+  get limits(): BatchLimits {
+    return this.#limits;
+  }
+
+  /**
+   * Applies new limits from the next flush decision on. Nothing queued or in
+   * flight is dropped or reordered: in-flight batches finish as they were
+   * sent, queued items keep their order and form the next batches under the
+   * new limits, and a smaller queue bound only refuses new work.
+   */
+  reconfigure(limits: BatchLimits): void {
+    this.#limits = limits;
+    this.#preferred = [...limits.preferredBatchSizes].sort((a, b) => a - b);
+    this.#observer.limits(limits.maxBatchSize, limits.maxQueueItems);
+    this.#pump();
   }
 
   /** Items waiting in the queue. */
@@ -167,6 +204,7 @@ export class Batcher {
         documents,
         probabilities: new Float32Array(n * 5),
         deadlineMs,
+        admittedMs: now,
         resolve,
         reject,
         pending: n,
@@ -193,6 +231,7 @@ export class Batcher {
         opts.signal.addEventListener("abort", onAbort, { once: true });
       }
       this.#queuedItems += n;
+      this.#limits.controller?.itemsAdmitted(n, now);
       (opts.priority === "bulk" ? this.#bulk : this.#interactive).push({
         job,
         start: 0,
@@ -245,12 +284,12 @@ export class Batcher {
         "deadline exceeded before queueing",
       );
     }
-    if (this.#queuedItems + n > this.#opts.maxQueueItems) {
+    if (this.#queuedItems + n > this.#limits.maxQueueItems) {
       this.#observer.rejected("queue_full");
       return new GatewayError(
         status.RESOURCE_EXHAUSTED,
         "BATCH_QUEUE_FULL",
-        `backend ${backend}: queue full (${this.#queuedItems} of ${this.#opts.maxQueueItems} items waiting; ` +
+        `backend ${backend}: queue full (${this.#queuedItems} of ${this.#limits.maxQueueItems} items waiting; ` +
           `request has ${n} documents)`,
       );
     }
@@ -284,9 +323,17 @@ export class Batcher {
     }
     let usable = 0;
     for (const e of this.#opts.endpoints()) if (isUsable(e.state)) usable++;
-    const slots = Math.max(1, usable * this.#opts.maxConcurrentBatches);
-    const batchesAhead = Math.ceil(this.#queuedItems / this.#opts.maxBatchSize);
+    const slots = Math.max(1, usable * this.#limits.maxConcurrentBatches);
+    const batchesAhead = Math.ceil(this.#queuedItems / this.#batchTarget(this.#limits.maxBatchSize));
     return (Math.ceil(batchesAhead / slots) + 1) * this.#recentBatchMs;
+  }
+
+  /** The batch size aimed for under `cap`: the controller's choice in adaptive mode, else the cap. */
+  #batchTarget(cap: number): number {
+    const controller = this.#limits.controller;
+    if (!controller) return cap;
+    const size = Math.floor(controller.batchSize(cap));
+    return size >= 1 ? Math.min(size, cap) : 1;
   }
 
   #noEndpointError(count: boolean): GatewayError {
@@ -321,7 +368,7 @@ export class Batcher {
     const eps = this.#opts.endpoints();
     const count = eps.length;
     let best: BackendEndpoint | undefined;
-    let bestLoad = this.#opts.maxConcurrentBatches;
+    let bestLoad = this.#limits.maxConcurrentBatches;
     for (let k = 0; k < count; k++) {
       const ep = eps[(this.#rotation + k) % count]!;
       if (!isUsable(ep.state) || ep.id === exclude) continue;
@@ -344,13 +391,24 @@ export class Batcher {
         if (this.#inFlightBatches === 0 && !this.#endpointUsable()) this.#failQueuedUnavailable();
         break; // a completing batch pumps again
       }
-      const cap = Math.min(this.#opts.maxBatchSize, endpoint.maxBatchSize ?? Number.POSITIVE_INFINITY);
+      const limits = this.#limits;
+      const cap = this.#batchTarget(
+        Math.min(limits.maxBatchSize, endpoint.maxBatchSize ?? Number.POSITIVE_INFINITY),
+      );
+      const delayMs = limits.controller
+        ? limits.controller.queueDelayMs(limits.maxQueueDelayMs)
+        : limits.maxQueueDelayMs;
+      if (cap !== this.#reportedTarget || delayMs !== this.#reportedWaitMs) {
+        this.#reportedTarget = cap;
+        this.#reportedWaitMs = delayMs;
+        this.#observer.targets(cap, delayMs);
+      }
       const decision = decideFlush({
         queuedItems: this.#queuedItems,
         cap,
         preferredBatchSizes: this.#preferred,
         oldestWaitMs: now - oldest.enqueuedAtMs,
-        maxQueueDelayMs: this.#opts.maxQueueDelayMs,
+        maxQueueDelayMs: delayMs,
         draining: this.#draining,
       });
       if (decision.kind === "idle") break;
@@ -438,7 +496,13 @@ export class Batcher {
     now: number,
     attempt: number,
   ): void {
-    const batch: Batch = { parts, attempt, controller: new AbortController(), liveJobs: 0 };
+    const batch: Batch = {
+      parts,
+      items: documents.length,
+      attempt,
+      controller: new AbortController(),
+      liveJobs: 0,
+    };
     for (const part of parts) {
       // A job split within this batch appears in several parts but counts once.
       if (part.job.batches.at(-1) !== batch) {
@@ -518,6 +582,7 @@ export class Batcher {
     if (!error) {
       this.#recentBatchMs =
         this.#recentBatchMs === undefined ? durationMs : 0.8 * this.#recentBatchMs + 0.2 * durationMs;
+      this.#limits.controller?.batchCompleted(batch.items, durationMs, startedMs + durationMs);
     } else if (this.#retry(endpoint, batch, error)) {
       this.#pump();
       return;
@@ -547,6 +612,11 @@ export class Batcher {
 
   #succeed(job: Job): void {
     this.#finish(job);
+    const controller = this.#limits.controller;
+    if (controller) {
+      const now = this.#clock.now();
+      controller.requestCompleted(now - job.admittedMs, now);
+    }
     job.resolve({ probabilities: job.probabilities, model: job.model!, endpoint: job.endpoint });
   }
 

@@ -23,6 +23,10 @@ export interface BatcherObserver {
   rejected(reason: RejectReason): void;
   /** A failed batch was sent again to another endpoint. */
   retried(failedEndpoint: string, error: GatewayError): void;
+  /** The static limits in force (at start and on every reconfiguration). */
+  limits(maxBatchSize: number, maxQueueItems: number): void;
+  /** The batch size aimed for and the queue delay in force, whenever either changes. */
+  targets(batchSize: number, queueDelayMs: number): void;
 }
 
 export const noopObserver: BatcherObserver = {
@@ -34,4 +38,6 @@ export const noopObserver: BatcherObserver = {
   itemsDropped() {},
   rejected() {},
   retried() {},
+  limits() {},
+  targets() {},
 };

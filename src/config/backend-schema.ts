@@ -27,9 +27,21 @@ function batchingSchema(defaults: BatchingDefaults) {
       preferredBatchSizes: z.array(int().min(1)).readonly().prefault([]),
       maxQueueItems: int().min(1).default(defaults.maxQueueItems),
       maxConcurrentBatches: int().min(1).default(defaults.maxConcurrentBatches),
+      // static: the caps above are the batch size and wait. adaptive: the batcher
+      // chooses both within the caps to keep request latency under targetLatencyMs.
+      mode: z.enum(["static", "adaptive"]).default("static"),
+      targetLatencyMs: z.number().positive().max(60_000).optional(),
     })
     .strict()
     .superRefine((b, ctx) => {
+      if (b.mode === "adaptive" && b.targetLatencyMs === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["targetLatencyMs"],
+          input: b.targetLatencyMs,
+          message: "is required when mode is adaptive (the request latency the batcher keeps under, in ms)",
+        });
+      }
       b.preferredBatchSizes.forEach((size, i) => {
         const path = ["preferredBatchSizes", i];
         if (size > b.maxBatchSize) {

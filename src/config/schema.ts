@@ -45,11 +45,24 @@ const serverSchema = z
       .readonly()
       .prefault({}),
     admin: z
-      .object({ host: host.default("0.0.0.0"), port: listenPort.default(8080) })
+      .object({
+        host: host.default("0.0.0.0"),
+        port: listenPort.default(8080),
+        // The bearer token of the admin API's writes, from a file (a mounted Secret); the
+        // RELEVANCE_GATEWAY_ADMIN_TOKEN variable takes precedence. Neither set: writes are disabled.
+        tokenFile: z.string().min(1).nullable().default(null),
+      })
       .strict()
       .readonly()
       .prefault({}),
     shutdownGraceMs: int().min(0).default(10_000),
+    // Reloading the config file (serve --config): always on SIGHUP; also when the file changes
+    // on disk (a Kubernetes ConfigMap update) if watchFile. Only live-changeable keys apply.
+    reload: z
+      .object({ watchFile: z.boolean().default(true), debounceMs: int().min(0).max(60_000).default(500) })
+      .strict()
+      .readonly()
+      .prefault({}),
   })
   .strict()
   .superRefine((s, ctx) => {

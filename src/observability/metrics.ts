@@ -1,6 +1,7 @@
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { BatcherObserver } from "../batching/observer.js";
+import { controlMetrics } from "./control-metrics.js";
 
 export const METRIC_PREFIX = "relevance_gateway_";
 
@@ -20,6 +21,7 @@ export function createMetrics(opts: { collectDefault: boolean; registry?: Regist
 
   const metrics = {
     registry,
+    ...controlMetrics(p, registers),
     requests: new Counter({
       name: `${p}requests_total`,
       help: "Score requests answered, by route, backend and gRPC status code.",
@@ -235,6 +237,10 @@ export function batcherMetrics(metrics: GatewayMetrics, backend: string): Batche
   const queueWait = metrics.queueWait.labels(backend);
   const queueDepth = metrics.queueDepth.labels(backend);
   const inFlight = metrics.batchesInFlight.labels(backend);
+  const batchMaxSize = metrics.batchMaxSize.labels(backend);
+  const batchSizeTarget = metrics.batchSizeTarget.labels(backend);
+  const batchWaitTarget = metrics.batchWaitTarget.labels(backend);
+  const queueCapacity = metrics.queueCapacity.labels(backend);
   const triggers = new Map<string, ReturnType<typeof metrics.batches.labels>>();
   const outcomes = new Map<string, ReturnType<typeof metrics.backendCallDuration.labels>>();
   return {
@@ -273,6 +279,14 @@ export function batcherMetrics(metrics: GatewayMetrics, backend: string): Batche
     },
     retried() {
       metrics.retries.labels(backend).inc();
+    },
+    limits(maxBatchSize, maxQueueItems) {
+      batchMaxSize.set(maxBatchSize);
+      queueCapacity.set(maxQueueItems);
+    },
+    targets(batchSize, queueDelayMs) {
+      batchSizeTarget.set(batchSize);
+      batchWaitTarget.set(queueDelayMs / 1000);
     },
   };
 }

@@ -1,75 +1,10 @@
 import { status } from "@grpc/grpc-js";
-import t, { type Test } from "tap";
-import { Batcher, type BatcherOptions, type ScoredItems } from "../../src/batching/batcher.js";
-import type { BatcherObserver } from "../../src/batching/observer.js";
+import t from "tap";
+import type { ScoredItems } from "../../src/batching/batcher.js";
 import { GatewayError } from "../../src/util/gateway-error.js";
-import { FakeClock, settle } from "../helpers/fake-clock.js";
-import { docs, ManualEndpoint, rowFor } from "../helpers/manual-endpoint.js";
-
-interface Recorded {
-  dispatched: { items: number; trigger: string }[];
-  dropped: Record<string, number>;
-  rejected: string[];
-  waits: number[];
-  retried: string[];
-}
-
-function setup(overrides: Partial<BatcherOptions> = {}, endpoints = [new ManualEndpoint()]) {
-  const clock = new FakeClock();
-  const rec: Recorded = { dispatched: [], dropped: {}, rejected: [], waits: [], retried: [] };
-  const observer: BatcherObserver = {
-    batchDispatched: (items, trigger) => rec.dispatched.push({ items, trigger }),
-    batchCompleted: () => {},
-    queueWait: (ms) => rec.waits.push(ms),
-    queueDepth: () => {},
-    inFlight: () => {},
-    itemsDropped: (reason, n) => {
-      rec.dropped[reason] = (rec.dropped[reason] ?? 0) + n;
-    },
-    rejected: (reason) => rec.rejected.push(reason),
-    retried: (endpoint) => rec.retried.push(endpoint),
-  };
-  const batcher = new Batcher({
-    backend: "student",
-    maxBatchSize: 8,
-    maxQueueDelayMs: 2,
-    preferredBatchSizes: [],
-    maxQueueItems: 1000,
-    maxConcurrentBatches: 1,
-    endpoints: () => endpoints,
-    clock,
-    observer,
-    ...overrides,
-  });
-  return { clock, batcher, rec, ep: endpoints[0]!, endpoints };
-}
-
-/** Tracks a promise's settlement so tests can assert "not yet" and "exactly once". */
-function track<T>(p: Promise<T>) {
-  const state: { value?: T; error?: GatewayError; settled: number } = { settled: 0 };
-  p.then(
-    (v) => {
-      state.value = v;
-      state.settled++;
-    },
-    (e: GatewayError) => {
-      state.error = e;
-      state.settled++;
-    },
-  );
-  return state;
-}
-
-function expectRows(t: Test, result: ScoredItems | undefined, documents: string[]) {
-  t.ok(result, "request resolved");
-  const expected = new Float32Array(documents.length * 5);
-  documents.forEach((d, i) => {
-    expected.set(rowFor(d), i * 5);
-  });
-  t.same(Array.from(result!.probabilities), Array.from(expected), "every document's scores, in order");
-}
-
-const opts = { requestId: "r", priority: "interactive" as const };
+import { expectRows, opts, setup, track } from "../helpers/batcher-harness.js";
+import { settle } from "../helpers/fake-clock.js";
+import { docs, ManualEndpoint } from "../helpers/manual-endpoint.js";
 
 t.test("delay bound: a partial batch leaves when its oldest item has waited maxQueueDelayMs", async (t) => {
   const { clock, batcher, ep, rec } = setup({ maxQueueDelayMs: 2 });
