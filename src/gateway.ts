@@ -8,7 +8,19 @@ import { createBackend } from "./backends/create-backend.js";
 import { createResilientBackend, type ResilientBackend } from "./backends/resilience/resilient-backend.js";
 import { RetryBudget } from "./backends/resilience/retry-budget.js";
 import { Batcher } from "./batching/batcher.js";
-import type { GatewayConfig } from "./config/index.js";
+import {
+  type ConfigWatcher,
+  type GatewayConfig,
+  resolveAdminToken,
+  watchConfigFile,
+} from "./config/index.js";
+import {
+  batchLimits,
+  buildRouter,
+  type ConfigControl,
+  costModelGauges,
+  createConfigControl,
+} from "./gateway-control.js";
 import { createModelText } from "./model-text/index.js";
 import { createLogger, type Logger } from "./observability/logger.js";
 import {
@@ -19,7 +31,7 @@ import {
   shadowMetrics,
 } from "./observability/metrics.js";
 import { createPipeline, type Pipeline } from "./pipeline.js";
-import { createRouter, type ModelRoleName } from "./routing/router.js";
+import type { ModelRoleName } from "./routing/router.js";
 import { createComparisonLog } from "./shadow/comparison-log.js";
 import { createShadowSender, type ShadowSender } from "./shadow/shadow-sender.js";
 import { type Clock, systemClock, type TimerHandle } from "./util/clock.js";
@@ -34,11 +46,17 @@ export interface GatewayDeps {
   /** Backend clients by config name; default: built from the config. */
   readonly backends: ReadonlyMap<string, BackendClient>;
   readonly newRequestId: () => string;
+  /** The admin API's token, read at each write; default: RELEVANCE_GATEWAY_ADMIN_TOKEN or server.admin.tokenFile. */
+  readonly adminToken: () => string | undefined;
+  /** The config file, for reloads (SIGHUP, file watch, POST /admin/reload); default: none. */
+  readonly configFile: string | undefined;
 }
 
 export interface Gateway extends AsyncDisposable {
   readonly pipeline: Pipeline;
   readonly metrics: GatewayMetrics;
+  /** The config in force and the one way to change it (admin API, SIGHUP, file watch). */
+  readonly control: ConfigControl;
   /** Starts the backends' readiness probes, then listens; resolves with the bound ports. */
   start(): Promise<{ grpcPort: number; adminPort: number }>;
   isReady(): boolean;
@@ -61,9 +79,10 @@ function createShadow(
   cfg: GatewayConfig,
   clients: ReadonlyMap<string, BackendClient>,
   env: { clock: Clock; logger: Logger; metrics: GatewayMetrics },
-): ShadowSender | undefined {
+): { sender: ShadowSender; batcher: Batcher; backend: string } | undefined {
+  // Built whenever routing.shadow is set, even at 0%, so its percent can be raised live.
   const s = cfg.routing.shadow;
-  if (!s || s.percent <= 0) return undefined;
+  if (!s) return undefined;
   const client = clients.get(s.backend);
   const b = cfg.backends[s.backend];
   if (!client || !b) return undefined;
@@ -98,7 +117,7 @@ function createShadow(
           onDrop: (reason) => env.metrics.comparisonLogDropped.labels(reason).inc(),
           onWrite: () => env.metrics.comparisonLogWritten.inc(),
         });
-  return createShadowSender({
+  const sender = createShadowSender({
     backend: s.backend,
     percent: s.percent,
     salt: s.salt,
@@ -113,6 +132,7 @@ function createShadow(
     logSampleRate: logCfg.sampleRate,
     redactText: logCfg.redactText,
   });
+  return { sender, batcher, backend: s.backend };
 }
 
 /** The composition root: everything the gateway is made of, built from one config. */
@@ -150,7 +170,7 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
       name,
       new Batcher({
         backend: name,
-        ...b.batching,
+        ...batchLimits(b.batching, undefined, costModelGauges(metrics, name)),
         endpoints: () => backend.endpoints(),
         callTimeoutMs: b.timeoutMs,
         retryBudget: b.retry.enabled
@@ -168,17 +188,13 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
 
   const shadow = createShadow(cfg, clients, { clock, logger, metrics });
 
+  // Rebuilt on a live routing change; read once per request.
+  let router = buildRouter(cfg, roles);
   const pipeline = createPipeline({
-    shadow,
+    shadow: shadow?.sender,
     limits: cfg.limits,
     modelText: createModelText(cfg.modelText),
-    router: createRouter({
-      defaultBackend: cfg.routing.default,
-      canary: cfg.routing.canary,
-      experiments: cfg.routing.experiments,
-      allowForcedTeacher: cfg.routing.allowForcedTeacher,
-      roles,
-    }),
+    router: { route: (input) => router.route(input) },
     batchers,
     roles,
     isAvailable: (name) => backends.get(name)?.available() ?? false,
@@ -188,9 +204,26 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     newRequestId: overrides.newRequestId ?? randomUUID,
   });
 
+  const control = createConfigControl({
+    initial: cfg,
+    batchers,
+    shadow,
+    setRouter: (next) => {
+      router = next;
+    },
+    roles,
+    metrics,
+    logger,
+    configFile: overrides.configFile,
+    adminToken: overrides.adminToken ?? (() => resolveAdminToken(cfg.server.admin.tokenFile)),
+  });
+  // A token that cannot be read fails the start, not the first admin write.
+  control.writesEnabled();
+
   let grpc: GrpcServer | undefined;
   let admin: HttpServer | undefined;
   let readinessTimer: TimerHandle | undefined;
+  let configWatcher: ConfigWatcher | undefined;
   let shuttingDown = false;
   let lastReady: boolean | undefined;
   const defaultBackend = backends.get(cfg.routing.default);
@@ -247,14 +280,26 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
   const gateway: Gateway = {
     pipeline,
     metrics,
+    control,
     async start() {
       await Promise.all([...backends.values()].map((b) => b.start()));
       grpc = createGrpcServer(pipeline, clock, cfg.server.grpc);
       const grpcPort = await bindServer(grpc.server, cfg.server.grpc.host, cfg.server.grpc.port);
-      admin = createAdminServer(metrics.registry, { notReadyReasons }, logger);
+      admin = createAdminServer(metrics.registry, { notReadyReasons, control }, logger);
       const adminPort = await listen(admin, cfg.server.admin.host, cfg.server.admin.port);
       refreshReadiness();
       scheduleReadiness();
+      const file = overrides.configFile;
+      if (file !== undefined && cfg.server.reload.watchFile) {
+        configWatcher = watchConfigFile(file, {
+          debounceMs: cfg.server.reload.debounceMs,
+          onChange: () => {
+            log.info({ file }, "config file changed: reloading");
+            control.reloadFile();
+          },
+          onError: (err) => log.warn({ err, file }, "cannot watch the config file; reload with SIGHUP"),
+        });
+      }
       log.info(
         {
           grpc: `${cfg.server.grpc.host}:${grpcPort}`,
@@ -270,6 +315,7 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
       if (shuttingDown) return;
       shuttingDown = true;
       readinessTimer?.cancel();
+      configWatcher?.close();
       grpc?.setServing(false);
       const graceMs = cfg.server.shutdownGraceMs;
       // Keep the end of the grace period for closing connections, so the whole stop fits in it.
@@ -306,7 +352,7 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
       if (shadow) {
         // Shadow work in flight finishes within its own timeout or is cut short with the backends.
         await Promise.race([
-          shadow.close(),
+          shadow.sender.close(),
           new Promise((r) => clock.setTimeout(() => r(undefined), closeReserveMs)),
         ]);
       }

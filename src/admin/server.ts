@@ -1,22 +1,33 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Registry } from "prom-client";
 import type { Logger } from "../observability/logger.js";
+import { type AdminControl, handleAdminRoute } from "./control-api.js";
 
 /** What the admin endpoints report; read on each request. */
 export interface AdminState {
   /** Why the gateway is not ready (empty when ready). */
   notReadyReasons(): string[];
+  /** The `/admin/...` API; absent: those routes answer 404. */
+  readonly control?: AdminControl | undefined;
 }
 
 /**
  * The admin HTTP listener (never exposed to clients): Prometheus `/metrics`,
  * `/healthz` (the process is alive) and `/readyz` (the default backend is
- * ready and the gateway is not shutting down).
+ * ready and the gateway is not shutting down), and the `/admin/...` API
+ * (control-api.ts).
  */
 export function createAdminServer(registry: Registry, state: AdminState, logger: Logger): Server {
   const log = logger.child({ component: "admin" });
   return createServer(function adminHandler(req: IncomingMessage, res: ServerResponse) {
-    const path = (req.url ?? "/").split("?")[0];
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (
+      path.startsWith("/admin/") &&
+      state.control &&
+      handleAdminRoute(state.control, req, res, path, logger)
+    ) {
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       send(res, 405, "text/plain", "method not allowed\n");
       return;
@@ -45,7 +56,12 @@ export function createAdminServer(registry: Registry, state: AdminState, logger:
         return;
       }
       default:
-        send(res, 404, "text/plain", "not found: try /metrics, /healthz or /readyz\n");
+        send(
+          res,
+          404,
+          "text/plain",
+          "not found: try /metrics, /healthz, /readyz, /admin/config or /admin/batching\n",
+        );
     }
   });
 }

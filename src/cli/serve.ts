@@ -6,9 +6,11 @@ export async function startGateway(
   configPath: string,
 ): Promise<{ gateway: Gateway; grpcPort: number; adminPort: number }> {
   const cfg = loadConfigFile(configPath);
-  const gateway = createGateway(cfg);
+  const gateway = createGateway(cfg, { configFile: configPath });
   try {
     const ports = await gateway.start();
+    // SIGHUP reloads the config file: live keys apply; a bad file keeps the running config. Both are logged.
+    process.on("SIGHUP", () => gateway.control.reloadFile());
     return { gateway, ...ports };
   } catch (err) {
     await gateway.shutdown().catch(() => {});

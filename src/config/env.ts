@@ -33,3 +33,14 @@ export function readEnv(env: Readonly<Record<string, string | undefined>> = proc
 function isLogLevel(value: string): value is LogLevel {
   return (LOG_LEVELS as readonly string[]).includes(value);
 }
+
+/** The admin API's bearer token; takes precedence over `server.admin.tokenFile`. */
+export const ADMIN_TOKEN_ENV = "RELEVANCE_GATEWAY_ADMIN_TOKEN";
+
+/** The admin token from the environment, or undefined when unset or empty. */
+export function readAdminTokenEnv(
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | undefined {
+  const token = env[ADMIN_TOKEN_ENV]?.trim();
+  return token === undefined || token === "" ? undefined : token;
+}

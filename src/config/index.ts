@@ -1,6 +1,16 @@
+export { MIN_ADMIN_TOKEN_LENGTH, resolveAdminToken } from "./admin-token.js";
 export { formatEffectiveConfig, loadConfigFile, parseConfig, validateConfig } from "./config.js";
-export { type EnvOverrides, LOG_LEVEL_ENV, readEnv } from "./env.js";
+export { ADMIN_TOKEN_ENV, type EnvOverrides, LOG_LEVEL_ENV, readEnv } from "./env.js";
 export { ConfigError, isConfigError } from "./errors.js";
+export {
+  type ConfigChange,
+  type ConfigPlan,
+  isLivePath,
+  mergePatch,
+  planConfigChange,
+  planConfigPatch,
+  redactConfig,
+} from "./live.js";
 export { LIST_FIELDS, MODEL_TEXT_FIELDS, type ModelTextFieldName } from "./model-text-schema.js";
 export {
   type BackendConfig,
@@ -22,3 +32,4 @@ export {
   type TritonBackendConfig,
   type VllmBackendConfig,
 } from "./schema.js";
+export { type ConfigWatcher, watchConfigFile } from "./watch.js";

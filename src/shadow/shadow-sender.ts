@@ -55,6 +55,8 @@ export interface ShadowInput {
 export interface ShadowSender {
   /** Sticky sampling by routing key (or request id), independent of the canary's. */
   selects(requestId: string, routingKey: string): boolean;
+  /** Changes the sampled share (live reconfiguration); the cohort grows or shrinks, keys keep their hash. */
+  setPercent(percent: number): void;
   /** Mirrors to the teacher; call after the primary answer is sent. Never throws, never rejects. */
   mirror(input: ShadowInput): void;
   /** Waits for shadow work in flight and flushes the comparison log. */
@@ -73,6 +75,7 @@ export function createShadowSender(opts: ShadowOptions): ShadowSender {
   const log = opts.logger.child({ component: "shadow" });
   const random = opts.random ?? Math.random;
   const pending = new Set<Promise<void>>();
+  let percent = opts.percent;
 
   function submit(input: ShadowInput): Promise<{ scored: ScoredItems; latencyMs: number }> {
     const started = opts.clock.now();
@@ -121,7 +124,10 @@ export function createShadowSender(opts: ShadowOptions): ShadowSender {
 
   return {
     selects(requestId, routingKey) {
-      return inSample(opts.percent, opts.salt, routingKey === "" ? requestId : routingKey);
+      return inSample(percent, opts.salt, routingKey === "" ? requestId : routingKey);
+    },
+    setPercent(p) {
+      percent = p;
     },
     mirror(input) {
       const p = run(input).catch((err: unknown) => {

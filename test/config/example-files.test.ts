@@ -17,8 +17,9 @@ t.test("the DESIGN example is a complete config and gets every default", async (
       keepaliveTimeoutMs: 20000,
       minClientPingIntervalMs: 10000,
     },
-    admin: { host: "0.0.0.0", port: 8080 },
+    admin: { host: "0.0.0.0", port: 8080, tokenFile: null },
     shutdownGraceMs: 10000,
+    reload: { watchFile: true, debounceMs: 500 },
   });
   t.same(Object.keys(cfg.backends), ["student", "teacher"]);
   t.same(cfg.backends.student, {
@@ -50,6 +51,7 @@ t.test("the DESIGN example is a complete config and gets every default", async (
       preferredBatchSizes: [],
       maxQueueItems: 4096,
       maxConcurrentBatches: 2,
+      mode: "static",
     },
     tensors: { query: "QUERY", document: "DOCUMENT", output: "LOGITS" },
     outputKind: "logits",
@@ -87,6 +89,7 @@ t.test("the DESIGN example is a complete config and gets every default", async (
       preferredBatchSizes: [],
       maxQueueItems: 2048,
       maxConcurrentBatches: 4,
+      mode: "static",
     },
   });
   t.same(cfg.routing, {
@@ -147,7 +150,7 @@ t.test("the local config parses: a Triton student and a vLLM teacher on loopback
   });
   t.same(cfg.server.grpc.host, "127.0.0.1");
   t.equal(cfg.server.grpc.port, 50051);
-  t.same(cfg.server.admin, { host: "127.0.0.1", port: 8080 });
+  t.same(cfg.server.admin, { host: "127.0.0.1", port: 8080, tokenFile: null });
   t.equal(cfg.routing.default, "student");
   t.match(cfg.routing.canary, { backend: "teacher", percent: 5, fallback: true });
   t.match(cfg.routing.shadow, { backend: "teacher", percent: 100, noiseFloorPercent: 10 });

@@ -25,6 +25,10 @@ export interface ServeProcess {
   readonly target: string;
   /** Resolves with the exit code. */
   readonly exited: Promise<number | null>;
+  /** The config file it was started with. */
+  readonly file: string;
+  /** Everything it has written to stdout and stderr so far. */
+  logs(): string;
 }
 
 /**
@@ -32,11 +36,15 @@ export interface ServeProcess {
  * temporary file); resolves once it logs that it listens. Stopping it is the
  * caller's business (SIGTERM), since some tests are about exactly that.
  */
-export async function startServeProcess(config: object): Promise<ServeProcess> {
+export async function startServeProcess(
+  config: object,
+  env: Record<string, string> = {},
+): Promise<ServeProcess> {
   const file = join(mkdtempSync(join(tmpdir(), "rg-serve-")), "gateway.yaml");
   writeFileSync(file, JSON.stringify({ logging: { level: "info" }, ...config }));
   const child = spawn(process.execPath, cliArgs("serve", "--config", file), {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
   });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   let logs = "";
@@ -51,5 +59,5 @@ export async function startServeProcess(config: object): Promise<ServeProcess> {
     });
     void exited.then((code) => reject(new Error(`gateway exited early with ${code}: ${logs}`)));
   });
-  return { child, target, exited };
+  return { child, target, exited, file, logs: () => logs };
 }

@@ -1,7 +1,7 @@
 import type { Test } from "tap";
 import { validateConfig } from "../../src/config/index.js";
 import { createGateway, type Gateway } from "../../src/gateway.js";
-import { silentLogger } from "../../src/observability/logger.js";
+import { type Logger, silentLogger } from "../../src/observability/logger.js";
 import { createTritonSim, type TritonSim, type TritonSimOptions } from "../../src/sim/triton-sim.js";
 import { createVllmSim, type VllmSim, type VllmSimOptions } from "../../src/sim/vllm-sim.js";
 import { ScoreClient } from "./grpc-client.js";
@@ -38,6 +38,10 @@ export async function useGateway(
     students?: number;
     /** Extra keys of the student backend's config (breaker, retry, timeoutMs, …). */
     student?: Record<string, unknown>;
+    /** The admin API's token; default none (admin writes disabled). */
+    adminToken?: string;
+    /** Default: silent. */
+    logger?: Logger;
   } = {},
 ): Promise<Stack> {
   const sims = await Promise.all(
@@ -75,7 +79,10 @@ export async function useGateway(
     metrics: { collectDefault: false },
     ...opts.config,
   });
-  const gateway = createGateway(cfg, { logger: silentLogger() });
+  const gateway = createGateway(cfg, {
+    logger: opts.logger ?? silentLogger(),
+    adminToken: () => opts.adminToken,
+  });
   const { grpcPort, adminPort } = await gateway.start();
   const client = new ScoreClient(`127.0.0.1:${grpcPort}`);
   const adminUrl = `http://127.0.0.1:${adminPort}`;

@@ -1,0 +1,173 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Logger } from "../observability/logger.js";
+
+/** The answer to a config change: applied (with what changed) or refused (with why, naming the field). */
+export type AdminResult =
+  | {
+      readonly ok: true;
+      readonly generation: number;
+      readonly changes: readonly { readonly path: string; readonly old: unknown; readonly new: unknown }[];
+    }
+  | {
+      readonly ok: false;
+      readonly status: 400 | 409;
+      readonly error: string;
+      readonly issues?: readonly string[];
+    };
+
+/** What the admin API can read and change; the gateway's control plane implements it. */
+export interface AdminControl {
+  /** The config in force, secrets redacted, and its generation. */
+  effectiveConfig(): { generation: number; config: unknown };
+  /** Each backend's batching limits in force and live state (queue, in flight, adaptive choices). */
+  batching(): unknown;
+  /** False when no admin token is configured: every write is refused. */
+  writesEnabled(): boolean;
+  /** Whether `token` is the admin token (constant time). */
+  authorize(token: string): boolean;
+  /** Applies a JSON merge patch of the config. */
+  patch(body: unknown): AdminResult;
+  /** Reads the config file again. */
+  reloadFile(): AdminResult;
+}
+
+const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * The `/admin/...` routes of the admin listener:
+ *
+ *   GET   /admin/config    the effective config (secrets redacted) and its generation
+ *   GET   /admin/batching  batching limits in force and live state, per backend
+ *   PATCH /admin/config    a JSON merge patch (RFC 7396) of the live keys   — token required
+ *   POST  /admin/reload    read the config file again, as on SIGHUP         — token required
+ *
+ * Writes need `authorization: Bearer <token>`; with no token configured they
+ * are disabled (403). Returns false when the path is not an admin route.
+ */
+export function handleAdminRoute(
+  control: AdminControl,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  logger: Logger,
+): boolean {
+  const route = `${req.method ?? "GET"} ${path}`;
+  switch (route) {
+    case "GET /admin/config":
+    case "HEAD /admin/config":
+      json(res, 200, control.effectiveConfig());
+      return true;
+    case "GET /admin/batching":
+    case "HEAD /admin/batching":
+      json(res, 200, control.batching());
+      return true;
+    case "PATCH /admin/config":
+    case "POST /admin/reload":
+      if (!authorized(control, req, res)) return true;
+      write(control, req, res, route, logger);
+      return true;
+    default:
+      if (path === "/admin/config" || path === "/admin/batching" || path === "/admin/reload") {
+        const allow =
+          path === "/admin/config" ? "GET, HEAD, PATCH" : path === "/admin/reload" ? "POST" : "GET, HEAD";
+        res.setHeader("allow", allow);
+        json(res, 405, { error: `method ${req.method} not allowed on ${path} (allowed: ${allow})` });
+        return true;
+      }
+      return false;
+  }
+}
+
+function authorized(control: AdminControl, req: IncomingMessage, res: ServerResponse): boolean {
+  if (!control.writesEnabled()) {
+    json(res, 403, {
+      error:
+        "admin writes are disabled: no admin token configured " +
+        "(set RELEVANCE_GATEWAY_ADMIN_TOKEN or server.admin.tokenFile)",
+    });
+    return false;
+  }
+  const header = req.headers.authorization ?? "";
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match || !control.authorize(match[1]!)) {
+    res.setHeader("www-authenticate", 'Bearer realm="relevance-gateway-admin"');
+    json(res, 401, {
+      error: match ? "authorization: wrong admin token" : "authorization: a Bearer admin token is required",
+    });
+    return false;
+  }
+  return true;
+}
+
+function write(
+  control: AdminControl,
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: string,
+  logger: Logger,
+): void {
+  const log = logger.child({ component: "admin" });
+  if (route === "POST /admin/reload") {
+    req.resume();
+    respond(res, control.reloadFile(), log, "reload");
+    return;
+  }
+  const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+  if (type !== "application/json" && type !== "application/merge-patch+json") {
+    req.resume();
+    json(res, 415, { error: "content-type: must be application/merge-patch+json or application/json" });
+    return;
+  }
+  readBody(req, MAX_BODY_BYTES).then(
+    (text) => {
+      if (text === undefined) {
+        json(res, 413, { error: `body: larger than ${MAX_BODY_BYTES} bytes` });
+        return;
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch (err) {
+        json(res, 400, {
+          error: `body: not valid JSON (${err instanceof Error ? err.message : String(err)})`,
+        });
+        return;
+      }
+      respond(res, control.patch(body), log, "patch");
+    },
+    (err: unknown) => {
+      log.warn({ err }, "admin request body could not be read");
+      if (!res.headersSent) json(res, 400, { error: "body: could not be read" });
+    },
+  );
+}
+
+function respond(res: ServerResponse, result: AdminResult, log: Logger, action: string): void {
+  if (result.ok) {
+    log.info({ action, generation: result.generation, changed: result.changes.length }, "admin change");
+    json(res, 200, result);
+  } else {
+    json(res, result.status, { error: result.error, issues: result.issues ?? [result.error] });
+  }
+}
+
+/** The body as text, or undefined when it exceeds `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) over = true;
+      else chunks.push(chunk);
+    });
+    req.on("end", () => resolve(over ? undefined : Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function json(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { "content-type": "application/json", "cache-control": "no-store" });
+  res.end(`${JSON.stringify(body)}\n`);
+}

@@ -1,0 +1,241 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { AdminControl, AdminResult } from "./admin/control-api.js";
+import { AdaptiveController } from "./batching/adaptive.js";
+import type { Batcher, BatchLimits } from "./batching/batcher.js";
+import type { BatchController } from "./batching/controller.js";
+import {
+  type BatchingConfig,
+  type ConfigChange,
+  type ConfigPlan,
+  type GatewayConfig,
+  isConfigError,
+  loadConfigFile,
+  planConfigChange,
+  planConfigPatch,
+  redactConfig,
+} from "./config/index.js";
+import type { Logger } from "./observability/logger.js";
+import type { GatewayMetrics } from "./observability/metrics.js";
+import { createRouter, type ModelRoleName, type Router } from "./routing/router.js";
+import type { ShadowSender } from "./shadow/shadow-sender.js";
+
+/**
+ * The control plane of a running gateway (part of the composition root): the
+ * config in force and its generation, and the one way to change it — a
+ * validated plan whose live changes are applied to the batchers, the router
+ * and the shadow sampler, each logged with its old and new value. The admin
+ * API, SIGHUP and the config-file watcher all come through here.
+ */
+
+export type ChangeSource = "admin" | "file";
+
+/** The batcher limits for a backend's `batching` config; an adaptive controller is kept across changes. */
+export function batchLimits(
+  b: BatchingConfig,
+  previous: BatchController | undefined,
+  onModel: (fixedMs: number, perItemMs: number) => void,
+): BatchLimits {
+  let controller: BatchController | undefined;
+  if (b.mode === "adaptive" && b.targetLatencyMs !== undefined) {
+    if (previous instanceof AdaptiveController) {
+      previous.setTargetLatencyMs(b.targetLatencyMs);
+      controller = previous;
+    } else {
+      controller = new AdaptiveController({ targetLatencyMs: b.targetLatencyMs, onModel });
+    }
+  }
+  return {
+    maxBatchSize: b.maxBatchSize,
+    maxQueueDelayMs: b.maxQueueDelayMs,
+    preferredBatchSizes: b.preferredBatchSizes,
+    maxQueueItems: b.maxQueueItems,
+    maxConcurrentBatches: b.maxConcurrentBatches,
+    controller,
+  };
+}
+
+/** Feeds an adaptive controller's learned batch time model (ms) to the backend's gauges (s). */
+export function costModelGauges(metrics: GatewayMetrics, backend: string) {
+  return (fixedMs: number, perItemMs: number): void => {
+    metrics.batchCostFixed.labels(backend).set(fixedMs / 1000);
+    metrics.batchCostPerItem.labels(backend).set(perItemMs / 1000);
+  };
+}
+
+export function buildRouter(cfg: GatewayConfig, roles: ReadonlyMap<string, ModelRoleName>): Router {
+  return createRouter({
+    defaultBackend: cfg.routing.default,
+    canary: cfg.routing.canary,
+    experiments: cfg.routing.experiments,
+    allowForcedTeacher: cfg.routing.allowForcedTeacher,
+    roles,
+  });
+}
+
+export interface ControlDeps {
+  readonly initial: GatewayConfig;
+  readonly batchers: ReadonlyMap<string, Batcher>;
+  /** The shadow path's batcher follows the teacher's batching caps (its own queue bound and concurrency). */
+  readonly shadow:
+    | { readonly sender: ShadowSender; readonly batcher: Batcher; readonly backend: string }
+    | undefined;
+  readonly setRouter: (router: Router) => void;
+  readonly roles: ReadonlyMap<string, ModelRoleName>;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  /** The file `serve --config` read; reloads read it again. */
+  readonly configFile: string | undefined;
+  /** The admin token in force (read at each write, so a rotated secret applies without a restart). */
+  readonly adminToken: () => string | undefined;
+}
+
+export interface ConfigControl extends AdminControl {
+  current(): GatewayConfig;
+  generation(): number;
+  /** Applies a plan's live changes; with source admin, any restart-only change refuses the whole plan. */
+  apply(plan: ConfigPlan, source: ChangeSource): AdminResult;
+  /** Reads the config file again (SIGHUP, file watch, POST /admin/reload). */
+  reloadFile(): AdminResult;
+}
+
+export function createConfigControl(deps: ControlDeps): ConfigControl {
+  const log = deps.logger.child({ component: "config" });
+  const { metrics } = deps;
+  let current = deps.initial;
+  let generation = 1;
+  metrics.configGeneration.set(generation);
+
+  function reject(source: ChangeSource, status: 400 | 409, error: string, issues?: readonly string[]) {
+    metrics.configReloads.labels(source, "rejected").inc();
+    log.warn({ source, error, issues }, "config change rejected; the running config stays");
+    return { ok: false, status, error, ...(issues ? { issues } : {}) } as const;
+  }
+
+  function applyLive(next: GatewayConfig, changes: readonly ConfigChange[]): void {
+    const touched = new Set(changes.map((c) => c.path.split(".").slice(0, 2).join(".")));
+    for (const [name, batcher] of deps.batchers) {
+      const b = next.backends[name];
+      if (!b || !touched.has(`backends.${name}`)) continue;
+      batcher.reconfigure(batchLimits(b.batching, batcher.limits.controller, costModelGauges(metrics, name)));
+    }
+    const shadow = deps.shadow;
+    const teacher = shadow ? next.backends[shadow.backend] : undefined;
+    if (shadow && teacher && touched.has(`backends.${shadow.backend}`)) {
+      const limits = shadow.batcher.limits;
+      shadow.batcher.reconfigure({
+        ...limits,
+        maxBatchSize: teacher.batching.maxBatchSize,
+        maxQueueDelayMs: teacher.batching.maxQueueDelayMs,
+        preferredBatchSizes: teacher.batching.preferredBatchSizes,
+      });
+    }
+    if (changes.some((c) => c.path.startsWith("routing."))) {
+      deps.setRouter(buildRouter(next, deps.roles));
+      if (shadow && next.routing.shadow) shadow.sender.setPercent(next.routing.shadow.percent);
+    }
+  }
+
+  const control: ConfigControl = {
+    current: () => current,
+    generation: () => generation,
+    effectiveConfig: () => ({ generation, config: redactConfig(current) }),
+    writesEnabled: () => deps.adminToken() !== undefined,
+    authorize(token) {
+      const expected = deps.adminToken();
+      if (expected === undefined) return false;
+      // Equal-length digests, so the comparison takes the same time whatever the guess.
+      const digest = (s: string) => createHash("sha256").update(s).digest();
+      return timingSafeEqual(digest(token), digest(expected));
+    },
+    batching() {
+      return Object.fromEntries(
+        [...deps.batchers].map(([name, b]) => {
+          const { controller, ...limits } = b.limits;
+          return [
+            name,
+            {
+              mode: controller ? "adaptive" : "static",
+              limits,
+              queuedItems: b.queuedItems,
+              inFlightBatches: b.inFlightBatches,
+              ...(controller instanceof AdaptiveController ? { adaptive: controller.snapshot() } : {}),
+            },
+          ];
+        }),
+      );
+    },
+    patch(body) {
+      let plan: ConfigPlan;
+      try {
+        plan = planConfigPatch(current, body);
+      } catch (err) {
+        if (!isConfigError(err)) throw err;
+        return reject("admin", 400, err.message, err.issues);
+      }
+      return control.apply(plan, "admin");
+    },
+    apply(plan, source) {
+      if (source === "admin" && plan.restartRequired.length > 0) {
+        const paths = plan.restartRequired.map((c) => c.path);
+        return reject(
+          source,
+          409,
+          `${paths[0]}: cannot change while the gateway runs (restart with the new config); ` +
+            "live keys are backends.<name>.batching.*, routing.* and routing.shadow.percent",
+          paths.map((p) => `${p}: needs a restart`),
+        );
+      }
+      for (const c of plan.restartRequired) {
+        log.warn(
+          { source, path: c.path, old: c.old, new: c.new },
+          "config change needs a restart; not applied",
+        );
+      }
+      if (plan.live.length === 0) {
+        metrics.configReloads.labels(source, "unchanged").inc();
+        return { ok: true, generation, changes: [] };
+      }
+      applyLive(plan.next, plan.live);
+      // What is not live keeps its running value, so the config in force stays what runs.
+      current = plan.restartRequired.length === 0 ? plan.next : mergeLive(current, plan.next, plan.live);
+      generation++;
+      metrics.configGeneration.set(generation);
+      metrics.configReloads.labels(source, "applied").inc();
+      for (const c of plan.live) {
+        log.info({ source, generation, path: c.path, old: c.old, new: c.new }, "config change applied");
+      }
+      return { ok: true, generation, changes: plan.live };
+    },
+    reloadFile() {
+      if (deps.configFile === undefined) {
+        return reject("file", 409, "no config file: the gateway was not started with --config");
+      }
+      let next: GatewayConfig;
+      try {
+        next = loadConfigFile(deps.configFile);
+      } catch (err) {
+        if (!isConfigError(err)) throw err;
+        return reject("file", 400, err.message, err.issues);
+      }
+      return control.apply(planConfigChange(current, next), "file");
+    },
+  };
+  return control;
+}
+
+/** `base` with the live sections (backends' batching, routing) taken from `next`. */
+function mergeLive(base: GatewayConfig, next: GatewayConfig, live: readonly ConfigChange[]): GatewayConfig {
+  const backends = { ...base.backends };
+  for (const name of Object.keys(backends)) {
+    const b = backends[name];
+    const n = next.backends[name];
+    if (b && n && live.some((c) => c.path.startsWith(`backends.${name}.batching.`))) {
+      backends[name] = { ...b, batching: n.batching };
+    }
+  }
+  const routing =
+    base.routing.shadow && next.routing.shadow
+      ? { ...next.routing, shadow: { ...base.routing.shadow, percent: next.routing.shadow.percent } }
+      : { ...next.routing, shadow: base.routing.shadow };
+  return { ...base, backends, routing };
+}
