@@ -104,6 +104,7 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
   let current = deps.initial;
   let generation = 1;
   metrics.configGeneration.set(generation);
+  publishBackends(metrics, current);
 
   function reject(source: ChangeSource, status: 400 | 409, error: string, issues?: readonly string[]) {
     metrics.configReloads.labels(source, "rejected").inc();
@@ -133,6 +134,7 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
       deps.setRouter(buildRouter(next, deps.roles));
       if (shadow && next.routing.shadow) shadow.sender.setPercent(next.routing.shadow.percent);
     }
+    publishBackends(metrics, next);
   }
 
   const control: ConfigControl = {
@@ -221,6 +223,17 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
     },
   };
   return control;
+}
+
+/** Which backends there are (kind, role, default) and their adaptive latency targets, as gauges. */
+function publishBackends(metrics: GatewayMetrics, cfg: GatewayConfig): void {
+  metrics.backendInfo.reset();
+  for (const [name, b] of Object.entries(cfg.backends)) {
+    metrics.backendInfo.labels(name, b.kind, b.role, String(name === cfg.routing.default)).set(1);
+    const target = b.batching.mode === "adaptive" ? b.batching.targetLatencyMs : undefined;
+    if (target === undefined) metrics.batchTargetLatency.remove(name);
+    else metrics.batchTargetLatency.labels(name).set(target / 1000);
+  }
 }
 
 /** `base` with the live sections (backends' batching, routing) taken from `next`. */

@@ -43,6 +43,18 @@ export function controlMetrics(p: string, registers: Registry[]) {
       labelNames: ["backend"] as const,
       registers,
     }),
+    batchTargetLatency: new Gauge({
+      name: `${p}batch_target_latency_seconds`,
+      help: "Adaptive mode: the request latency target (targetLatencyMs) the batcher steers to; absent in static mode.",
+      labelNames: ["backend"] as const,
+      registers,
+    }),
+    backendInfo: new Gauge({
+      name: `${p}backend_info`,
+      help: "Always 1 per configured backend; labels: kind (triton, vllm), role (student, teacher), and default (true for routing.default).",
+      labelNames: ["backend", "kind", "role", "default"] as const,
+      registers,
+    }),
     batchCostFixed: new Gauge({
       name: `${p}batch_cost_fixed_seconds`,
       help: "Adaptive mode: learned fixed cost a of a batch call (batch time ≈ a + b·n).",

@@ -145,3 +145,26 @@ t.test("an applied change is logged with old and new values and bumps the genera
     config: { routing: { canary: { percent: 100 }, shadow: { percent: 100 } } },
   });
 });
+
+t.test("switching a backend to adaptive batching live", async (t) => {
+  const { adminUrl, metricsText } = await useGateway(t, { adminToken: TOKEN });
+  let text = await metricsText();
+  t.equal(
+    metric(
+      text,
+      /relevance_gateway_backend_info\{backend="student",kind="triton",role="student",default="true"\}/,
+    ),
+    1,
+  );
+  t.notMatch(text, /relevance_gateway_batch_target_latency_seconds\{/, "no latency target in static mode");
+  const res = await call(`${adminUrl}/admin/config`, {
+    method: "PATCH",
+    token: TOKEN,
+    body: JSON.stringify({ backends: { student: { batching: { mode: "adaptive", targetLatencyMs: 40 } } } }),
+  });
+  t.equal(res.status, 200);
+  const batching = await call(`${adminUrl}/admin/batching`);
+  t.match(batching.body, { student: { mode: "adaptive", adaptive: { targetLatencyMs: 40 } } });
+  text = await metricsText();
+  t.equal(metric(text, /relevance_gateway_batch_target_latency_seconds\{backend="student"\}/), 0.04);
+});
