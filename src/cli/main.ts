@@ -8,6 +8,7 @@ import { CliError } from "./fail.js";
 import { score } from "./score.js";
 import { serve } from "./serve.js";
 import { runSim } from "./sim.js";
+import { tune } from "./tune.js";
 import { USAGE } from "./usage.js";
 
 async function main(argv: string[]): Promise<void> {
@@ -78,6 +79,29 @@ async function main(argv: string[]): Promise<void> {
     }
     case "shadow-report":
       return runShadowReport(rest);
+    case "tune": {
+      const { values } = parse(() =>
+        parseArgs({
+          args: rest,
+          options: {
+            config: { type: "string", short: "c" },
+            backend: { type: "string" },
+            endpoint: { type: "string", multiple: true },
+            "batch-sizes": { type: "string" },
+            delays: { type: "string" },
+            concurrency: { type: "string" },
+            docs: { type: "string" },
+            duration: { type: "string" },
+            warmup: { type: "string" },
+            "p99-target": { type: "string" },
+            tolerance: { type: "string" },
+            out: { type: "string" },
+            "wait-ready": { type: "string" },
+          },
+        }),
+      );
+      return tune(values);
+    }
     case "dev": {
       const { values } = parse(() =>
         parseArgs({ args: rest, options: { config: { type: "string", short: "c" } } }),

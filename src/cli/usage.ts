@@ -8,6 +8,7 @@ Usage:
   relevance-gateway score [options]            score documents against a running gateway
   relevance-gateway dev [--config FILE]        simulators + gateway on this machine (npm start)
   relevance-gateway shadow-report FILE…        summarise shadow comparison logs (.jsonl, .jsonl.gz)
+  relevance-gateway tune --config FILE [opts]  sweep batch size × delay × concurrency against a backend
 
 sim triton options:
   --host HOST            listen address (default 127.0.0.1)
@@ -59,6 +60,22 @@ shadow-report options:
   --progress             report reading progress on stderr even when it is not a terminal
   Bad lines are reported with FILE:LINE and skipped; the exit code is 1 only when no
   FILE could be read.
+
+tune options (see docs/tuning.md):
+  --config FILE          the gateway config; the backend is built from it as the gateway builds it
+  --backend NAME         which backends.<NAME> to tune (default routing.default)
+  --endpoint ADDR        use this endpoint instead of the configured ones (repeatable)
+  --batch-sizes LIST     maxBatchSize values (default 8,16,32,64,128)
+  --delays LIST          maxQueueDelayMs values (default 0,2,5)
+  --concurrency LIST     requests outstanding at once, closed loop (default 4,16,64)
+  --docs N               documents per request (default 8)
+  --duration S           measured seconds per point (default 3)
+  --warmup S             unmeasured seconds before each point (default 1)
+  --p99-target MS        latency objective of the recommendation (default 50)
+  --tolerance PCT        throughputs this close to the best count as equal (default 3)
+  --out DIR              where tune.csv, tune.svg and tune.json go (default tune-out)
+  --wait-ready S         how long to wait for a ready endpoint (default 15)
+  Progress goes to stderr; the table and the recommendation to stdout.
 
 Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
 `;
