@@ -31,6 +31,9 @@ export interface FlushInput {
   readonly draining: boolean;
 }
 
+/** Timers on a fractional clock can land an ulp short of due; without this slack the batcher would re-arm forever. */
+const DUE_TOLERANCE_MS = 1e-6;
+
 export function decideFlush(input: FlushInput): FlushDecision {
   const { queuedItems, cap } = input;
   if (queuedItems <= 0) return { kind: "idle" };
@@ -41,7 +44,7 @@ export function decideFlush(input: FlushInput): FlushDecision {
   const preferred = largestAtMost(input.preferredBatchSizes, fillable);
   if (preferred !== undefined) return { kind: "dispatch", size: preferred, trigger: "preferred" };
   if (input.draining) return { kind: "dispatch", size: fillable, trigger: "drain" };
-  if (input.oldestWaitMs >= input.maxQueueDelayMs) {
+  if (input.oldestWaitMs >= input.maxQueueDelayMs - DUE_TOLERANCE_MS) {
     return { kind: "dispatch", size: fillable, trigger: fillable === cap ? "full" : "delay" };
   }
   return { kind: "wait", dueInMs: input.maxQueueDelayMs - input.oldestWaitMs };
