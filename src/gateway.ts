@@ -34,6 +34,7 @@ import { createPipeline, type Pipeline } from "./pipeline.js";
 import type { ModelRoleName } from "./routing/router.js";
 import { createComparisonLog } from "./shadow/comparison-log.js";
 import { createShadowSender, type ShadowSender } from "./shadow/shadow-sender.js";
+import { createTracing } from "./tracing/tracing.js";
 import { type Clock, systemClock, type TimerHandle } from "./util/clock.js";
 import { GatewayError } from "./util/gateway-error.js";
 import { VERSION } from "./version.js";
@@ -142,6 +143,8 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
   const metrics = overrides.metrics ?? createMetrics({ collectDefault: cfg.metrics.collectDefault });
   metrics.buildInfo.labels(VERSION, process.version).set(1);
   const log = logger.child({ component: "gateway" });
+  // Off (the default): no SDK is loaded; a client's trace context is only passed on.
+  const tracing = createTracing(cfg.tracing, { logger, clock });
 
   const roles = new Map<string, ModelRoleName>(
     Object.entries(cfg.backends).map(([name, b]) => [name, b.role]),
@@ -202,6 +205,7 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     metrics,
     logger,
     newRequestId: overrides.newRequestId ?? randomUUID,
+    tracing,
   });
 
   const control = createConfigControl({
@@ -283,6 +287,7 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     control,
     async start() {
       await Promise.all([...backends.values()].map((b) => b.start()));
+      await tracing.start();
       grpc = createGrpcServer(pipeline, clock, cfg.server.grpc);
       const grpcPort = await bindServer(grpc.server, cfg.server.grpc.host, cfg.server.grpc.port);
       admin = createAdminServer(metrics.registry, { notReadyReasons, control }, logger);
@@ -357,6 +362,8 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
         ]);
       }
       await Promise.all([...backends.values()].map((b) => b[Symbol.asyncDispose]()));
+      // Every span has ended by now; the last ones are exported (bounded by tracing.exportTimeoutMs).
+      await tracing.shutdown();
       log.info("stopped");
     },
     [Symbol.asyncDispose]() {

@@ -7,6 +7,8 @@ import type { Logger } from "./observability/logger.js";
 import { codeName, type GatewayMetrics } from "./observability/metrics.js";
 import type { ModelPreference, ModelRoleName, Router } from "./routing/router.js";
 import type { ShadowInput, ShadowSender } from "./shadow/shadow-sender.js";
+import type { TraceHeaders } from "./tracing/trace-headers.js";
+import { disabledTracing, type Tracing } from "./tracing/tracing.js";
 import type { Clock } from "./util/clock.js";
 import { GatewayError } from "./util/gateway-error.js";
 
@@ -16,6 +18,8 @@ export interface RequestContext {
   readonly signal: AbortSignal;
   /** Clock time of the client's deadline, if it sent one. */
   readonly deadlineMs: number | undefined;
+  /** The client's W3C trace context, if it sent a valid one. */
+  readonly traceHeaders?: TraceHeaders | undefined;
 }
 
 export interface PipelineDeps {
@@ -33,6 +37,8 @@ export interface PipelineDeps {
   readonly newRequestId: () => string;
   /** Mirrors student-answered requests to the teacher; absent when routing.shadow is not set. */
   readonly shadow?: ShadowSender | undefined;
+  /** Spans of each request (tracing on); default off, which only passes a client's trace context on. */
+  readonly tracing?: Tracing | undefined;
 }
 
 export interface Pipeline {
@@ -52,6 +58,7 @@ const ROLE_NUMBER: Record<ModelRoleName, number> = { student: 1, teacher: 2 };
  */
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { clock, metrics, logger } = deps;
+  const tracing = deps.tracing ?? disabledTracing;
   const log = logger.child({ component: "pipeline" });
 
   function finish(route: string, backend: string, code: number, startedMs: number): void {
@@ -74,6 +81,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       let route = "none";
       let backend = "none";
       let requestId = request.requestId;
+      // Off: undefined, or the client's context to pass on. On: the request's server span.
+      const trace = tracing.startRequest(ctx.traceHeaders);
       try {
         // 1. Validate: every input error names its field.
         const validation = validateScoreRequest(request, deps.limits, deps.newRequestId);
@@ -107,6 +116,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
             priority: req.priority,
             deadlineMs: ctx.deadlineMs,
             signal: ctx.signal,
+            trace,
           });
         };
         let scored: ScoredItems;
@@ -133,6 +143,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           route,
         };
         finish(route, backend, status.OK, startedMs);
+        trace?.end({ requestId, documents: texts.length, route, backend, code: status.OK });
         // 6. Shadow: only what the student answered, and only after the answer has gone out.
         const shadow = deps.shadow;
         if (shadow && deps.roles.get(backend) === "student" && shadow.selects(requestId, req.routingKey)) {
@@ -157,6 +168,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       } catch (err) {
         const error = GatewayError.from(err);
         finish(route, backend, error.code, startedMs);
+        trace?.end({
+          requestId,
+          documents: request.documents.length,
+          route,
+          backend,
+          code: error.code,
+          reason: error.reason,
+        });
         const fields = { requestId, route, backend, code: codeName(error.code), reason: error.reason };
         if (error.code === status.INTERNAL) log.error({ ...fields, err: error }, error.message);
         else log.info(fields, error.message);

@@ -12,6 +12,7 @@ import {
   type ScoreResponseMessage,
 } from "../codec/index.js";
 import type { Pipeline } from "../pipeline.js";
+import { acceptTraceHeaders, TRACEPARENT, TRACESTATE, type TraceHeaders } from "../tracing/trace-headers.js";
 import type { Clock } from "../util/clock.js";
 import { PROTO_DIR } from "../util/proto-path.js";
 import { toGrpcStatus } from "./errors.js";
@@ -92,6 +93,7 @@ export function createGrpcServer(pipeline: Pipeline, clock: Clock, opts: GrpcSer
         .score(call.request, {
           signal: controller.signal,
           deadlineMs: toClockDeadline(call.getDeadline(), clock),
+          traceHeaders: incomingTraceHeaders(call.metadata),
         })
         .then(
           (response) => callback(null, response),
@@ -120,6 +122,18 @@ export function createGrpcServer(pipeline: Pipeline, clock: Clock, opts: GrpcSer
       health.setStatus(SCORE_SERVICE, s);
     },
   };
+}
+
+/**
+ * The client's W3C trace context: one metadata lookup when it sent none (the
+ * common case); otherwise a shape check, and the values as sent.
+ */
+function incomingTraceHeaders(metadata: grpc.Metadata): TraceHeaders | undefined {
+  const parent = metadata.get(TRACEPARENT);
+  if (parent.length !== 1 || typeof parent[0] !== "string") return undefined;
+  const state = metadata.get(TRACESTATE);
+  // Several tracestate headers are one list (W3C); grpc-js keeps them apart.
+  return acceptTraceHeaders(parent[0], state.length === 0 ? undefined : state.join(","));
 }
 
 /** The client's deadline (wall clock) as clock time; undefined when the client sent none. */

@@ -3,6 +3,7 @@
  * config's `backends.<name>`) owns one or more endpoints; the batcher picks an
  * endpoint per batch and calls `infer` with parallel arrays of model texts.
  */
+import type { TraceHeaders } from "../tracing/trace-headers.js";
 
 /** The model server's own identity for what answered (Triton's model_name/model_version, vLLM's model id). */
 export interface ModelIdentity {
@@ -34,6 +35,11 @@ export interface CallContext {
   readonly timeoutIsBackendLimit?: boolean | undefined;
   /** Correlates the backend call in the model server's logs. */
   readonly batchId?: string | undefined;
+  /**
+   * W3C trace context for the model server, sent as `traceparent`/`tracestate`
+   * gRPC metadata (Triton) or HTTP headers (vLLM); absent when there is none.
+   */
+  readonly traceHeaders?: TraceHeaders | undefined;
 }
 
 /**

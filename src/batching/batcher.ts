@@ -6,6 +6,7 @@ import {
   type ModelIdentity,
 } from "../backends/backend-client.js";
 import type { RetryBudget } from "../backends/resilience/retry-budget.js";
+import type { BatchTrace, CallTrace, RequestTrace } from "../tracing/request-trace.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { GatewayError } from "../util/gateway-error.js";
 import type { BatchController } from "./controller.js";
@@ -59,6 +60,8 @@ export interface SubmitOptions {
   readonly deadlineMs?: number | undefined;
   /** Client cancellation: unsent items are dropped and the request rejected CANCELLED. */
   readonly signal?: AbortSignal | undefined;
+  /** The request's trace: its queue wait, the batches that carry its items and their calls' trace context. */
+  readonly trace?: RequestTrace | undefined;
 }
 
 export interface ScoredItems {
@@ -91,6 +94,7 @@ interface Job {
   onAbort: (() => void) | undefined;
   /** Batches in flight that carry some of this job's items. */
   batches: Batch[];
+  readonly trace: RequestTrace | undefined;
 }
 
 /** A contiguous run [start, end) of a job's items waiting in a queue. */
@@ -116,6 +120,9 @@ interface Batch {
   readonly controller: AbortController;
   /** Jobs in `parts` still waiting for an answer; at 0 the backend call is aborted. */
   liveJobs: number;
+  /** Spans of the batch (shared by its attempts) and of this attempt's call; undefined when untraced. */
+  readonly trace: BatchTrace | undefined;
+  call: CallTrace | undefined;
 }
 
 /**
@@ -216,6 +223,7 @@ export class Batcher {
         signal: opts.signal,
         onAbort: undefined,
         batches: [],
+        trace: opts.trace,
       };
       if (Number.isFinite(deadlineMs)) {
         job.timer = this.#clock.setTimeout(() => this.#expire(job), deadlineMs - now);
@@ -238,6 +246,7 @@ export class Batcher {
         end: n,
         enqueuedAtMs: now,
       });
+      opts.trace?.queueEntered(this.#opts.backend, n);
       this.#observer.queueDepth(this.#queuedItems);
       this.#pump();
     });
@@ -474,6 +483,7 @@ export class Batcher {
         parts.push({ job, start: seg.start, end });
         this.#observer.queueWait(now - seg.enqueuedAtMs);
         job.unsent -= count;
+        if (job.unsent === 0) job.trace?.queueLeft();
         this.#queuedItems -= count;
         taken += count;
         if (job.deadlineMs < earliestDeadlineMs) earliestDeadlineMs = job.deadlineMs;
@@ -483,7 +493,8 @@ export class Batcher {
     }
     if (taken === 0) return;
     this.#observer.batchDispatched(taken, trigger);
-    this.#send(endpoint, parts, queries, documents, earliestDeadlineMs, now, 0);
+    const trace = leadTrace(parts)?.startBatch(this.#opts.backend, taken, trigger);
+    this.#send(endpoint, parts, queries, documents, earliestDeadlineMs, now, 0, trace);
   }
 
   /** Calls `endpoint` with a batch made of `parts` (their texts already gathered). */
@@ -495,6 +506,7 @@ export class Batcher {
     earliestDeadlineMs: number,
     now: number,
     attempt: number,
+    trace: BatchTrace | undefined,
   ): void {
     const batch: Batch = {
       parts,
@@ -502,14 +514,18 @@ export class Batcher {
       attempt,
       controller: new AbortController(),
       liveJobs: 0,
+      trace,
+      call: undefined,
     };
     for (const part of parts) {
       // A job split within this batch appears in several parts but counts once.
       if (part.job.batches.at(-1) !== batch) {
         part.job.batches.push(batch);
         batch.liveJobs++;
+        if (attempt === 0) trace?.addRequest(part.job.trace);
       }
     }
+    batch.call = trace?.startCall(endpoint.id, attempt, batch.items);
     this.#inFlight.set(endpoint.id, (this.#inFlight.get(endpoint.id) ?? 0) + 1);
     this.#inFlightBatches++;
     this.#batches.add(batch);
@@ -528,7 +544,12 @@ export class Batcher {
     try {
       call = endpoint.infer(
         { queries, documents },
-        { signal: batch.controller.signal, timeoutMs, timeoutIsBackendLimit: backendLimited },
+        {
+          signal: batch.controller.signal,
+          timeoutMs,
+          timeoutIsBackendLimit: backendLimited,
+          traceHeaders: batch.call?.headers,
+        },
       );
     } catch (err) {
       call = Promise.reject(err);
@@ -562,7 +583,7 @@ export class Batcher {
       if (part.job.deadlineMs < earliestDeadlineMs) earliestDeadlineMs = part.job.deadlineMs;
     }
     this.#observer.retried(failed.id, error);
-    this.#send(other, parts, queries, documents, earliestDeadlineMs, now, batch.attempt + 1);
+    this.#send(other, parts, queries, documents, earliestDeadlineMs, now, batch.attempt + 1, batch.trace);
     return true;
   }
 
@@ -579,6 +600,7 @@ export class Batcher {
     this.#observer.inFlight(this.#inFlightBatches);
     const durationMs = this.#clock.now() - startedMs;
     this.#observer.batchCompleted(endpoint.id, durationMs, error);
+    batch.call?.end(error);
     if (!error) {
       this.#recentBatchMs =
         this.#recentBatchMs === undefined ? durationMs : 0.8 * this.#recentBatchMs + 0.2 * durationMs;
@@ -607,6 +629,7 @@ export class Batcher {
       job.pending -= count;
       if (job.pending === 0) this.#succeed(job);
     }
+    batch.trace?.end(error);
     this.#pump();
   }
 
@@ -690,6 +713,18 @@ function isRetriable(error: GatewayError): boolean {
     default:
       return false;
   }
+}
+
+/** The request whose trace a batch joins: the first recording one, else the first with a context to pass on. */
+function leadTrace(parts: readonly BatchPart[]): RequestTrace | undefined {
+  let first: RequestTrace | undefined;
+  for (const part of parts) {
+    const trace = part.job.trace;
+    if (trace === undefined) continue;
+    if (trace.recording) return trace;
+    first ??= trace;
+  }
+  return first;
 }
 
 function removeBatch(job: Job, batch: Batch): void {

@@ -187,6 +187,67 @@ const backendsSchema = z
   })
   .readonly();
 
+// ---- tracing ----
+
+/** An OTLP/HTTP URL: http or https, no credentials (the effective config is printed and logged). */
+function checkOtlpEndpoint(endpoint: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return `"${endpoint}" must be an http:// or https:// URL`;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return `"${endpoint}" must be an http:// or https:// URL`;
+  }
+  if (url.username !== "" || url.password !== "") return `"${endpoint}" must not contain credentials`;
+  return undefined;
+}
+
+/** An HTTP field name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+const tracingSchema = z
+  .object({
+    enabled: z.boolean().default(false),
+    otlpEndpoint: z
+      .string()
+      .superRefine((endpoint, ctx) => {
+        const problem = checkOtlpEndpoint(endpoint);
+        if (problem !== undefined) ctx.addIssue({ code: "custom", input: endpoint, message: problem });
+      })
+      .default("http://127.0.0.1:4318/v1/traces"),
+    serviceName: z.string().min(1).default("relevance-gateway"),
+    // New traces only: a client's sampled context is always followed, an unsampled one never.
+    sampleRatio: z.number().min(0).max(1).default(1),
+    exportTimeoutMs: int().min(1).max(120_000).default(10_000),
+    exportIntervalMs: int().min(10).max(600_000).default(5_000),
+    maxQueueSpans: int().min(1).max(1_000_000).default(2048),
+    headers: z
+      .record(
+        z.string().regex(HEADER_NAME, { error: "header names are letters, digits and !#$%&'*+.^_`|~-" }),
+        z.string().regex(/^[\x20-\x7e]*$/, { error: "header values are printable ASCII" }),
+      )
+      .superRefine((headers, ctx) => {
+        for (const name of Object.keys(headers)) {
+          if (name.toLowerCase() === "authorization") {
+            ctx.addIssue({
+              code: "custom",
+              path: [name],
+              input: name,
+              message:
+                "credentials do not belong in the config (it is printed and logged); " +
+                "set OTEL_EXPORTER_OTLP_TRACES_HEADERS instead",
+            });
+          }
+        }
+      })
+      .readonly()
+      .prefault({}),
+  })
+  .strict()
+  .readonly();
+
 export const gatewayConfigSchema = z
   .object({
     server: serverSchema.prefault({}),
@@ -219,6 +280,7 @@ export const gatewayConfigSchema = z
       .strict()
       .readonly()
       .prefault({}),
+    tracing: tracingSchema.prefault({}),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -260,3 +322,4 @@ export type ModelTextConfig = GatewayConfig["modelText"];
 export type ModelTextFieldConfig = ModelTextConfig["fields"][number];
 export type LoggingConfig = GatewayConfig["logging"];
 export type MetricsConfig = GatewayConfig["metrics"];
+export type TracingConfig = GatewayConfig["tracing"];

@@ -11,6 +11,7 @@ import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../cod
 import type { Clock } from "../util/clock.js";
 import type { FaultInjector } from "./faults.js";
 import { SimRpcError, toStatus, type ValidInfer, validateInferRequest } from "./infer-validation.js";
+import type { ReceivedTraces } from "./received-traces.js";
 import type { SimModel } from "./sim-model.js";
 import type { SimScheduler, SimTicket } from "./sim-scheduler.js";
 import { simLogits, softmax5 } from "./sim-scores.js";
@@ -37,6 +38,7 @@ export interface ModelInferContext {
   readonly clock: Clock;
   readonly logger: Logger | undefined;
   readonly faults: FaultInjector;
+  readonly traces: ReceivedTraces;
 }
 
 /** Output rows for the pairs: float32 LE, n × 5. */
@@ -75,6 +77,11 @@ export function modelInferHandler(
   const { metrics, counters, clock, logger, faults } = ctx;
   return (call, callback) => {
     counters.requests++;
+    ctx.traces.record(
+      call.metadata.get("traceparent")[0],
+      call.metadata.get("tracestate")[0],
+      call.request.id,
+    );
     const received = clock.now();
     let v: ValidInfer;
     try {

@@ -27,6 +27,7 @@ import { serveFaultControl } from "./fault-control.js";
 import { FaultInjector, type FaultKind, type FaultSpec, TRITON_MALFORMED_KINDS } from "./faults.js";
 import { findModel, toStatus } from "./infer-validation.js";
 import { modelInferHandler, SIM_BATCH_HISTORY, type SimCounters } from "./model-infer.js";
+import { type ReceivedTrace, ReceivedTraces } from "./received-traces.js";
 import {
   buildSimModel,
   DEFAULT_SIM_MODEL,
@@ -40,6 +41,7 @@ import { labelsOf, TritonSimMetrics } from "./triton-sim-metrics.js";
 
 export type { FaultKind, FaultSpec } from "./faults.js";
 export { TRITON_MALFORMED_KINDS } from "./faults.js";
+export { type ReceivedTrace, SIM_TRACE_HISTORY } from "./received-traces.js";
 export type { SimModelOptions, SimOutputKind } from "./sim-model.js";
 export type { SimCost } from "./sim-scheduler.js";
 export { SIM_BATCH_HISTORY };
@@ -94,6 +96,8 @@ export interface TritonSim extends AsyncDisposable {
   readonly port: number;
   readonly metricsPort: number | undefined;
   stats(): TritonSimStats;
+  /** The trace contexts (`traceparent` metadata) of the last ModelInfer calls that carried one, oldest first. */
+  receivedTraces(): ReceivedTrace[];
   /** Changes the cost model for batches that start from now on. */
   setCost(cost: Partial<SimCost>): void;
   /** Server (and every model) readiness as ServerReady, ModelReady and health report it; default true. */
@@ -132,6 +136,7 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
   for (const model of models.values()) schedulers.set(model, new SimScheduler(clock, () => cost));
 
   const counters: SimCounters = { requests: 0, items: 0, maxBatchSeen: 0, failures: 0, batchSizes: [] };
+  const traces = new ReceivedTraces(logger);
   let ready = true;
   const health = new HealthImplementation({ "": "SERVING", [INFERENCE_SERVICE_NAME]: "SERVING" });
 
@@ -168,7 +173,7 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
     ModelConfig: modelHandler<ModelConfigResponse>((model) => ({
       config: modelConfig(model, cost.instances),
     })),
-    ModelInfer: modelInferHandler({ models, schedulers, metrics, counters, clock, logger, faults }),
+    ModelInfer: modelInferHandler({ models, schedulers, metrics, counters, clock, logger, faults, traces }),
   };
 
   const server = new grpc.Server({
@@ -235,6 +240,7 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
         faults: faults.counts(),
       };
     },
+    receivedTraces: () => traces.list(),
     setCost(next) {
       cost = validateCost({ ...cost, ...next });
       for (const s of schedulers.values()) s.pump();

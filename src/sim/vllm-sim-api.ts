@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import type { Clock } from "../util/clock.js";
 import type { FaultKind, FaultSpec } from "./faults.js";
+import type { ReceivedTrace } from "./received-traces.js";
 import type { VllmSimCost } from "./vllm-scheduler.js";
 
 export interface VllmSimOptions {
@@ -60,6 +61,8 @@ export interface VllmSim extends AsyncDisposable {
   readonly url: string;
   readonly port: number;
   stats(): VllmSimStats;
+  /** The trace contexts (`traceparent` header) of the last scoring calls that carried one, oldest first. */
+  receivedTraces(): ReceivedTrace[];
   /** Changes the cost model from the next engine step on. */
   setCost(cost: Partial<VllmSimCost>): void;
   /** false: `/health` answers 503 and inference 500, as after vLLM's EngineDeadError. */

@@ -19,6 +19,7 @@ import type { AddressInfo } from "node:net";
 import { systemClock } from "../util/clock.js";
 import { serveFaultControl } from "./fault-control.js";
 import { FaultInjector, VLLM_MALFORMED_KINDS } from "./faults.js";
+import { ReceivedTraces } from "./received-traces.js";
 import {
   classifyBody,
   completionBody,
@@ -37,6 +38,7 @@ import { VllmSimMetrics } from "./vllm-sim-metrics.js";
 
 export type { FaultKind, FaultSpec } from "./faults.js";
 export { VLLM_MALFORMED_KINDS } from "./faults.js";
+export { type ReceivedTrace, SIM_TRACE_HISTORY } from "./received-traces.js";
 export { DEFAULT_MAX_BODY_BYTES } from "./vllm-http.js";
 export { SIM_MAX_LOGPROBS } from "./vllm-logprobs.js";
 export { VLLM_MAX_COMPLETION_PROMPTS } from "./vllm-requests.js";
@@ -97,6 +99,7 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
     ...(opts.faults ? { spec: opts.faults } : {}),
   });
   const counters = { requests: 0, items: 0, failures: 0 };
+  const traces = new ReceivedTraces(logger);
   let healthy = opts.healthy ?? true;
   let warnedTemperature = false;
   const startedAt = Math.floor(Date.now() / 1000);
@@ -108,6 +111,12 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
 
   async function infer(req: IncomingMessage, res: ServerResponse, route: "classify" | "completions") {
     counters.requests++;
+    const requestId = req.headers["x-request-id"];
+    traces.record(
+      req.headers.traceparent,
+      req.headers.tracestate,
+      typeof requestId === "string" ? requestId : "",
+    );
     const abort = new AbortController();
     let settled = false;
     const settle = (ok: boolean) => {
@@ -231,6 +240,7 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
       maxRunningSeen: engine.maxRunningSeen,
       faults: faults.counts(),
     }),
+    receivedTraces: () => traces.list(),
     setCost(next) {
       cost = validateVllmCost({ ...cost, ...next });
     },

@@ -5,6 +5,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../../codec/messages.js";
+import { TRACEPARENT, TRACESTATE, type TraceHeaders } from "../../tracing/trace-headers.js";
 import { GatewayError } from "../../util/gateway-error.js";
 import type {
   BackendEndpoint,
@@ -48,6 +49,16 @@ function channelOptions(maxMessageBytes: number, authority: string | undefined):
     "grpc.max_reconnect_backoff_ms": 5_000,
     "grpc.primary_user_agent": "relevance-gateway",
   };
+}
+
+/** A ModelInfer call's metadata: the trace context, which Triton's OpenTelemetry tracing continues. */
+function callMetadata(trace: TraceHeaders | undefined): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  if (trace !== undefined) {
+    metadata.set(TRACEPARENT, trace.traceparent);
+    if (trace.tracestate !== undefined) metadata.set(TRACESTATE, trace.tracestate);
+  }
+  return metadata;
 }
 
 export class TritonEndpoint implements BackendEndpoint {
@@ -160,7 +171,7 @@ export class TritonEndpoint implements BackendEndpoint {
           method.requestSerialize,
           method.responseDeserialize,
           req,
-          new grpc.Metadata(),
+          callMetadata(ctx.traceHeaders),
           { deadline: Date.now() + timeoutMs },
           onReply,
         );

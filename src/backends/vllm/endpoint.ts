@@ -6,6 +6,7 @@
 import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { Client, type Dispatcher, Pool } from "undici";
+import { TRACEPARENT, TRACESTATE } from "../../tracing/trace-headers.js";
 import type { Clock } from "../../util/clock.js";
 import { GatewayError } from "../../util/gateway-error.js";
 import type {
@@ -168,6 +169,11 @@ export class VllmEndpoint implements BackendEndpoint {
     // on the same server: vLLM does not expect two live requests with one id.
     this.#calls++;
     if (ctx.batchId !== undefined) headers["x-request-id"] = `${ctx.batchId}.${this.#calls}`;
+    const trace = ctx.traceHeaders;
+    if (trace !== undefined) {
+      headers[TRACEPARENT] = trace.traceparent;
+      if (trace.tracestate !== undefined) headers[TRACESTATE] = trace.tracestate;
+    }
 
     let reply: { status: number; text: string };
     try {
