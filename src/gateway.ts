@@ -30,6 +30,7 @@ import {
   resilienceMetrics,
   shadowMetrics,
 } from "./observability/metrics.js";
+import { registerTraceMetrics } from "./observability/trace-metrics.js";
 import { createPipeline, type Pipeline } from "./pipeline.js";
 import type { ModelRoleName } from "./routing/router.js";
 import { createComparisonLog } from "./shadow/comparison-log.js";
@@ -145,6 +146,7 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
   const log = logger.child({ component: "gateway" });
   // Off (the default): no SDK is loaded; a client's trace context is only passed on.
   const tracing = createTracing(cfg.tracing, { logger, clock });
+  registerTraceMetrics(metrics.registry, () => tracing.stats());
 
   const roles = new Map<string, ModelRoleName>(
     Object.entries(cfg.backends).map(([name, b]) => [name, b.role]),

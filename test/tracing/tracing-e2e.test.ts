@@ -247,7 +247,10 @@ t.test("a collector that refuses spans costs no request; failures are logged onc
   receiver.respondWith(400);
   const lines: Record<string, unknown>[] = [];
   const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
-  const { client } = await useGateway(t, { logger, config: { tracing: tracingConfig(receiver) } });
+  const { client, metricsText } = await useGateway(t, {
+    logger,
+    config: { tracing: tracingConfig(receiver) },
+  });
   for (let i = 0; i < 5; i++) {
     const out = await scoreWithMetadata(client.client, { documents: docs(`x${i}`, 2) }, {});
     t.ok(out.ok, `request ${i} answered`);
@@ -257,4 +260,10 @@ t.test("a collector that refuses spans costs no request; failures are logged onc
   const failures = lines.filter((l) => l.msg === "trace export failed; its spans are dropped");
   t.equal(failures.length, 1, `one log line for ${receiver.contentTypes.length} failed exports`);
   t.match(failures[0], { component: "tracing", endpoint: receiver.url, failedExports: 1 });
+  const text = await metricsText();
+  const count = (name: string) =>
+    Number(new RegExp(`^relevance_gateway_${name} (\\S+)$`, "m").exec(text)?.[1]);
+  t.ok(count("trace_export_failures_total") >= 5, "every failed export is counted");
+  t.ok(count("trace_spans_lost_total") >= 5, "and the spans lost with them");
+  t.equal(count("trace_spans_exported_total"), 0);
 });
