@@ -164,7 +164,14 @@ export class Batcher {
     this.#opts = opts;
     this.#clock = opts.clock;
     this.#observer = opts.observer ?? noopObserver;
-    this.#limits = opts;
+    this.#limits = {
+      maxBatchSize: opts.maxBatchSize,
+      maxQueueDelayMs: opts.maxQueueDelayMs,
+      preferredBatchSizes: opts.preferredBatchSizes,
+      maxQueueItems: opts.maxQueueItems,
+      maxConcurrentBatches: opts.maxConcurrentBatches,
+      controller: opts.controller,
+    };
     this.#preferred = [...opts.preferredBatchSizes].sort((a, b) => a - b);
     this.#observer.limits(opts.maxBatchSize, opts.maxQueueItems);
   }

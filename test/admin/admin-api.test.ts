@@ -39,6 +39,12 @@ t.test("GET /admin/config shows the effective config and its generation", async 
   t.match(body.config, { backends: { student: { batching: { maxBatchSize: 48, mode: "static" } } } });
   const batching = await call(`${adminUrl}/admin/batching`);
   t.match(batching.body, { student: { mode: "static", limits: { maxBatchSize: 48 }, queuedItems: 0 } });
+  const limits = (batching.body.student as { limits: Record<string, unknown> }).limits;
+  t.same(
+    Object.keys(limits).sort(),
+    ["maxBatchSize", "maxConcurrentBatches", "maxQueueDelayMs", "maxQueueItems", "preferredBatchSizes"],
+    "the batching limits, and only them",
+  );
 });
 
 t.test("without a configured token, writes are disabled", async (t) => {
