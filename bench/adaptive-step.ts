@@ -21,16 +21,22 @@
  * send time, so a late sender counts against the system, not for it), errors
  * by status, and the mean batch size the simulator executed. Prints progress,
  * a Markdown table, and writes JSON (`--out`, default .scratch/adaptive-step.json).
- * The load generator runs in a worker thread so that its timers do not queue
- * behind the gateway's work.
+ * The load generator is the bench suite's (src/bench/load-runner.ts): a
+ * worker thread, so that its timers do not queue behind the gateway's work
+ * in this thread, sending pre-encoded requests; the arrivals are
+ * src/bench/open-loop.ts's.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
-import { isMainThread, parentPort, Worker } from "node:worker_threads";
-import * as grpc from "@grpc/grpc-js";
-import { build } from "hdr-histogram-js";
+import type { LoadTick, OpenLoadJob } from "../src/bench/load-jobs.js";
+import { LoadRunner } from "../src/bench/load-runner.js";
+import type { LoadPhase } from "../src/bench/open-loop.js";
+import { validateConfig } from "../src/config/index.js";
+import { createGateway } from "../src/gateway.js";
+import { silentLogger } from "../src/observability/logger.js";
+import { createTritonSim } from "../src/sim/triton-sim.js";
 
 /** The simulated backend: one instance, batch time BASE_MS + PER_ITEM_MS·n, at most CAP items. */
 const BASE_MS = 40;
@@ -41,33 +47,11 @@ const DEADLINE_MS = 2000;
 /** Items per second that batches of n serve at batch time a + b·n. */
 const servedPerS = (a: number, b: number, n: number) => (1000 * n) / (a + b * n);
 
-interface Phase {
-  readonly name: string;
-  readonly seconds: number;
-  readonly itemsPerS: number;
-  readonly measured: boolean;
-}
-
-interface OpenLoad {
-  readonly kind: "open";
-  readonly target: string;
-  readonly seed: number;
-  readonly phases: readonly Phase[];
-}
-
-interface ClosedLoad {
-  readonly kind: "closed";
-  readonly target: string;
-  readonly concurrency: number;
-  readonly warmupS: number;
-  readonly seconds: number;
-}
-
 interface PhaseResult {
   readonly name: string;
   readonly answered: number;
   readonly errors: number;
-  readonly errorCodes: Record<string, number>;
+  readonly errorCodes: Readonly<Record<string, number>>;
   readonly p50Ms: number;
   readonly p95Ms: number;
   readonly p99Ms: number;
@@ -75,36 +59,7 @@ interface PhaseResult {
   readonly meanMs: number;
 }
 
-/** One second of load, for progress. */
-interface Tick {
-  readonly phase: string;
-  readonly second: number;
-  readonly answered: number;
-  readonly errors: number;
-  readonly p99Ms: number;
-}
-
-type FromWorker =
-  | { readonly kind: "phase"; readonly name: string }
-  | { readonly kind: "tick"; readonly tick: Tick }
-  | { readonly kind: "open-done"; readonly result: PhaseResult[] }
-  | { readonly kind: "closed-done"; readonly itemsPerS: number; readonly errors: number };
-
-if (isMainThread) {
-  await main();
-} else {
-  const port = parentPort!;
-  port.on("message", (job: OpenLoad | ClosedLoad) => {
-    const post = (m: FromWorker) => port.postMessage(m);
-    const run =
-      job.kind === "open"
-        ? openLoop(job, post).then((result) => post({ kind: "open-done", result }))
-        : closedLoop(job).then((r) => post({ kind: "closed-done", ...r }));
-    run.catch((err: unknown) => {
-      throw err;
-    });
-  });
-}
+await main();
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -127,13 +82,7 @@ async function main(): Promise<void> {
   const out = values.out ?? ".scratch/adaptive-step.json";
   const log = (line: string) => process.stderr.write(`${line}\n`);
 
-  const worker = new Worker(new URL(import.meta.url));
-  const [{ validateConfig }, { createGateway }, { silentLogger }, { createTritonSim }] = await Promise.all([
-    import("../src/config/index.js"),
-    import("../src/gateway.js"),
-    import("../src/observability/logger.js"),
-    import("../src/sim/triton-sim.js"),
-  ]);
+  const load = new LoadRunner();
 
   /** A simulator and a gateway in front of it with `batching`; closed after `body`. */
   async function withStack<T>(
@@ -177,24 +126,6 @@ async function main(): Promise<void> {
     }
   }
 
-  function ask<T extends FromWorker["kind"]>(
-    job: OpenLoad | ClosedLoad,
-    done: T,
-    onOther: (m: FromWorker) => void,
-  ): Promise<Extract<FromWorker, { kind: T }>> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (m: FromWorker) => {
-        if (m.kind !== done) return onOther(m);
-        worker.off("message", onMessage);
-        worker.off("error", reject);
-        resolve(m as Extract<FromWorker, { kind: T }>);
-      };
-      worker.on("message", onMessage);
-      worker.once("error", reject);
-      worker.postMessage(job);
-    });
-  }
-
   const loadBefore = loadavg()[0]!;
   const nominal = servedPerS(BASE_MS, PER_ITEM_MS, CAP);
   log(
@@ -203,15 +134,25 @@ async function main(): Promise<void> {
   );
   log("measuring capacity through the gateway (static, cap 64, queue kept full)…");
   const calibration = await withStack({ maxBatchSize: CAP, maxQueueDelayMs: 2 }, async (target, stats) => {
-    await ask({ kind: "closed", target, concurrency: 32, warmupS: 1, seconds: 0 }, "closed-done", () => {});
-    const before = stats();
-    const r = await ask(
-      { kind: "closed", target, concurrency: 32, warmupS: 0, seconds: values.quick ? 2 : 4 },
-      "closed-done",
-      () => {},
+    const marks: { items: number; calls: number }[] = [];
+    const r = await load.closed(
+      {
+        kind: "closed",
+        target,
+        workload: { kind: "score", docsPerRequest: DOCS_PER_REQUEST, seed },
+        concurrency: 32,
+        warmupMs: 1000,
+        durationMs: (values.quick ? 2 : 4) * 1000,
+        deadlineMs: DEADLINE_MS,
+      },
+      { onPhase: (name) => name !== "warm-up" && marks.push(stats()) },
     );
-    const after = stats();
-    return { ...r, meanBatch: (after.items - before.items) / Math.max(1, after.calls - before.calls) };
+    const [before, after] = marks;
+    return {
+      itemsPerS: r.measuredMs > 0 ? (1000 * r.windowItems) / r.measuredMs : 0,
+      errors: r.errors,
+      meanBatch: before && after ? (after.items - before.items) / Math.max(1, after.calls - before.calls) : 0,
+    };
   });
   const capacity = calibration.itemsPerS;
   const low = 0.3 * capacity;
@@ -256,29 +197,51 @@ async function main(): Promise<void> {
   for (const scenario of scenarios) {
     const r = await withStack(scenario.batching, async (target, stats, state) => {
       const marks: { phase: string; items: number; calls: number }[] = [];
-      const timeline: (Tick & { targetBatch?: number; waitMs?: number })[] = [];
-      const plan: OpenLoad = {
+      const timeline: (LoadTick & { targetBatch?: number; waitMs?: number })[] = [];
+      const phase = (name: string, itemsPerS: number, seconds: number, measured: boolean): LoadPhase => ({
+        name,
+        durationMs: seconds * 1000,
+        ratePerS: itemsPerS / DOCS_PER_REQUEST,
+        measured,
+      });
+      const plan: OpenLoadJob = {
         kind: "open",
         target,
+        workload: { kind: "score", docsPerRequest: DOCS_PER_REQUEST, seed },
         seed,
+        deadlineMs: DEADLINE_MS,
         phases: [
-          { name: "warm-up", seconds: warmupS, itemsPerS: low, measured: false },
-          { name: "low (30%)", seconds: phaseS, itemsPerS: low, measured: true },
-          { name: "high (80%)", seconds: phaseS, itemsPerS: high, measured: true },
+          phase("warm-up", low, warmupS, false),
+          phase("low (30%)", low, phaseS, true),
+          phase("high (80%)", high, phaseS, true),
+          // Zero length: marks the end of the last phase for the batch counts.
+          phase("end", 0, 0, false),
         ],
       };
-      const done = await ask(plan, "open-done", (m) => {
-        if (m.kind === "phase") marks.push({ phase: m.name, ...stats() });
-        if (m.kind !== "tick") return;
-        const a = state();
-        timeline.push({ ...m.tick, ...(a ? { targetBatch: a.targetBatch, waitMs: a.waitMs } : {}) });
-        log(
-          `${scenario.short} · ${m.tick.phase} · ${m.tick.second} s: ${m.tick.answered} answered, ` +
-            `${m.tick.errors} errors, p99 ${m.tick.p99Ms.toFixed(1)} ms` +
-            (a ? ` · batch target ${a.targetBatch}, wait ${a.waitMs.toFixed(2)} ms` : ""),
-        );
+      const done = await load.open(plan, {
+        onPhase: (name) => marks.push({ phase: name, ...stats() }),
+        onTick: (tick) => {
+          const a = state();
+          timeline.push({ ...tick, ...(a ? { targetBatch: a.targetBatch, waitMs: a.waitMs } : {}) });
+          log(
+            `${scenario.short} · ${tick.phase} · ${Math.round(tick.elapsedMs / 1000)} s: ${tick.answered} answered, ` +
+              `${tick.errors} errors, p99 ${tick.p99Ms.toFixed(1)} ms` +
+              (a ? ` · batch target ${a.targetBatch}, wait ${a.waitMs.toFixed(2)} ms` : ""),
+          );
+        },
       });
-      const phases = done.result.map((p) => {
+      const phases = done.map((o): PhaseResult & { meanBatch: number } => {
+        const p: PhaseResult = {
+          name: o.name,
+          answered: o.answered,
+          errors: o.errors,
+          errorCodes: o.errorCounts,
+          p50Ms: o.latency.p50Ms,
+          p95Ms: o.latency.p95Ms,
+          p99Ms: o.latency.p99Ms,
+          maxMs: o.latency.maxMs,
+          meanMs: o.latency.meanMs,
+        };
         const i = marks.findIndex((m) => m.phase === p.name);
         const [start, end] = [marks[i], marks[i + 1]];
         const meanBatch =
@@ -289,7 +252,7 @@ async function main(): Promise<void> {
     });
     results.push(r);
   }
-  await worker.terminate();
+  await load[Symbol.asyncDispose]();
 
   const lines = [
     "",
@@ -348,194 +311,6 @@ function adaptiveState(view: unknown) {
     waitMs: num("queueDelayMs"),
     fixedMs: num("fixedMs"),
     perItemMs: num("perItemMs"),
-  };
-}
-
-/** A Score client with the gateway's own codec. */
-async function scoreClient(target: string) {
-  const { encodeScoreRequest, decodeScoreResponse } = await import("../src/codec/index.js");
-  const client = new grpc.Client(target, grpc.credentials.createInsecure());
-  await new Promise<void>((resolve, reject) =>
-    client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())),
-  );
-  const documents = Array.from({ length: DOCS_PER_REQUEST }, (_, i) => ({
-    id: `d${i}`,
-    title: `chocolate chip cookie recipe ${i}`,
-    description: "crispy edges, chewy centre",
-    imageCaption: "a plate of cookies",
-    boardTitles: ["Baking"],
-    engagedQueries: ["cookies"],
-    linkText: "",
-    locale: "en",
-  }));
-  let n = 0;
-  return {
-    close: () => client.close(),
-    score(done: (err: grpc.ServiceError | null) => void): void {
-      client.makeUnaryRequest(
-        "/relevance.v1.RelevanceService/Score",
-        encodeScoreRequest,
-        decodeScoreResponse,
-        {
-          requestId: "",
-          query: { text: "chocolate chip cookies", locale: "en" },
-          documents,
-          routingKey: `user-${n++}`,
-          experiment: "",
-          priority: 1,
-          modelPreference: 0,
-        },
-        { deadline: Date.now() + DEADLINE_MS },
-        (err) => done(err),
-      );
-    },
-  };
-}
-
-/** `concurrency` requests always outstanding: the backend's throughput at full queue. */
-async function closedLoop(job: ClosedLoad): Promise<{ itemsPerS: number; errors: number }> {
-  const client = await scoreClient(job.target);
-  const warmEnd = performance.now() + job.warmupS * 1000;
-  const end = warmEnd + job.seconds * 1000;
-  let answered = 0;
-  let errors = 0;
-  await Promise.all(
-    Array.from({ length: job.concurrency }, async () => {
-      while (performance.now() < end) {
-        const err = await new Promise<grpc.ServiceError | null>((resolve) => client.score(resolve));
-        const now = performance.now();
-        if (now < warmEnd || now > end) continue;
-        if (err) errors++;
-        else answered++;
-      }
-    }),
-  );
-  client.close();
-  return { itemsPerS: job.seconds > 0 ? (answered * DOCS_PER_REQUEST) / job.seconds : 0, errors };
-}
-
-/** The open-loop Poisson load: the same seed gives the same arrivals. */
-async function openLoop(plan: OpenLoad, post: (m: FromWorker) => void): Promise<PhaseResult[]> {
-  const client = await scoreClient(plan.target);
-  const random = mulberry32(plan.seed);
-  const phases = plan.phases.map((p) => ({
-    ...p,
-    histogram: build({
-      lowestDiscernibleValue: 1,
-      highestTrackableValue: 60_000_000,
-      numberOfSignificantValueDigits: 3,
-    }),
-    errors: 0,
-    errorCodes: {} as Record<string, number>,
-  }));
-  const ends: number[] = [];
-  let total = 0;
-  for (const p of plan.phases) {
-    total += p.seconds * 1000;
-    ends.push(total);
-  }
-  const gap = (i: number) => -Math.log(1 - random()) / (plan.phases[i]!.itemsPerS / DOCS_PER_REQUEST / 1000);
-
-  let outstanding = 0;
-  let sending = true;
-  let allAnswered: () => void = () => {};
-  const answeredAll = new Promise<void>((resolve) => {
-    allAnswered = resolve;
-  });
-  let second = { answered: 0, errors: 0, latencies: [] as number[] };
-  const start = performance.now();
-
-  const send = (phaseIndex: number, scheduledMs: number) => {
-    const phase = phases[phaseIndex]!;
-    outstanding++;
-    client.score((err) => {
-      const latencyMs = performance.now() - (start + scheduledMs);
-      if (err) {
-        second.errors++;
-        if (phase.measured) {
-          phase.errors++;
-          const code = grpc.status[err.code] ?? String(err.code);
-          phase.errorCodes[code] = (phase.errorCodes[code] ?? 0) + 1;
-        }
-      } else {
-        second.answered++;
-        second.latencies.push(latencyMs);
-        if (phase.measured) phase.histogram.recordValue(Math.max(1, Math.round(latencyMs * 1000)));
-      }
-      if (--outstanding === 0 && !sending) allAnswered();
-    });
-  };
-
-  let phaseIndex = 0;
-  let seconds = 0;
-  const ticker = setInterval(() => {
-    const sorted = second.latencies.sort((a, b) => a - b);
-    post({
-      kind: "tick",
-      tick: {
-        phase: plan.phases[Math.min(phaseIndex, plan.phases.length - 1)]!.name,
-        second: ++seconds,
-        answered: second.answered,
-        errors: second.errors,
-        p99Ms: sorted[Math.floor(0.99 * (sorted.length - 1))] ?? 0,
-      },
-    });
-    second = { answered: 0, errors: 0, latencies: [] };
-  }, 1000);
-
-  post({ kind: "phase", name: plan.phases[0]!.name });
-  let next = gap(0);
-  await new Promise<void>((resolve) => {
-    const pump = () => {
-      const now = performance.now() - start;
-      while (next <= now) {
-        // Memoryless arrivals: past a phase's end, draw afresh at the next phase's rate.
-        while (phaseIndex < ends.length && next >= ends[phaseIndex]!) {
-          const boundary = ends[phaseIndex]!;
-          phaseIndex++;
-          post({ kind: "phase", name: plan.phases[phaseIndex]?.name ?? "end" });
-          if (phaseIndex < ends.length) next = boundary + gap(phaseIndex);
-        }
-        if (phaseIndex >= ends.length) return resolve();
-        send(phaseIndex, next);
-        next += gap(phaseIndex);
-      }
-      setTimeout(pump, Math.max(0, next - now));
-    };
-    pump();
-  });
-  sending = false;
-  if (outstanding > 0) await answeredAll;
-  clearInterval(ticker);
-  client.close();
-  return phases
-    .filter((p) => p.measured)
-    .map((p) => {
-      const h = p.histogram;
-      const ms = (percentile: number) => (h.totalCount > 0 ? h.getValueAtPercentile(percentile) / 1000 : 0);
-      return {
-        name: p.name,
-        answered: h.totalCount,
-        errors: p.errors,
-        errorCodes: p.errorCodes,
-        p50Ms: ms(50),
-        p95Ms: ms(95),
-        p99Ms: ms(99),
-        maxMs: h.maxValue / 1000,
-        meanMs: h.mean / 1000,
-      };
-    });
-}
-
-/** Deterministic PRNG in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
 }
 

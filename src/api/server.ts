@@ -88,7 +88,13 @@ export function createGrpcServer(pipeline: Pipeline, clock: Clock, opts: GrpcSer
         return;
       }
       const controller = new AbortController();
-      call.once("cancelled", () => controller.abort());
+      let answered = false;
+      // grpc-js emits "cancelled" whenever the stream closes, also after a
+      // normal answer; aborting then would only build a DOMException and
+      // dispatch an event nobody needs, on every request.
+      call.once("cancelled", () => {
+        if (!answered) controller.abort();
+      });
       pipeline
         .score(call.request, {
           signal: controller.signal,
@@ -96,8 +102,14 @@ export function createGrpcServer(pipeline: Pipeline, clock: Clock, opts: GrpcSer
           traceHeaders: incomingTraceHeaders(call.metadata),
         })
         .then(
-          (response) => callback(null, response),
-          (err: unknown) => callback(toGrpcStatus(err)),
+          (response) => {
+            answered = true;
+            callback(null, response);
+          },
+          (err: unknown) => {
+            answered = true;
+            callback(toGrpcStatus(err));
+          },
         );
     },
   });

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { isConfigError } from "../config/index.js";
 import { runShadowReport } from "../shadow-report/index.js";
 import { VERSION } from "../version.js";
+import { bench } from "./bench.js";
 import { checkConfig } from "./check-config.js";
 import { dev } from "./dev.js";
 import { CliError } from "./fail.js";
@@ -101,6 +102,27 @@ async function main(argv: string[]): Promise<void> {
         }),
       );
       return tune(values);
+    }
+    case "bench": {
+      const { values } = parse(() =>
+        parseArgs({
+          args: rest,
+          options: {
+            quick: { type: "boolean" },
+            scenario: { type: "string", multiple: true },
+            out: { type: "string" },
+            seed: { type: "string" },
+            rounds: { type: "string" },
+            seconds: { type: "string" },
+            warmup: { type: "string" },
+            "soak-seconds": { type: "string" },
+            "soak-warmup": { type: "string" },
+            profile: { type: "boolean" },
+            "summarise-profiles": { type: "string" },
+          },
+        }),
+      );
+      return bench(values, rest);
     }
     case "dev": {
       const { values } = parse(() =>

@@ -92,6 +92,8 @@ export function startTritonSim(flags: TritonSimFlags, logLevel = "info"): Promis
       instances: Math.max(1, intOption("instances", flags.instances, 1)),
     },
     ...faultOptions(flags, TRITON_MALFORMED_KINDS),
+    // Benchmarks and demos replay requests; remembering recent pairs keeps the simulator's CPU off the cores it shares.
+    scoreMemoPairs: 8192,
     logger: createLogger(logLevel).child({ component: "triton-sim" }),
   });
 }

@@ -9,6 +9,7 @@ Usage:
   relevance-gateway dev [--config FILE]        simulators + gateway on this machine (npm start)
   relevance-gateway shadow-report FILE…        summarise shadow comparison logs (.jsonl, .jsonl.gz)
   relevance-gateway tune --config FILE [opts]  sweep batch size × delay × concurrency against a backend
+  relevance-gateway bench [options]            measure the gateway against its performance goals
 
 sim triton options:
   --host HOST            listen address (default 127.0.0.1)
@@ -76,6 +77,21 @@ tune options (see docs/tuning.md):
   --out DIR              where tune.csv, tune.svg and tune.json go (default tune-out)
   --wait-ready S         how long to wait for a ready endpoint (default 15)
   Progress goes to stderr; the table and the recommendation to stdout.
+
+bench options (see docs/benchmarks.md; starts its own simulators and gateways):
+  --quick                every scenario briefly (about 2 minutes in all)
+  --scenario LIST        overhead, batching, cpu-ceiling, shadow, memory (default all; repeatable)
+  --out DIR              where bench.json, bench.md and bench.svg go (default .scratch/bench)
+  --rounds N             measured rounds per configuration (default 3; quick 1)
+  --seconds S            each measured window (default 10; quick 3)
+  --warmup S             unmeasured load before each window (default 3; quick 1)
+  --soak-seconds S       the memory soak (default 180; quick 20)
+  --soak-warmup S        load before the soak (default 20; quick 3)
+  --seed N               seed of arrival times and request texts (default 42)
+  --profile              run the gateways under node --cpu-prof; summarise into DIR/profiles
+  --summarise-profiles D summarise the .cpuprofile files in D and exit
+  Progress goes to stderr; the Markdown report and the goals to stdout. Exit code 1
+  when a scenario fails to run (a missed goal is reported, not an error).
 
 Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
 `;

@@ -26,7 +26,7 @@ import { type Clock, systemClock } from "../util/clock.js";
 import { serveFaultControl } from "./fault-control.js";
 import { FaultInjector, type FaultKind, type FaultSpec, TRITON_MALFORMED_KINDS } from "./faults.js";
 import { findModel, toStatus } from "./infer-validation.js";
-import { modelInferHandler, SIM_BATCH_HISTORY, type SimCounters } from "./model-infer.js";
+import { modelInferHandler, SIM_BATCH_HISTORY, type SimCounters, scoringFunction } from "./model-infer.js";
 import { type ReceivedTrace, ReceivedTraces } from "./received-traces.js";
 import {
   buildSimModel,
@@ -67,6 +67,11 @@ export interface TritonSimOptions {
   faults?: FaultSpec;
   /** Seed of the fault PRNG (the same seed and spec fault the same calls); default 1. */
   faultSeed?: number;
+  /**
+   * Remember the logits of this many recent (query, document) pairs; default 0 (off). Saves the
+   * simulator's CPU when a load generator replays the same requests (model-infer.ts).
+   */
+  scoreMemoPairs?: number;
   clock?: Clock;
   /** Used as given (callers add their own bindings); nothing is logged without one. */
   logger?: Logger;
@@ -173,7 +178,17 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
     ModelConfig: modelHandler<ModelConfigResponse>((model) => ({
       config: modelConfig(model, cost.instances),
     })),
-    ModelInfer: modelInferHandler({ models, schedulers, metrics, counters, clock, logger, faults, traces }),
+    ModelInfer: modelInferHandler({
+      models,
+      schedulers,
+      metrics,
+      counters,
+      clock,
+      logger,
+      faults,
+      traces,
+      logits: scoringFunction(opts.scoreMemoPairs ?? 0),
+    }),
   };
 
   const server = new grpc.Server({
