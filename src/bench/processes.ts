@@ -38,9 +38,28 @@ export interface SpawnOptions {
   readonly startTimeoutMs?: number | undefined;
 }
 
+/** Every server started and not yet stopped, so an interrupted run can stop them all. */
+const live = new Set<ChildProcess>();
+
+/** SIGTERM to every server still running (the bench was interrupted); resolves when all have exited. */
+export async function stopAllServers(): Promise<void> {
+  await Promise.all(
+    [...live].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once("exit", () => resolve());
+          child.kill("SIGTERM");
+        }),
+    ),
+  );
+}
+
 export function spawnServer(opts: SpawnOptions): Promise<ChildServer> {
   const args = [...(opts.nodeFlags ?? []), ...nodeArgsFor(opts.module, process.execArgv), ...opts.args];
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  live.add(child);
+  child.once("exit", () => live.delete(child));
   let seen = "";
   let matched: RegExpExecArray | null = null;
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

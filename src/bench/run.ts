@@ -14,7 +14,7 @@ import { goalsSvg } from "./chart.js";
 import type { BenchContext, Durations } from "./context.js";
 import { formatProfileSummary, readProfile, summariseProfile } from "./cpuprofile.js";
 import { LoadRunner } from "./load-runner.js";
-import { Scratch } from "./processes.js";
+import { Scratch, stopAllServers } from "./processes.js";
 import { goalsText, toMarkdown } from "./report.js";
 import type { BenchReport, MachineInfo, ScenarioId, ScenarioResult } from "./results.js";
 import { batchingScenario } from "./scenarios/batching.js";
@@ -84,6 +84,16 @@ export async function runBench(opts: BenchOptions, io: BenchIo): Promise<BenchRe
   if (opts.profile) await mkdir(profileDir, { recursive: true });
   const scratch = new Scratch();
   const load = new LoadRunner();
+  // Interrupted: the servers are child processes, and would outlive the bench unless stopped.
+  const onSignal = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping the servers…`);
+    void stopAllServers().finally(() => {
+      scratch.cleanUp();
+      process.exit(signal === "SIGINT" ? 130 : 143);
+    });
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
   const ctx: BenchContext = {
     quick: opts.quick,
     durations: opts.durations,
@@ -111,6 +121,8 @@ export async function runBench(opts: BenchOptions, io: BenchIo): Promise<BenchRe
       }
     }
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     await load[Symbol.asyncDispose]();
     scratch.cleanUp();
   }
