@@ -176,7 +176,7 @@ export async function startGateway(
     name,
     module: CLI,
     args: ["serve", "--config", file],
-    ready: /"grpc":"(127\.0\.0\.1:\d+)","admin":"(127\.0\.0\.1:\d+)"/,
+    ready: /"grpc":"(127\.0\.0\.1:\d+)".*?"admin":"(127\.0\.0\.1:\d+)"/,
     nodeFlags,
   });
   const gateway = { ...server, target: server.match[1]!, adminUrl: `http://${server.match[2]!}` };
@@ -190,10 +190,14 @@ export async function startGateway(
 }
 
 /** The bare grpc-js + proto-loader Score server (bare-server.ts) as its own process. */
-export async function startBareServer(name: string): Promise<ChildServer & { readonly target: string }> {
+export async function startBareServer(
+  name: string,
+  nodeFlags: readonly string[] = [],
+): Promise<ChildServer & { readonly target: string }> {
   const server = await spawnServer({
     name,
     module: BARE_SERVER,
+    nodeFlags,
     args: [],
     ready: /bare score server: gRPC (127\.0\.0\.1:\d+)/,
   });

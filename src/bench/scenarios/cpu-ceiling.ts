@@ -29,7 +29,9 @@ export async function cpuCeilingScenario(ctx: BenchContext): Promise<ScenarioRes
         ctx.gatewayNodeFlags("cpu-ceiling-gateway"),
       ),
     );
-    const bare = await stack.add(startBareServer("bare grpc-js server"));
+    const bare = await stack.add(
+      startBareServer("bare grpc-js server", ctx.gatewayNodeFlags("cpu-ceiling-bare")),
+    );
     const job = (target: string) =>
       ({
         kind: "closed",

@@ -43,9 +43,19 @@ export async function shadowScenario(ctx: BenchContext): Promise<ScenarioResult>
     );
     const failing = await stack.add(startVllmSim("vllm-sim (failing)", ["--error-rate", "1"]));
     const configs = [
-      { name: "shadow off", teacher: slow.url, percent: 0 },
-      { name: `shadow 100% → teacher ${SLOW_TEACHER_MS} ms slower`, teacher: slow.url, percent: 100 },
-      { name: "shadow 100% → teacher failing every call", teacher: failing.url, percent: 100 },
+      { name: "shadow off", teacher: slow.url, teacherPid: slow.pid, percent: 0 },
+      {
+        name: `shadow 100% → teacher ${SLOW_TEACHER_MS} ms slower`,
+        teacher: slow.url,
+        teacherPid: slow.pid,
+        percent: 100,
+      },
+      {
+        name: "shadow 100% → teacher failing every call",
+        teacher: failing.url,
+        teacherPid: failing.pid,
+        percent: 100,
+      },
     ];
     const gateways: GatewayProcess[] = [];
     for (const [i, c] of configs.entries()) {
@@ -78,6 +88,8 @@ export async function shadowScenario(ctx: BenchContext): Promise<ScenarioResult>
           watch: [
             { name: "gateway", pid: gateways[i]!.pid },
             { name: "triton-sim", pid: student.pid },
+            // The teacher shares the cores here (on a GPU host it would not): its CPU is shown.
+            ...(c.percent > 0 ? [{ name: "vllm-sim", pid: c.teacherPid }] : []),
           ],
         },
       })),
