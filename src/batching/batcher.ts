@@ -7,6 +7,7 @@ import {
 } from "../backends/backend-client.js";
 import type { RetryBudget } from "../backends/resilience/retry-budget.js";
 import type { BatchTrace, CallTrace, RequestTrace } from "../tracing/request-trace.js";
+import type { CancelSignal } from "../util/cancel-signal.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { GatewayError } from "../util/gateway-error.js";
 import type { BatchController } from "./controller.js";
@@ -59,7 +60,7 @@ export interface SubmitOptions {
   /** Clock time after which the request is answered DEADLINE_EXCEEDED and its unsent items dropped. */
   readonly deadlineMs?: number | undefined;
   /** Client cancellation: unsent items are dropped and the request rejected CANCELLED. */
-  readonly signal?: AbortSignal | undefined;
+  readonly signal?: CancelSignal | undefined;
   /** The request's trace: its queue wait, the batches that carry its items and their calls' trace context. */
   readonly trace?: RequestTrace | undefined;
 }
@@ -90,7 +91,7 @@ interface Job {
   model: ModelIdentity | undefined;
   endpoint: string;
   timer: TimerHandle | undefined;
-  signal: AbortSignal | undefined;
+  signal: CancelSignal | undefined;
   onAbort: (() => void) | undefined;
   /** Batches in flight that carry some of this job's items. */
   batches: Batch[];
@@ -280,7 +281,7 @@ export class Batcher {
     }
   }
 
-  #admissionError(n: number, now: number, deadlineMs: number, signal: AbortSignal | undefined) {
+  #admissionError(n: number, now: number, deadlineMs: number, signal: CancelSignal | undefined) {
     const backend = this.#opts.backend;
     if (this.#draining) {
       return new GatewayError(

@@ -1,6 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import t from "tap";
 import type { ScoredItems } from "../../src/batching/batcher.js";
+import { CallCancellation } from "../../src/util/cancel-signal.js";
 import { GatewayError } from "../../src/util/gateway-error.js";
 import { expectRows, opts, setup, track } from "../helpers/batcher-harness.js";
 import { settle } from "../helpers/fake-clock.js";
@@ -173,27 +174,30 @@ t.test("deadline already passed at submit: rejected at once", async (t) => {
   t.same(ep.sizes, []);
 });
 
-t.test(
-  "cancellation: a cancelled request's queued items are dropped and it is answered CANCELLED",
-  async (t) => {
-    const { clock, batcher, ep, rec } = setup({ maxQueueDelayMs: 0 });
-    track(batcher.submit("q", docs("a", 0, 1), opts));
-    await settle();
-    const ac = new AbortController();
-    const r = track(batcher.submit("q", docs("b", 0, 4), { ...opts, signal: ac.signal }));
-    const other = track(batcher.submit("q", docs("c", 0, 2), opts));
-    ac.abort();
-    await settle();
-    t.equal(r.error?.code, status.CANCELLED);
-    t.equal(rec.dropped.cancelled, 4);
-    ep.calls[0]!.answer();
-    await clock.advance(1);
-    t.same(ep.calls[1]!.batch.documents, ["c#0", "c#1"], "only the live request's items were sent");
-    ep.calls[1]!.answer();
-    await settle();
-    t.equal(other.settled, 1);
-  },
-);
+for (const kind of ["AbortController", "CallCancellation"] as const) {
+  t.test(
+    `cancellation (${kind}): a cancelled request's queued items are dropped and it is answered CANCELLED`,
+    async (t) => {
+      const { clock, batcher, ep, rec } = setup({ maxQueueDelayMs: 0 });
+      track(batcher.submit("q", docs("a", 0, 1), opts));
+      await settle();
+      const ac = kind === "AbortController" ? new AbortController() : new CallCancellation();
+      const signal = ac instanceof AbortController ? ac.signal : ac;
+      const r = track(batcher.submit("q", docs("b", 0, 4), { ...opts, signal }));
+      const other = track(batcher.submit("q", docs("c", 0, 2), opts));
+      ac.abort();
+      await settle();
+      t.equal(r.error?.code, status.CANCELLED);
+      t.equal(rec.dropped.cancelled, 4);
+      ep.calls[0]!.answer();
+      await clock.advance(1);
+      t.same(ep.calls[1]!.batch.documents, ["c#0", "c#1"], "only the live request's items were sent");
+      ep.calls[1]!.answer();
+      await settle();
+      t.equal(other.settled, 1);
+    },
+  );
+}
 
 t.test("queue bound: a request that does not fit is rejected RESOURCE_EXHAUSTED at once", async (t) => {
   const { batcher, rec } = setup({ maxQueueItems: 10, maxQueueDelayMs: 0 });
