@@ -6,6 +6,7 @@ import type { BatchController } from "./batching/controller.js";
 import {
   type BatchingConfig,
   type ConfigChange,
+  ConfigError,
   type ConfigPlan,
   type GatewayConfig,
   isConfigError,
@@ -16,8 +17,11 @@ import {
 } from "./config/index.js";
 import type { Logger } from "./observability/logger.js";
 import type { GatewayMetrics } from "./observability/metrics.js";
+import { securityMetrics } from "./observability/security-metrics.js";
 import { createRouter, type ModelRoleName, type Router } from "./routing/router.js";
+import { createLiveAuthenticator, type LiveAuthenticator } from "./security/live-authenticator.js";
 import type { ShadowSender } from "./shadow/shadow-sender.js";
+import type { Clock } from "./util/clock.js";
 
 /**
  * The control plane of a running gateway (part of the composition root): the
@@ -72,8 +76,28 @@ export function buildRouter(cfg: GatewayConfig, roles: ReadonlyMap<string, Model
   });
 }
 
+/** The gateway's authenticator for `cfg.auth`; a key file that cannot be read is a ConfigError naming it. */
+export function buildAuthenticator(
+  cfg: GatewayConfig,
+  deps: { clock: Clock; registry: GatewayMetrics["registry"] },
+): LiveAuthenticator {
+  try {
+    return createLiveAuthenticator(cfg.auth, { clock: deps.clock, metrics: securityMetrics(deps.registry) });
+  } catch (err) {
+    throw new ConfigError(errorMessage(err), { cause: err });
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+const isAuthChange = (c: ConfigChange) => c.path.startsWith("auth.");
+
 export interface ControlDeps {
   readonly initial: GatewayConfig;
+  /** Client identities: a live `auth.*` change swaps them; every file reload reads their key files again. */
+  readonly auth?: LiveAuthenticator | undefined;
   readonly batchers: ReadonlyMap<string, Batcher>;
   /** The shadow path's batcher follows the teacher's batching caps (its own queue bound and concurrency). */
   readonly shadow:
@@ -183,7 +207,7 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
           source,
           409,
           `${paths[0]}: cannot change while the gateway runs (restart with the new config); ` +
-            "live keys are backends.<name>.batching.*, routing.* and routing.shadow.percent",
+            "live keys are backends.<name>.batching.*, routing.*, routing.shadow.percent and auth.*",
           paths.map((p) => `${p}: needs a restart`),
         );
       }
@@ -197,7 +221,17 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
         metrics.configReloads.labels(source, "unchanged").inc();
         return { ok: true, generation, changes: [] };
       }
+      // Built first (it reads key files): a file that cannot be read refuses the whole change.
+      let commitAuth: (() => void) | undefined;
+      if (deps.auth && plan.live.some(isAuthChange)) {
+        try {
+          commitAuth = deps.auth.prepare(plan.next.auth);
+        } catch (err) {
+          return reject(source, 400, errorMessage(err));
+        }
+      }
       applyLive(plan.next, plan.live);
+      commitAuth?.();
       // What is not live keeps its running value, so the config in force stays what runs.
       current = plan.restartRequired.length === 0 ? plan.next : mergeLive(current, plan.next, plan.live);
       generation++;
@@ -219,7 +253,16 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
         if (!isConfigError(err)) throw err;
         return reject("file", 400, err.message, err.issues);
       }
-      return control.apply(planConfigChange(current, next), "file");
+      const result = control.apply(planConfigChange(current, next), "file");
+      // Key files are Secrets that rotate without a config change: read them again on every reload.
+      if (result.ok && deps.auth && !result.changes.some(isAuthChange)) {
+        try {
+          deps.auth.refresh();
+        } catch (err) {
+          log.warn({ err: errorMessage(err) }, "cannot read a client key file again; the keys in force stay");
+        }
+      }
+      return result;
     },
   };
   return control;
@@ -250,5 +293,6 @@ function mergeLive(base: GatewayConfig, next: GatewayConfig, live: readonly Conf
     base.routing.shadow && next.routing.shadow
       ? { ...next.routing, shadow: { ...base.routing.shadow, percent: next.routing.shadow.percent } }
       : { ...next.routing, shadow: base.routing.shadow };
-  return { ...base, backends, routing };
+  const auth = live.some(isAuthChange) ? next.auth : base.auth;
+  return { ...base, backends, routing, auth };
 }

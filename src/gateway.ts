@@ -16,6 +16,7 @@ import {
 } from "./config/index.js";
 import {
   batchLimits,
+  buildAuthenticator,
   buildRouter,
   type ConfigControl,
   costModelGauges,
@@ -33,6 +34,7 @@ import {
 import { registerTraceMetrics } from "./observability/trace-metrics.js";
 import { createPipeline, type Pipeline } from "./pipeline.js";
 import type { ModelRoleName } from "./routing/router.js";
+import { createServerCredentials } from "./security/tls.js";
 import { createComparisonLog } from "./shadow/comparison-log.js";
 import { createShadowSender, type ShadowSender } from "./shadow/shadow-sender.js";
 import { createTracing } from "./tracing/tracing.js";
@@ -210,8 +212,12 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     tracing,
   });
 
+  // Client identities and policies (auth); key files are read now, so an unreadable one fails the start.
+  const auth = buildAuthenticator(cfg, { clock, registry: metrics.registry });
+
   const control = createConfigControl({
     initial: cfg,
+    auth,
     batchers,
     shadow,
     setRouter: (next) => {
@@ -288,10 +294,18 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     metrics,
     control,
     async start() {
+      // First: an unusable certificate or key fails the start before anything else begins.
+      const serverCredentials = createServerCredentials(cfg.server.grpc.tls, logger);
       await Promise.all([...backends.values()].map((b) => b.start()));
       await tracing.start();
-      grpc = createGrpcServer(pipeline, clock, cfg.server.grpc);
-      const grpcPort = await bindServer(grpc.server, cfg.server.grpc.host, cfg.server.grpc.port);
+      grpc = createGrpcServer(pipeline, clock, cfg.server.grpc, auth);
+      // With TLS, the certificate files are watched while the listener is open (closed by shutdown).
+      const grpcPort = await bindServer(
+        grpc.server,
+        cfg.server.grpc.host,
+        cfg.server.grpc.port,
+        serverCredentials.credentials,
+      );
       admin = createAdminServer(metrics.registry, { notReadyReasons, control }, logger);
       const adminPort = await listen(admin, cfg.server.admin.host, cfg.server.admin.port);
       refreshReadiness();
@@ -310,6 +324,8 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
       log.info(
         {
           grpc: `${cfg.server.grpc.host}:${grpcPort}`,
+          transport: serverCredentials.mode,
+          certificate: serverCredentials.certificate(),
           admin: `${cfg.server.admin.host}:${adminPort}`,
           version: VERSION,
         },

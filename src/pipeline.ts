@@ -6,6 +6,7 @@ import type { ModelText } from "./model-text/index.js";
 import type { Logger } from "./observability/logger.js";
 import { codeName, type GatewayMetrics } from "./observability/metrics.js";
 import type { ModelPreference, ModelRoleName, Router } from "./routing/router.js";
+import type { AuthenticatedClient } from "./security/client-policy.js";
 import type { ShadowInput, ShadowSender } from "./shadow/shadow-sender.js";
 import type { TraceHeaders } from "./tracing/trace-headers.js";
 import { disabledTracing, type Tracing } from "./tracing/tracing.js";
@@ -20,6 +21,8 @@ export interface RequestContext {
   readonly deadlineMs: number | undefined;
   /** The client's W3C trace context, if it sent a valid one. */
   readonly traceHeaders?: TraceHeaders | undefined;
+  /** Who is calling (auth): its policy and rate limit are applied after validation. */
+  readonly client: AuthenticatedClient;
 }
 
 export interface PipelineDeps {
@@ -44,14 +47,16 @@ export interface PipelineDeps {
 export interface Pipeline {
   score(request: ScoreRequestMessage, ctx: RequestContext): Promise<ScoreResponseMessage>;
   /** Counts and returns the answer to a body that did not decode as a ScoreRequest. */
-  malformed(reason: string): GatewayError;
+  malformed(reason: string, client?: AuthenticatedClient): GatewayError;
+  /** Counts and logs a request refused before it reached the pipeline (UNAUTHENTICATED), and returns its error. */
+  refused(error: GatewayError): GatewayError;
 }
 
 const ROLE_NUMBER: Record<ModelRoleName, number> = { student: 1, teacher: 2 };
 
 /**
  * The request path, top to bottom:
- *   validate → route → model text → batcher(backend).submit → respond
+ *   validate → admit (client policy, rate) → route → model text → batcher(backend).submit → respond
  *                                                               └─▶ shadow.mirror (after the answer)
  * Every call ends in exactly one response or one GatewayError, and in one
  * `requests_total` count.
@@ -67,14 +72,20 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   return {
-    malformed(reason) {
+    malformed(reason, client) {
       finish("none", "none", status.INVALID_ARGUMENT, clock.now());
+      client?.count(status.INVALID_ARGUMENT);
       log.info({ code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST" }, "malformed request body");
       return new GatewayError(
         status.INVALID_ARGUMENT,
         "INVALID_REQUEST",
         `request: not a valid relevance.v1.ScoreRequest (${reason})`,
       );
+    },
+    refused(error) {
+      finish("none", "none", error.code, clock.now());
+      log.info({ code: codeName(error.code), reason: error.reason }, error.message);
+      return error;
     },
     async score(request, ctx) {
       const startedMs = clock.now();
@@ -90,6 +101,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         const req = validation.value;
         requestId = req.requestId;
         metrics.requestDocuments.observe(req.documents.length);
+
+        // 1b. Admit: the client's permissions, document cap and rate (nothing to do for an unrestricted client).
+        if (!ctx.client.unrestricted) {
+          const refusal = ctx.client.admit(req);
+          if (refusal !== undefined) throw refusal;
+        }
 
         // 2. Route, once per request.
         const decision = deps.router.route(req);
@@ -143,6 +160,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           route,
         };
         finish(route, backend, status.OK, startedMs);
+        ctx.client.count(status.OK);
         trace?.end({ requestId, documents: texts.length, route, backend, code: status.OK });
         // 6. Shadow: only what the student answered, and only after the answer has gone out.
         const shadow = deps.shadow;
@@ -168,6 +186,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       } catch (err) {
         const error = GatewayError.from(err);
         finish(route, backend, error.code, startedMs);
+        ctx.client.count(error.code);
         trace?.end({
           requestId,
           documents: request.documents.length,
@@ -176,7 +195,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           code: error.code,
           reason: error.reason,
         });
-        const fields = { requestId, route, backend, code: codeName(error.code), reason: error.reason };
+        const fields = {
+          requestId,
+          client: ctx.client.name,
+          route,
+          backend,
+          code: codeName(error.code),
+          reason: error.reason,
+        };
         if (error.code === status.INTERNAL) log.error({ ...fields, err: error }, error.message);
         else log.info(fields, error.message);
         throw error;

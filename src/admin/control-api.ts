@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../observability/logger.js";
+import { type AuditTrail, auditTrail, bearerToken, issuePaths } from "./audit.js";
 
 /** The answer to a config change: applied (with what changed) or refused (with why, naming the field). */
 export type AdminResult =
@@ -42,7 +43,8 @@ const MAX_BODY_BYTES = 64 * 1024;
  *   POST  /admin/reload    read the config file again, as on SIGHUP         — token required
  *
  * Writes need `authorization: Bearer <token>`; with no token configured they
- * are disabled (403). Returns false when the path is not an admin route.
+ * are disabled (403). Every write attempt leaves one audit record (audit.ts).
+ * Returns false when the path is not an admin route.
  */
 export function handleAdminRoute(
   control: AdminControl,
@@ -62,10 +64,13 @@ export function handleAdminRoute(
       json(res, 200, control.batching());
       return true;
     case "PATCH /admin/config":
-    case "POST /admin/reload":
-      if (!authorized(control, req, res)) return true;
-      write(control, req, res, route, logger);
+    case "POST /admin/reload": {
+      const log = logger.child({ component: "admin" });
+      const audit = auditTrail(req, path, route === "POST /admin/reload" ? "reload" : "patch", log);
+      if (!authorized(control, req, res, audit)) return true;
+      write(control, req, res, route, log, audit);
       return true;
+    }
     default:
       if (path === "/admin/config" || path === "/admin/batching" || path === "/admin/reload") {
         const allow =
@@ -78,22 +83,33 @@ export function handleAdminRoute(
   }
 }
 
-function authorized(control: AdminControl, req: IncomingMessage, res: ServerResponse): boolean {
+function authorized(
+  control: AdminControl,
+  req: IncomingMessage,
+  res: ServerResponse,
+  audit: AuditTrail,
+): boolean {
   if (!control.writesEnabled()) {
+    req.resume();
     json(res, 403, {
       error:
         "admin writes are disabled: no admin token configured " +
         "(set RELEVANCE_GATEWAY_ADMIN_TOKEN or server.admin.tokenFile)",
     });
+    audit.record("disabled", 403);
     return false;
   }
-  const header = req.headers.authorization ?? "";
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match || !control.authorize(match[1]!)) {
+  const token = bearerToken(req.headers.authorization);
+  if (token === undefined || !control.authorize(token)) {
+    req.resume();
     res.setHeader("www-authenticate", 'Bearer realm="relevance-gateway-admin"');
     json(res, 401, {
-      error: match ? "authorization: wrong admin token" : "authorization: a Bearer admin token is required",
+      error:
+        token === undefined
+          ? "authorization: a Bearer admin token is required"
+          : "authorization: wrong admin token",
     });
+    audit.record("unauthorized", 401);
     return false;
   }
   return true;
@@ -104,50 +120,58 @@ function write(
   req: IncomingMessage,
   res: ServerResponse,
   route: string,
-  logger: Logger,
+  log: Logger,
+  audit: AuditTrail,
 ): void {
-  const log = logger.child({ component: "admin" });
+  const refuse = (code: number, body: { error: string }) => {
+    json(res, code, body);
+    audit.record("rejected", code);
+  };
   if (route === "POST /admin/reload") {
     req.resume();
-    respond(res, control.reloadFile(), log, "reload");
+    respond(res, control.reloadFile(), audit);
     return;
   }
   const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
   if (type !== "application/json" && type !== "application/merge-patch+json") {
     req.resume();
-    json(res, 415, { error: "content-type: must be application/merge-patch+json or application/json" });
+    refuse(415, { error: "content-type: must be application/merge-patch+json or application/json" });
     return;
   }
   readBody(req, MAX_BODY_BYTES).then(
     (text) => {
       if (text === undefined) {
-        json(res, 413, { error: `body: larger than ${MAX_BODY_BYTES} bytes` });
+        refuse(413, { error: `body: larger than ${MAX_BODY_BYTES} bytes` });
         return;
       }
       let body: unknown;
       try {
         body = JSON.parse(text);
       } catch (err) {
-        json(res, 400, {
-          error: `body: not valid JSON (${err instanceof Error ? err.message : String(err)})`,
-        });
+        refuse(400, { error: `body: not valid JSON (${err instanceof Error ? err.message : String(err)})` });
         return;
       }
-      respond(res, control.patch(body), log, "patch");
+      respond(res, control.patch(body), audit);
     },
     (err: unknown) => {
       log.warn({ err }, "admin request body could not be read");
       if (!res.headersSent) json(res, 400, { error: "body: could not be read" });
+      audit.record("rejected", 400);
     },
   );
 }
 
-function respond(res: ServerResponse, result: AdminResult, log: Logger, action: string): void {
+function respond(res: ServerResponse, result: AdminResult, audit: AuditTrail): void {
   if (result.ok) {
-    log.info({ action, generation: result.generation, changed: result.changes.length }, "admin change");
     json(res, 200, result);
+    audit.record("applied", 200, {
+      changedPaths: result.changes.map((c) => c.path),
+      generation: result.generation,
+    });
   } else {
-    json(res, result.status, { error: result.error, issues: result.issues ?? [result.error] });
+    const issues = result.issues ?? [result.error];
+    json(res, result.status, { error: result.error, issues });
+    audit.record("rejected", result.status, { refusedPaths: issuePaths(issues) });
   }
 }
 

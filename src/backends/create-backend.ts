@@ -1,8 +1,9 @@
-import type { BackendConfig } from "../config/index.js";
+import { backendApiKey, readBackendTls } from "../config/backend-credentials.js";
+import type { BackendConfig, TritonBackendConfig } from "../config/index.js";
 import type { Logger } from "../observability/logger.js";
 import type { Clock } from "../util/clock.js";
 import type { BackendClient } from "./backend-client.js";
-import { createTritonBackend } from "./triton/client.js";
+import { createTritonBackend, type TritonTlsOptions } from "./triton/client.js";
 import { createVllmBackend } from "./vllm/client.js";
 
 export interface BackendEnv {
@@ -26,6 +27,7 @@ export function createBackend(name: string, cfg: BackendConfig, env: BackendEnv)
         discovery: cfg.discovery,
         maxMessageBytes: cfg.maxMessageBytes,
         configuredMaxBatchSize: cfg.batching.maxBatchSize,
+        tls: tritonTls(name, cfg.tls),
         clock: env.clock,
         logger: env.logger,
       });
@@ -45,6 +47,8 @@ export function createBackend(name: string, cfg: BackendConfig, env: BackendEnv)
         discovery: cfg.discovery,
         // One HTTP request per batch: as many connections as batches in flight.
         maxConnections: cfg.batching.maxConcurrentBatches,
+        tls: cfg.tls === null ? undefined : { ca: readBackendTls(name, cfg.tls)?.ca },
+        apiKey: backendApiKey(name, cfg, env),
         clock: env.clock,
         logger: env.logger,
       });
@@ -53,4 +57,11 @@ export function createBackend(name: string, cfg: BackendConfig, env: BackendEnv)
       throw new Error(`unknown backend kind ${String(_exhaustive)}`);
     }
   }
+}
+
+/** `backends.<name>.tls` of a Triton backend, its files read and checked (ConfigError naming the key). */
+function tritonTls(name: string, tls: TritonBackendConfig["tls"]): TritonTlsOptions | undefined {
+  if (tls === null) return undefined;
+  const material = readBackendTls(name, tls);
+  return { ca: material?.ca, identity: material?.identity, serverName: tls.serverName ?? undefined };
 }

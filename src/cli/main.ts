@@ -48,6 +48,10 @@ async function main(argv: string[]): Promise<void> {
             malformed: { type: "string" },
             "reset-rate": { type: "string" },
             "fault-seed": { type: "string" },
+            "tls-cert": { type: "string" },
+            "tls-key": { type: "string" },
+            "tls-client-ca": { type: "string" },
+            "api-key-env": { type: "string" },
           },
         }),
       );

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { readNamedEnv } from "../config/env.js";
 import { createLogger } from "../observability/logger.js";
 import {
   type FaultSpec,
@@ -64,7 +66,34 @@ function faultOptions(flags: FaultFlags, malformedKinds: readonly string[]) {
   };
 }
 
-export interface TritonSimFlags extends FaultFlags {
+/** Serving TLS, the same for both simulators: PEM files. */
+export interface TlsFlags {
+  readonly "tls-cert"?: string | undefined;
+  readonly "tls-key"?: string | undefined;
+}
+
+function readFlagFile(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new CliError(`--${flag}: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** The certificate and key the flags name, undefined for plaintext; a CliError names the flag. */
+function tlsFromFlags(flags: TlsFlags): { cert: Buffer; key: Buffer } | undefined {
+  const cert = flags["tls-cert"];
+  const key = flags["tls-key"];
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) {
+    const [missing, given] = cert === undefined ? ["tls-cert", "tls-key"] : ["tls-key", "tls-cert"];
+    throw new CliError(`--${missing} is required with --${given}`);
+  }
+  return { cert: readFlagFile("tls-cert", cert), key: readFlagFile("tls-key", key) };
+}
+
+export interface TritonSimFlags extends FaultFlags, TlsFlags {
+  readonly "tls-client-ca"?: string | undefined;
   readonly host?: string | undefined;
   readonly port?: string | undefined;
   readonly "metrics-port"?: string | undefined;
@@ -76,7 +105,16 @@ export interface TritonSimFlags extends FaultFlags {
 }
 
 export function startTritonSim(flags: TritonSimFlags, logLevel = "info"): Promise<TritonSim> {
+  const tls = tlsFromFlags(flags);
+  const clientCa = flags["tls-client-ca"];
+  if (clientCa !== undefined && tls === undefined) {
+    throw new CliError("--tls-client-ca needs --tls-cert and --tls-key");
+  }
   return createTritonSim({
+    tls: tls && {
+      ...tls,
+      clientCa: clientCa === undefined ? undefined : readFlagFile("tls-client-ca", clientCa),
+    },
     host: flags.host ?? "127.0.0.1",
     port: intOption("port", flags.port, DEFAULT_SIM_PORT),
     metricsPort: intOption("metrics-port", flags["metrics-port"], DEFAULT_SIM_METRICS_PORT),
@@ -98,7 +136,9 @@ export function startTritonSim(flags: TritonSimFlags, logLevel = "info"): Promis
   });
 }
 
-export interface VllmSimFlags extends FaultFlags {
+export interface VllmSimFlags extends FaultFlags, TlsFlags {
+  /** The environment variable holding the API key (vLLM reads VLLM_API_KEY the same way). */
+  readonly "api-key-env"?: string | undefined;
   readonly host?: string | undefined;
   readonly port?: string | undefined;
   readonly model?: string | undefined;
@@ -107,7 +147,14 @@ export interface VllmSimFlags extends FaultFlags {
 }
 
 export function startVllmSim(flags: VllmSimFlags, logLevel = "info"): Promise<VllmSim> {
+  const keyEnv = flags["api-key-env"];
+  const apiKey = keyEnv === undefined ? undefined : readNamedEnv(keyEnv);
+  if (keyEnv !== undefined && apiKey === undefined) {
+    throw new CliError(`--api-key-env: the environment variable ${keyEnv} is not set`);
+  }
   return createVllmSim({
+    apiKey,
+    tls: tlsFromFlags(flags),
     host: flags.host ?? "127.0.0.1",
     port: intOption("port", flags.port, DEFAULT_VLLM_SIM_PORT),
     model: flags.model ?? "relevance-teacher",
@@ -126,7 +173,7 @@ export async function runSim(
     case "vllm": {
       const sim = await startVllmSim({ ...flags, model: flags.model });
       process.stderr.write(
-        `vllm simulator: HTTP ${sim.url} (/classify, /v1/completions, /health, /v1/models, /metrics;` +
+        `vllm simulator: ${sim.url.startsWith("https:") ? "HTTPS" : "HTTP"} ${sim.url} (/classify, /v1/completions, /health, /v1/models, /metrics;` +
           ` fault control ${sim.url}/sim/faults)\n`,
       );
       return sim;
@@ -134,7 +181,7 @@ export async function runSim(
     case "triton": {
       const sim = await startTritonSim(flags);
       process.stderr.write(
-        `triton simulator: gRPC ${sim.address}` +
+        `triton simulator: gRPC${flags["tls-cert"] === undefined ? "" : " over TLS"} ${sim.address}` +
           (sim.metricsPort
             ? `, metrics http://127.0.0.1:${sim.metricsPort}/metrics` +
               `, fault control http://127.0.0.1:${sim.metricsPort}/sim/faults`

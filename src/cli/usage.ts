@@ -20,6 +20,7 @@ sim triton options:
   --base-ms MS           fixed cost per batch (default 2)
   --per-item-ms MS       cost per item in a batch (default 0.02)
   --instances N          batches executing at once (default 1)
+  --tls-client-ca FILE   with TLS: require client certificates signed by this CA (PEM)
 
 sim vllm options:
   --host HOST            listen address (default 127.0.0.1)
@@ -27,6 +28,11 @@ sim vllm options:
   --model NAME           served model id (default relevance-teacher)
   --max-model-len N      context length in tokens (default 2048)
   --max-num-seqs N       sequences running at once; the rest wait (default 64)
+  --api-key-env NAME     require the API key in env variable NAME on /v1 routes, as vllm --api-key
+
+sim TLS (both simulators; default plaintext):
+  --tls-cert FILE        serve TLS with this PEM certificate (chain)
+  --tls-key FILE         and this PEM private key
 
 sim fault injection (both simulators; change at run time with GET/PUT/DELETE /sim/faults,
 on the metrics port for triton and the HTTP port for vllm; see docs/fault-injection.md):

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { DEFAULT_CLASSIFY_TEMPLATE, DEFAULT_GENERATE_TEMPLATE } from "../backends/vllm/templates.js";
 import { checkTritonEndpoint, checkVllmEndpoint } from "./endpoints.js";
 import { int, MAX_GRPC_MESSAGE_BYTES, MiB } from "./schema-helpers.js";
+import { tritonTlsSchema, vllmApiKeyShape, vllmTlsSchema } from "./tls-schema.js";
 
 /** What a backend's answers are used as: bulk traffic (student) or reference scores (teacher). */
 export const BACKEND_ROLES = ["student", "teacher"] as const;
@@ -214,6 +215,7 @@ export const tritonBackendSchema = z
       .min(1024)
       .max(MAX_GRPC_MESSAGE_BYTES)
       .default(64 * MiB),
+    tls: tritonTlsSchema,
   })
   .strict()
   .readonly();
@@ -247,8 +249,29 @@ export const vllmBackendSchema = z
       maxQueueItems: 2048,
       maxConcurrentBatches: 4,
     }).prefault({}),
+    tls: vllmTlsSchema,
+    ...vllmApiKeyShape,
   })
   .strict()
+  .superRefine((b, ctx) => {
+    if (b.apiKeyEnv !== null && b.apiKeyFile !== null) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["apiKeyFile"],
+        input: b.apiKeyFile,
+        message: "set apiKeyEnv or apiKeyFile, not both",
+      });
+    }
+    // A CA for https that no endpoint uses means the operator believes the traffic is encrypted.
+    if (b.tls !== null && !b.endpoints.some((e) => /^(dns\+)?https:/.test(e))) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["tls"],
+        input: b.tls,
+        message: "applies to https:// endpoints, but every endpoint is http://",
+      });
+    }
+  })
   .readonly();
 
 export const backendSchema = z.discriminatedUnion("kind", [tritonBackendSchema, vllmBackendSchema]);

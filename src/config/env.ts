@@ -44,3 +44,15 @@ export function readAdminTokenEnv(
   const token = env[ADMIN_TOKEN_ENV]?.trim();
   return token === undefined || token === "" ? undefined : token;
 }
+
+/**
+ * The variable a config key names (a backend's `apiKeyEnv`), surrounding
+ * whitespace trimmed; undefined when unset or empty.
+ */
+export function readNamedEnv(
+  name: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): string | undefined {
+  const value = env[name]?.trim();
+  return value === undefined || value === "" ? undefined : value;
+}

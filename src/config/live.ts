@@ -12,6 +12,9 @@ import type { GatewayConfig } from "./schema.js";
  *   next flush decision, keeping what is queued or in flight;
  * - `routing.*` except `routing.shadow` (which only changes its `percent`):
  *   the router is rebuilt and used from the next request on.
+ * - `auth.*`: client identities and policies are rebuilt (key files read
+ *   again) and used from the next request on; rate-limit buckets whose rate
+ *   is unchanged keep their state.
  *
  * Everything else (listeners, endpoints, backend kinds, limits, model text…)
  * is wired into long-lived objects at start and needs a restart.
@@ -33,7 +36,12 @@ export interface ConfigPlan {
   readonly restartRequired: readonly ConfigChange[];
 }
 
-const LIVE_PATH = [/^backends\.[^.]+\.batching\./, /^routing\.(?!shadow\.)/, /^routing\.shadow\.percent$/];
+const LIVE_PATH = [
+  /^backends\.[^.]+\.batching\./,
+  /^routing\.(?!shadow\.)/,
+  /^routing\.shadow\.percent$/,
+  /^auth\./,
+];
 
 export function isLivePath(path: string): boolean {
   return LIVE_PATH.some((re) => re.test(path));

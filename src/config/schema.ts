@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { authSchema, checkAuthReferences } from "./auth-schema.js";
 import {
   BACKEND_NAME,
   backendSchema,
@@ -7,6 +8,7 @@ import {
 } from "./backend-schema.js";
 import { modelTextSchema } from "./model-text-schema.js";
 import { int, MAX_GRPC_MESSAGE_BYTES, MiB } from "./schema-helpers.js";
+import { serverTlsSchema } from "./tls-schema.js";
 
 /**
  * The gateway's configuration schema. Every object is strict (an unknown key
@@ -40,6 +42,8 @@ const serverSchema = z
         keepaliveTimeMs: int().min(1000).default(60_000),
         keepaliveTimeoutMs: int().min(1).default(20_000),
         minClientPingIntervalMs: int().min(0).default(10_000),
+        // null (the default) serves plaintext; see tls-schema.ts.
+        tls: serverTlsSchema,
       })
       .strict()
       .readonly()
@@ -281,6 +285,7 @@ export const gatewayConfigSchema = z
       .readonly()
       .prefault({}),
     tracing: tracingSchema.prefault({}),
+    auth: authSchema.prefault({}),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -303,6 +308,7 @@ export const gatewayConfigSchema = z
     cfg.routing.experiments.forEach((e, i) => {
       checkRef(["routing", "experiments", i, "backend"], e.backend);
     });
+    checkAuthReferences(cfg, ctx);
   })
   .readonly();
 

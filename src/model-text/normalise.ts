@@ -20,18 +20,27 @@ const CONTROLS = /[^\P{Cc}\s\u0085]+/gu;
 const WHITESPACE = /[\s\u0085]{2,}|[^\S ]|\u0085/g;
 
 /**
+ * A lone UTF-16 surrogate (half of a pair). Text decoded from the wire never
+ * has one, but text built in process can; a backend must not get one (JSON
+ * to vLLM would carry it as `\udXXX`, which Python cannot encode), so it
+ * becomes U+FFFD, as UTF-8 encoding would make it anyway.
+ */
+const LONE_SURROGATES = /\p{Cs}/gu;
+
+/**
  * Anything `normaliseText` would change, bar a space at either end. One
  * test is about twice as fast as the replacements on typical text, which
  * rarely needs any change.
  */
-const NEEDS_NORMALISING = /[^\S ]|\p{Cc}| {2}/u;
+const NEEDS_NORMALISING = /[^\S ]|[\p{Cc}\p{Cs}]| {2}/u;
 
 /** Any character that survives normalisation. */
 const VISIBLE = /[^\p{Cc}\s]/u;
 
 /**
- * `text` with control characters removed, each whitespace run (newlines and
- * tabs included) collapsed to one space, and leading/trailing space trimmed.
+ * `text` with control characters removed, lone surrogates replaced by U+FFFD,
+ * each whitespace run (newlines and tabs included) collapsed to one space, and
+ * leading/trailing space trimmed.
  */
 export function normaliseText(text: string): string {
   if (
@@ -42,7 +51,7 @@ export function normaliseText(text: string): string {
   ) {
     return text;
   }
-  return text.replace(CONTROLS, "").replace(WHITESPACE, " ").trim();
+  return text.replace(CONTROLS, "").replace(LONE_SURROGATES, "\uFFFD").replace(WHITESPACE, " ").trim();
 }
 
 /** Whether `normaliseText(text)` is non-empty, without building it. */

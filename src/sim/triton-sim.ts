@@ -72,6 +72,12 @@ export interface TritonSimOptions {
    * simulator's CPU when a load generator replays the same requests (model-infer.ts).
    */
   scoreMemoPairs?: number;
+  /**
+   * Serve gRPC over TLS (Triton's --grpc-use-ssl) with this PEM certificate
+   * and key; with `clientCa`, clients must present a certificate it signed
+   * (--grpc-use-ssl-mutual). Default: plaintext.
+   */
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer | undefined } | undefined;
   clock?: Clock;
   /** Used as given (callers add their own bindings); nothing is logged without one. */
   logger?: Logger;
@@ -202,7 +208,13 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${hostPart}:${opts.port ?? DEFAULT_SIM_PORT}`,
-      grpc.ServerCredentials.createInsecure(),
+      opts.tls === undefined
+        ? grpc.ServerCredentials.createInsecure()
+        : grpc.ServerCredentials.createSsl(
+            opts.tls.clientCa ?? null,
+            [{ cert_chain: opts.tls.cert, private_key: opts.tls.key }],
+            opts.tls.clientCa !== undefined,
+          ),
       (err, p) => (err ? reject(err) : resolve(p)),
     );
   });
@@ -219,7 +231,7 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
   }
   const address = `${hostPart}:${port}`;
   logger?.info(
-    { address, metricsPort, models: [...models.keys()], faults: opts.faults },
+    { address, tls: opts.tls !== undefined, metricsPort, models: [...models.keys()], faults: opts.faults },
     "triton simulator listening",
   );
 

@@ -35,6 +35,14 @@ export interface VllmSimOptions {
   faults?: FaultSpec;
   /** Seed of the fault PRNG (the same seed and spec fault the same calls); default 1. */
   faultSeed?: number;
+  /**
+   * vLLM's `--api-key`: routes under /v1 answer 401 `{"error":"Unauthorized"}`
+   * without `Authorization: Bearer <key>`. Like vLLM, other routes (/health,
+   * /classify, /metrics) stay open. Default: no key.
+   */
+  apiKey?: string | undefined;
+  /** Serve HTTPS (vLLM's --ssl-certfile/--ssl-keyfile) with this PEM certificate and key. */
+  tls?: { cert: Buffer; key: Buffer } | undefined;
   clock?: Clock;
   /** Used as given (callers add their own bindings); nothing is logged without one. */
   logger?: Logger;
@@ -57,7 +65,7 @@ export interface VllmSimStats {
 }
 
 export interface VllmSim extends AsyncDisposable {
-  /** "http://host:port", the base URL to give a client. */
+  /** "http://host:port" (https with `tls`), the base URL to give a client. */
   readonly url: string;
   readonly port: number;
   stats(): VllmSimStats;

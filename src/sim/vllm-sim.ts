@@ -15,11 +15,13 @@
  * `clearFaults`, or over HTTP at `/sim/faults` (see docs/fault-injection.md).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { systemClock } from "../util/clock.js";
 import { serveFaultControl } from "./fault-control.js";
 import { FaultInjector, VLLM_MALFORMED_KINDS } from "./faults.js";
 import { ReceivedTraces } from "./received-traces.js";
+import { createApiKeyCheck, UNAUTHORIZED_BODY } from "./vllm-auth.js";
 import {
   classifyBody,
   completionBody,
@@ -180,6 +182,7 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (serveFaultControl(req, res, faults, logger)) return;
     const path = (req.url ?? "/").split("?")[0]!;
+    if (!apiKeyCheck(req, path)) return sendJson(res, 401, UNAUTHORIZED_BODY);
     const entry = ROUTES[path];
     if (!entry) return sendJson(res, 404, { detail: "Not Found" });
     if (req.method !== entry.method) {
@@ -199,12 +202,17 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
     }
   }
 
-  const server = createServer((req, res) => {
+  const apiKeyCheck = createApiKeyCheck(opts.apiKey);
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((err: unknown) => {
       logger?.error({ err }, "vllm sim: unhandled error");
       sendJson(res, 500, errorBody(new VllmSimError(500, "InternalServerError", String(err)), legacy));
     });
-  });
+  };
+  const server =
+    opts.tls === undefined
+      ? createServer(onRequest)
+      : createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port ?? DEFAULT_VLLM_SIM_PORT, host, () => {
@@ -213,8 +221,12 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
-  logger?.info({ url, model: served.name, faults: opts.faults }, "vllm simulator listening");
+  const scheme = opts.tls === undefined ? "http" : "https";
+  const url = `${scheme}://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  logger?.info(
+    { url, model: served.name, requiresApiKey: opts.apiKey !== undefined, faults: opts.faults },
+    "vllm simulator listening",
+  );
 
   let closed: Promise<void> | undefined;
   const stop = () => {

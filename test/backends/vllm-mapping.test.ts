@@ -76,7 +76,7 @@ t.test("400 is INTERNAL: the server rejected the request the gateway built", asy
   });
   t.match(mapVllmHttpError(401, '{"error":"Unauthorized"}', site, "POST /classify"), {
     code: grpc.status.INTERNAL,
-    message: /HTTP 401: Unauthorized$/,
+    message: /refused the gateway's credentials \(POST \/classify answered HTTP 401: Unauthorized\)/,
   });
 });
 

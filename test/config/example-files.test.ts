@@ -16,6 +16,7 @@ t.test("the DESIGN example is a complete config and gets every default", async (
       keepaliveTimeMs: 60000,
       keepaliveTimeoutMs: 20000,
       minClientPingIntervalMs: 10000,
+      tls: null,
     },
     admin: { host: "0.0.0.0", port: 8080, tokenFile: null },
     shutdownGraceMs: 10000,
@@ -56,6 +57,7 @@ t.test("the DESIGN example is a complete config and gets every default", async (
     tensors: { query: "QUERY", document: "DOCUMENT", output: "LOGITS" },
     outputKind: "logits",
     maxMessageBytes: 67108864,
+    tls: null,
   });
   t.same(cfg.backends.teacher, {
     kind: "vllm",
@@ -91,6 +93,9 @@ t.test("the DESIGN example is a complete config and gets every default", async (
       maxConcurrentBatches: 4,
       mode: "static",
     },
+    tls: null,
+    apiKeyEnv: null,
+    apiKeyFile: null,
   });
   t.same(cfg.routing, {
     default: "student",

@@ -10,6 +10,7 @@
  * it everything, while one endpoint per address lets the batcher spread
  * batches over every pod and count each pod's batches in flight.
  */
+import * as grpc from "@grpc/grpc-js";
 import { type Logger, pino } from "pino";
 import { type Clock, systemClock } from "../../util/clock.js";
 import type { BackendClient } from "../backend-client.js";
@@ -43,10 +44,33 @@ export interface TritonBackendOptions {
   readonly discovery?: { readonly intervalMs?: number; readonly resolve?: Resolver };
   /** gRPC send and receive limit; default 64 MiB (grpc-js would otherwise receive only 4 MiB). */
   readonly maxMessageBytes?: number;
+  /**
+   * TLS (grpcs) instead of plaintext h2c: PEM CA bundle (default: the
+   * system's roots), an optional client certificate and key (mutual TLS), and
+   * the name the server's certificate must carry when it is not the
+   * endpoint's host (a discovered endpoint checks the DNS name it came from).
+   */
+  readonly tls?: TritonTlsOptions | undefined;
   /** The gateway's configured batch cap, to warn when Triton's is lower. */
   readonly configuredMaxBatchSize?: number;
   readonly clock?: Clock;
   readonly logger?: Logger;
+}
+
+export interface TritonTlsOptions {
+  readonly ca?: Buffer | undefined;
+  readonly identity?: { readonly certificate: Buffer; readonly privateKey: Buffer } | undefined;
+  readonly serverName?: string | undefined;
+}
+
+/** One credentials object per backend: grpc-js shares its TLS context between the channels. */
+function channelCredentials(tls: TritonTlsOptions | undefined): grpc.ChannelCredentials {
+  if (tls === undefined) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(
+    tls.ca ?? null,
+    tls.identity?.privateKey ?? null,
+    tls.identity?.certificate ?? null,
+  );
 }
 
 export const TRITON_DEFAULTS = {
@@ -89,6 +113,8 @@ export function createTritonBackend(opts: TritonBackendOptions): BackendClient {
     timeoutMs: opts.timeoutMs ?? TRITON_DEFAULTS.timeoutMs,
     probeTimeoutMs: opts.readiness?.timeoutMs ?? TRITON_DEFAULTS.readiness.timeoutMs,
     logger,
+    credentials: channelCredentials(opts.tls),
+    tls: opts.tls === undefined ? undefined : { serverName: opts.tls.serverName },
     onBatchCap(endpoint, maxBatchSize) {
       const configured = opts.configuredMaxBatchSize;
       if (capWarned || configured === undefined || configured <= maxBatchSize) return;

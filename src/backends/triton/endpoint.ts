@@ -30,13 +30,23 @@ export interface EndpointSettings {
   readonly logger: Logger;
   /** Called after every successful probe with the max_batch_size Triton reported. */
   readonly onBatchCap: (endpoint: string, maxBatchSize: number) => void;
+  /** Plaintext (h2c) or TLS (grpcs); one instance shared by the backend's channels. */
+  readonly credentials: grpc.ChannelCredentials;
+  /** Set for TLS: the name Triton's certificate must carry, when it is not the endpoint's host. */
+  readonly tls: { readonly serverName: string | undefined } | undefined;
 }
 
-function channelOptions(maxMessageBytes: number, authority: string | undefined): grpc.ChannelOptions {
+function channelOptions(
+  maxMessageBytes: number,
+  authority: string | undefined,
+  serverName: string | undefined,
+): grpc.ChannelOptions {
   return {
     // A discovered endpoint dials an address but names the service, as
     // grpc's own dns resolver would (proxies and sidecars route on :authority).
     ...(authority === undefined ? {} : { "grpc.default_authority": authority }),
+    // Over TLS it also checks the certificate against the name, not the address.
+    ...(serverName === undefined ? {} : { "grpc.ssl_target_name_override": serverName }),
     "grpc.max_send_message_length": maxMessageBytes,
     "grpc.max_receive_message_length": maxMessageBytes,
     // No keepalive pings: Triton's server accepts at most one ping per 5
@@ -48,6 +58,8 @@ function channelOptions(maxMessageBytes: number, authority: string | undefined):
     // should be picked up within a probe interval or two.
     "grpc.max_reconnect_backoff_ms": 5_000,
     "grpc.primary_user_agent": "relevance-gateway",
+    // No channelz call tracking (timestamps and counters per call): nothing reads it.
+    "grpc.enable_channelz": 0,
   };
 }
 
@@ -59,6 +71,13 @@ function callMetadata(trace: TraceHeaders | undefined): grpc.Metadata {
     if (trace.tracestate !== undefined) metadata.set(TRACESTATE, trace.tracestate);
   }
   return metadata;
+}
+
+/** "triton.ml.svc:8001" → "triton.ml.svc"; "[::1]:8001" → "::1". */
+function authorityHost(authority: string | undefined): string | undefined {
+  if (authority === undefined) return undefined;
+  const host = authority.replace(/:\d+$/, "");
+  return host.replace(/^\[(.*)\]$/, "$1");
 }
 
 export class TritonEndpoint implements BackendEndpoint {
@@ -80,10 +99,12 @@ export class TritonEndpoint implements BackendEndpoint {
   constructor(target: string, settings: EndpointSettings, maxMessageBytes: number, authority?: string) {
     this.id = target;
     this.#s = settings;
+    const { tls } = settings;
+    const serverName = tls === undefined ? undefined : (tls.serverName ?? authorityHost(authority));
     this.#client = new grpc.Client(
       target,
-      grpc.credentials.createInsecure(),
-      channelOptions(maxMessageBytes, authority),
+      settings.credentials,
+      channelOptions(maxMessageBytes, authority, serverName),
     );
     this.#site = { backend: settings.backend, endpoint: target, model: settings.model };
     this.#where = `backend ${settings.backend} on ${target}`;

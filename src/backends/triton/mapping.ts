@@ -28,6 +28,11 @@ export function isModelUnavailable(code: status, details: string): boolean {
   return (code === status.INVALID_ARGUMENT || code === status.UNAVAILABLE) && details.includes(UNKNOWN_MODEL);
 }
 
+/** A refused TLS handshake (grpc-js passes on OpenSSL's and Node's words) points at the tls block. */
+function tlsHint(details: string, backend: string): string {
+  return /certificate|altnames|ssl|tls/i.test(details) ? ` (check backends.${backend}.tls)` : "";
+}
+
 /** Maps a failed ModelInfer (or any Triton RPC) to the gateway's error. */
 export function mapTritonError(err: unknown, site: TritonCallSite): GatewayError {
   if (err instanceof GatewayError) return err;
@@ -65,7 +70,7 @@ export function mapTritonError(err: unknown, site: TritonCallSite): GatewayError
       return new GatewayError(
         status.UNAVAILABLE,
         "BACKEND_UNAVAILABLE",
-        `${where}: triton on ${site.endpoint} is unavailable: ${details}`,
+        `${where}: triton on ${site.endpoint} is unavailable: ${details}${tlsHint(details, site.backend)}`,
         options,
       );
     case status.DEADLINE_EXCEEDED:

@@ -56,6 +56,13 @@ export interface VllmBackendOptions {
   readonly maxConnections?: number;
   /** Largest response body accepted; default 64 MiB. */
   readonly maxResponseBytes?: number;
+  /** For https endpoints: the PEM CA bundle to trust instead of the system's roots. */
+  readonly tls?: { readonly ca?: Buffer | undefined } | undefined;
+  /**
+   * vLLM's `--api-key`: sent as `Authorization: Bearer <key>` on every call and
+   * probe. Called per request, so a rotated key (a re-read secret file) applies at once.
+   */
+  readonly apiKey?: (() => string) | undefined;
   readonly clock?: Clock;
   readonly logger?: Logger;
 }
@@ -142,6 +149,8 @@ export function createVllmBackend(opts: VllmBackendOptions): BackendClient {
     probeTimeoutMs: opts.readiness?.timeoutMs ?? VLLM_DEFAULTS.readiness.timeoutMs,
     maxConnections: opts.maxConnections ?? VLLM_DEFAULTS.maxConnections,
     maxResponseBytes: opts.maxResponseBytes ?? VLLM_DEFAULTS.maxResponseBytes,
+    ca: opts.tls?.ca,
+    apiKey: opts.apiKey,
     clock,
     logger,
   };

@@ -18,7 +18,7 @@ import type {
 } from "../backend-client.js";
 import { CLASSIFY_PATH, CLASSIFY_ROUTE, classifyRequestBody, parseClassifyResponse } from "./classify.js";
 import { completionRequestBody, GENERATE_PATH, GENERATE_ROUTE, parseCompletionResponse } from "./generate.js";
-import { httpExchange } from "./http-call.js";
+import { authorizationHeader, httpExchange } from "./http-call.js";
 import {
   CallerAbortedError,
   malformedResponse,
@@ -62,6 +62,10 @@ export interface EndpointSettings {
   readonly probeTimeoutMs: number;
   readonly maxConnections: number;
   readonly maxResponseBytes: number;
+  /** PEM CA bundle for https endpoints; undefined: the system's roots. */
+  readonly ca: Buffer | undefined;
+  /** The API key sent as a bearer token, when the server requires one. */
+  readonly apiKey: (() => string) | undefined;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -101,8 +105,13 @@ export class VllmEndpoint implements BackendEndpoint {
     const parsed = new URL(url);
     this.#basePath = parsed.pathname.replace(/\/+$/, "");
     this.#host = vhost?.host;
-    const servername = parsed.protocol === "https:" ? vhost?.servername : undefined;
-    const connect = servername === undefined ? {} : { connect: { servername } };
+    const https = parsed.protocol === "https:";
+    const servername = https ? vhost?.servername : undefined;
+    const tls = {
+      ...(servername === undefined ? {} : { servername }),
+      ...(https && settings.ca !== undefined ? { ca: settings.ca } : {}),
+    };
+    const connect = Object.keys(tls).length === 0 ? {} : { connect: tls };
     this.#pool = new Pool(parsed.origin, {
       connections: settings.maxConnections,
       pipelining: 1,
@@ -162,6 +171,7 @@ export class VllmEndpoint implements BackendEndpoint {
     const headers: Record<string, string> = {
       "content-type": "application/json",
       accept: "application/json",
+      ...authorizationHeader(this.#s.apiKey),
     };
     if (this.#host !== undefined) headers.host = this.#host;
     // vLLM takes X-Request-Id as its request id, so the batch shows up in the
@@ -192,7 +202,8 @@ export class VllmEndpoint implements BackendEndpoint {
     } catch (err) {
       throw mapVllmCallError(err, this.#site);
     }
-    if (reply.status !== 200) throw mapVllmHttpError(reply.status, reply.text, this.#site, route);
+    if (reply.status !== 200)
+      throw mapVllmHttpError(reply.status, reply.text, this.#site, route, this.#s.apiKey !== undefined);
     let json: unknown;
     try {
       json = JSON.parse(reply.text);
@@ -214,6 +225,7 @@ export class VllmEndpoint implements BackendEndpoint {
       site: this.#site,
       basePath: this.#basePath,
       host: this.#host,
+      apiKey: this.#s.apiKey,
       timeoutMs: this.#s.probeTimeoutMs,
       clock: this.#s.clock,
       signal: this.#probes.signal,

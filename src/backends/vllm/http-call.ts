@@ -25,6 +25,11 @@ export interface HttpReply {
   readonly text: string;
 }
 
+/** `Authorization: Bearer <key>` for a server run with `--api-key`, or no header. */
+export function authorizationHeader(apiKey: (() => string) | undefined): Record<string, string> {
+  return apiKey === undefined ? {} : { authorization: `Bearer ${apiKey()}` };
+}
+
 /**
  * undici's own header and body timers only back up the deadline (they would
  * otherwise default to 300 s); the clock's timer normally fires first.

@@ -103,12 +103,20 @@ function modeHint(mode: VllmMode): string {
     : "mode generate needs a generating server; for a pooling (classifier) server set mode: classify";
 }
 
+/** What to check when vLLM refuses the gateway's credentials (its `--api-key`). */
+export function credentialsHint(backend: string, keySent: boolean): string {
+  return keySent
+    ? `the server does not accept the API key of backends.${backend}.apiKeyEnv / apiKeyFile`
+    : `the server requires an API key: set backends.${backend}.apiKeyEnv or apiKeyFile`;
+}
+
 /** Maps a non-200 answer of vLLM to the gateway's error. `route` is e.g. "POST /classify". */
 export function mapVllmHttpError(
   httpStatus: number,
   bodyText: string,
   site: VllmCallSite,
   route: string,
+  keySent = false,
 ): GatewayError {
   const where = `backend ${site.backend}`;
   const { message, param } = parseErrorBody(bodyText);
@@ -128,6 +136,15 @@ export function mapVllmHttpError(
       status.INTERNAL,
       "BACKEND_REJECTED",
       `${where}: ${site.endpoint} has no route ${route} (${answered}); ${modeHint(site.mode)}`,
+    );
+  }
+  if (httpStatus === 401 || httpStatus === 403) {
+    // vLLM's --api-key refuses a missing or wrong bearer token ({"error":"Unauthorized"}).
+    // Every endpoint and every retry would get the same answer: a configuration problem.
+    return new GatewayError(
+      status.INTERNAL,
+      "BACKEND_REJECTED",
+      `${where}: vllm on ${site.endpoint} refused the gateway's credentials (${answered}); ${credentialsHint(site.backend, keySent)}`,
     );
   }
   if (httpStatus === 501) {
@@ -169,6 +186,14 @@ const CONNECTION_CODES = new Set([
   "UND_ERR_SOCKET",
   "UND_ERR_CONNECT_TIMEOUT",
 ]);
+
+/** OpenSSL's verification codes (`UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `CERT_HAS_EXPIRED`…) and Node's name check. */
+function isCertificateError(code: string): boolean {
+  return (
+    code === "ERR_TLS_CERT_ALTNAME_INVALID" ||
+    /^(UNABLE_TO_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_SSL_)/.test(code)
+  );
+}
 
 function errorCode(err: unknown): string | undefined {
   if (!isRecord(err) && !(err instanceof Error)) return undefined;
@@ -236,6 +261,15 @@ export function mapVllmCallError(err: unknown, site: VllmCallSite): GatewayError
       status.UNAVAILABLE,
       "SHUTTING_DOWN",
       `${where}: the client of ${site.endpoint} is closed`,
+      options,
+    );
+  }
+  if (code !== undefined && isCertificateError(code)) {
+    return new GatewayError(
+      status.UNAVAILABLE,
+      "BACKEND_ERROR",
+      `${where}: TLS with vllm on ${site.endpoint} failed: ${detail} (${code}); ` +
+        `check backends.${site.backend}.tls.caFile and the name in the endpoint URL`,
       options,
     );
   }

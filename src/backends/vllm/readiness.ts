@@ -6,8 +6,8 @@
  */
 import type { Dispatcher } from "undici";
 import type { Clock } from "../../util/clock.js";
-import { httpExchange } from "./http-call.js";
-import { mapVllmCallError, parseErrorBody, type VllmCallSite } from "./mapping.js";
+import { authorizationHeader, httpExchange } from "./http-call.js";
+import { credentialsHint, mapVllmCallError, parseErrorBody, type VllmCallSite } from "./mapping.js";
 import { isRecord } from "./parse-helpers.js";
 
 export type ProbeOutcome =
@@ -23,6 +23,8 @@ export interface ProbeTarget {
   readonly basePath: string;
   /** The Host header of a discovered endpoint (the name it was resolved from). */
   readonly host?: string | undefined;
+  /** vLLM's API key: its `/v1/models` requires it when the server runs with `--api-key`. */
+  readonly apiKey?: (() => string) | undefined;
   readonly timeoutMs: number;
   readonly clock: Clock;
   /** Aborted when the backend closes. */
@@ -35,10 +37,11 @@ async function get(target: ProbeTarget, path: string) {
     {
       method: "GET",
       path: target.basePath + path,
-      headers:
-        target.host === undefined
-          ? { accept: "application/json" }
-          : { accept: "application/json", host: target.host },
+      headers: {
+        accept: "application/json",
+        ...(target.host === undefined ? {} : { host: target.host }),
+        ...authorizationHeader(target.apiKey),
+      },
       timeoutMs: target.timeoutMs,
       signal: target.signal,
     },
@@ -58,6 +61,13 @@ export async function probeEndpoint(target: ProbeTarget): Promise<ProbeOutcome> 
       return notReady(`GET /health answered HTTP ${health.status}: ${parseErrorBody(health.text).message}`);
     }
     const models = await get(target, "/v1/models");
+    if (models.status === 401 || models.status === 403) {
+      return notReady(
+        `GET /v1/models answered HTTP ${models.status}: ${parseErrorBody(models.text).message}; ` +
+          `${credentialsHint(target.site.backend, target.apiKey !== undefined)}`,
+        true,
+      );
+    }
     if (models.status !== 200) {
       return notReady(
         `GET /v1/models answered HTTP ${models.status}: ${parseErrorBody(models.text).message}`,
