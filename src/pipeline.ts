@@ -1,4 +1,5 @@
 import { status } from "@grpc/grpc-js";
+import type { Counter, Histogram } from "prom-client";
 import { type ValidationLimits, validateScoreRequest } from "./api/validate.js";
 import type { Batcher, ScoredItems } from "./batching/batcher.js";
 import type { DocumentScoreMessage, ScoreRequestMessage, ScoreResponseMessage } from "./codec/index.js";
@@ -10,13 +11,14 @@ import type { AuthenticatedClient } from "./security/client-policy.js";
 import type { ShadowInput, ShadowSender } from "./shadow/shadow-sender.js";
 import type { TraceHeaders } from "./tracing/trace-headers.js";
 import { disabledTracing, type Tracing } from "./tracing/tracing.js";
+import type { CancelSignal } from "./util/cancel-signal.js";
 import type { Clock } from "./util/clock.js";
 import { GatewayError } from "./util/gateway-error.js";
 
 /** What the transport knows about a call. */
 export interface RequestContext {
   /** Aborted when the client cancels. */
-  readonly signal: AbortSignal;
+  readonly signal: CancelSignal;
   /** Clock time of the client's deadline, if it sent one. */
   readonly deadlineMs: number | undefined;
   /** The client's W3C trace context, if it sent a valid one. */
@@ -52,6 +54,13 @@ export interface Pipeline {
   refused(error: GatewayError): GatewayError;
 }
 
+/** The per-request metrics' label children for one (route, backend). */
+interface RequestMetrics {
+  readonly duration: Histogram.Internal<string>;
+  /** By gRPC status code. */
+  readonly byCode: Counter.Internal[];
+}
+
 const ROLE_NUMBER: Record<ModelRoleName, number> = { student: 1, teacher: 2 };
 
 /**
@@ -66,9 +75,33 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const tracing = deps.tracing ?? disabledTracing;
   const log = logger.child({ component: "pipeline" });
 
+  // prom-client's labels() hashes its arguments on every call; the children
+  // are resolved once per (route, backend) and code instead. Routes and
+  // backends are bounded by the config, codes by gRPC.
+  const children = new Map<string, Map<string, RequestMetrics>>();
+  function requestMetrics(route: string, backend: string): RequestMetrics {
+    let byBackend = children.get(route);
+    if (byBackend === undefined) {
+      byBackend = new Map();
+      children.set(route, byBackend);
+    }
+    let m = byBackend.get(backend);
+    if (m === undefined) {
+      m = { duration: metrics.requestDuration.labels(route, backend), byCode: [] };
+      byBackend.set(backend, m);
+    }
+    return m;
+  }
+
   function finish(route: string, backend: string, code: number, startedMs: number): void {
-    metrics.requests.labels(route, backend, codeName(code)).inc();
-    metrics.requestDuration.labels(route, backend).observe((clock.now() - startedMs) / 1000);
+    const m = requestMetrics(route, backend);
+    let counter = m.byCode[code];
+    if (counter === undefined) {
+      counter = metrics.requests.labels(route, backend, codeName(code));
+      m.byCode[code] = counter;
+    }
+    counter.inc();
+    m.duration.observe((clock.now() - startedMs) / 1000);
   }
 
   return {

@@ -16,6 +16,7 @@ import type { Authenticator } from "../security/authenticator.js";
 import { RateLimitedError } from "../security/client-policy.js";
 import { encodeRetryStatus, RETRY_AFTER_TRAILER, STATUS_DETAILS_TRAILER } from "../security/retry-info.js";
 import { acceptTraceHeaders, TRACEPARENT, TRACESTATE, type TraceHeaders } from "../tracing/trace-headers.js";
+import { CallCancellation } from "../util/cancel-signal.js";
 import type { Clock } from "../util/clock.js";
 import { GatewayError } from "../util/gateway-error.js";
 import { PROTO_DIR } from "../util/proto-path.js";
@@ -106,17 +107,16 @@ export function createGrpcServer(
         callback(toGrpcStatus(pipeline.malformed(call.request.reason, client)));
         return;
       }
-      const controller = new AbortController();
+      const cancellation = new CallCancellation();
       let answered = false;
       // grpc-js emits "cancelled" whenever the stream closes, also after a
-      // normal answer; aborting then would only build a DOMException and
-      // dispatch an event nobody needs, on every request.
+      // normal answer; only a cancel before the answer concerns the request.
       call.once("cancelled", () => {
-        if (!answered) controller.abort();
+        if (!answered) cancellation.abort();
       });
       pipeline
         .score(call.request, {
-          signal: controller.signal,
+          signal: cancellation,
           deadlineMs: toClockDeadline(call.getDeadline(), clock),
           traceHeaders: incomingTraceHeaders(call.metadata),
           client,
