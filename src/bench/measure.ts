@@ -38,9 +38,14 @@ interface WindowMark {
 type JobFigures = Omit<RoundFigures, "cores" | "meanBatch">;
 
 /** Open-loop phases: an unmeasured warm-up, the measured window, and a marker for its end. */
-export function openPhases(warmupS: number, measureS: number, ratePerS: number): LoadPhase[] {
+export function openPhases(
+  warmupS: number,
+  measureS: number,
+  ratePerS: number,
+  warmupRatePerS = ratePerS,
+): LoadPhase[] {
   return [
-    { name: "warm-up", durationMs: warmupS * 1000, ratePerS, measured: false },
+    { name: "warm-up", durationMs: warmupS * 1000, ratePerS: warmupRatePerS, measured: false },
     { name: "measured", durationMs: measureS * 1000, ratePerS, measured: true },
     // Zero length: its start marks the end of the window for the CPU samples.
     { name: "end", durationMs: 0, ratePerS: 0, measured: false },
