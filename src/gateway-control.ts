@@ -13,6 +13,7 @@ import {
   loadConfigFile,
   planConfigChange,
   planConfigPatch,
+  redactChange,
   redactConfig,
 } from "./config/index.js";
 import type { Logger } from "./observability/logger.js";
@@ -237,10 +238,16 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
       generation++;
       metrics.configGeneration.set(generation);
       metrics.configReloads.labels(source, "applied").inc();
-      for (const c of plan.live) {
+      // Shown without secrets (API key digests, tokens), as GET /admin/config shows the config.
+      const changes = plan.live.map((c) => ({
+        ...c,
+        old: redactChange(c.path, c.old),
+        new: redactChange(c.path, c.new),
+      }));
+      for (const c of changes) {
         log.info({ source, generation, path: c.path, old: c.old, new: c.new }, "config change applied");
       }
-      return { ok: true, generation, changes: plan.live };
+      return { ok: true, generation, changes };
     },
     reloadFile() {
       if (deps.configFile === undefined) {

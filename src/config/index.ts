@@ -9,6 +9,7 @@ export {
   mergePatch,
   planConfigChange,
   planConfigPatch,
+  redactChange,
   redactConfig,
 } from "./live.js";
 export { LIST_FIELDS, MODEL_TEXT_FIELDS, type ModelTextFieldName } from "./model-text-schema.js";

@@ -113,6 +113,14 @@ const SECRET_KEY = /(secret|password|token$|apikey|authorization|headers)/i;
  * (`headers`, `…Token`, `apiKey`, `password`…) are replaced by "[redacted]";
  * paths to secret files (`…File`) are not secrets and stay.
  */
+/** A changed value as logs and the admin API show it: `redactConfig`, and the path's own key checked too. */
+export function redactChange(path: string, value: unknown): unknown {
+  const key = (path.split(".").pop() ?? "").replace(/\[\d+\]$/, "");
+  if (SECRET_KEY.test(key) && !/File$/.test(key) && value !== null && value !== undefined)
+    return "[redacted]";
+  return redactConfig(value);
+}
+
 export function redactConfig(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactConfig);
   if (!isPlainObject(value)) return value;

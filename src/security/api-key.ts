@@ -63,7 +63,7 @@ export class KeyIndex<T> {
   }
 }
 
-/** A key from a secret file, surrounding whitespace trimmed; throws naming `field` when unreadable or empty. */
+/** A key from a secret file, surrounding whitespace trimmed; throws naming `field` when unreadable, empty or not one token. */
 export function readKeyFile(path: string, field: string): string {
   let text: string;
   try {
@@ -74,5 +74,12 @@ export function readKeyFile(path: string, field: string): string {
   }
   const key = text.trim();
   if (key === "") throw new Error(`${field}: ${path} is empty`);
+  // A bearer token is one word of printable ASCII: a key with a space or a
+  // second line could never be sent in `authorization: Bearer <key>`.
+  if (!BEARER_TOKEN.test(key)) {
+    throw new Error(`${field}: ${path} must hold one key of printable ASCII characters without spaces`);
+  }
   return key;
 }
+
+const BEARER_TOKEN = /^[\x21-\x7e]+$/;

@@ -5,6 +5,7 @@ import {
   mergePatch,
   planConfigChange,
   planConfigPatch,
+  redactChange,
   redactConfig,
   validateConfig,
 } from "../../src/config/index.js";
@@ -144,4 +145,16 @@ t.test("redaction hides secret-looking values and keeps file paths", (t) => {
     },
   );
   t.end();
+});
+
+t.test("redactChange hides secrets in a changed value and in a secret path's own value", async (t) => {
+  const digest = "a".repeat(64);
+  t.same(
+    redactChange("auth.clients", [{ name: "search-frontend", apiKeySha256: [digest], apiKeyFile: "/k" }]),
+    [{ name: "search-frontend", apiKeySha256: "[redacted]", apiKeyFile: "/k" }],
+  );
+  t.equal(redactChange("auth.clients[0].apiKeySha256", [digest]), "[redacted]");
+  t.equal(redactChange("tracing.headers", { authorization: "Bearer x" }), "[redacted]");
+  t.equal(redactChange("backends.student.batching.maxBatchSize", 16), 16);
+  t.equal(redactChange("backends.teacher.apiKeyFile", "/run/key"), "/run/key", "a file path is not a secret");
 });

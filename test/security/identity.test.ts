@@ -205,6 +205,12 @@ t.test("keys from a secret file: read at build, trimmed; a reload reads them aga
   );
   writeFileSync(file, "  \n");
   t.throws(() => live.refresh(), /^auth\.clients\[0\]\.apiKeyFile: .* is empty$/);
+  writeFileSync(file, "two words\n");
+  t.throws(
+    () => live.refresh(),
+    /^auth\.clients\[0\]\.apiKeyFile: .* must hold one key of printable ASCII characters without spaces$/,
+  );
+  t.equal(nameOf(live.authenticate(["Bearer file-key-2"], noPeer)), "from-file", "the keys in force stay");
   t.end();
 });
 
