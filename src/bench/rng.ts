@@ -3,17 +3,7 @@
  * arrivals, so two configurations measured in one run see the same load.
  */
 
-/** mulberry32: a small, fast PRNG in [0, 1), good enough for arrival times and text variety. */
-export function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from "../util/mulberry32.js";
 
 /**
  * One gap between Poisson arrivals at `ratePerS`, in milliseconds: an

@@ -4,20 +4,13 @@
  * reservoir sample or a fixed-size heap.
  */
 
+import { mulberry32 } from "../util/mulberry32.js";
+
 /**
- * mulberry32: a tiny seeded PRNG. Reservoir samples come from it rather than
- * Math.random so that the same log always gives the same report (and tests can
- * rely on exact figures).
+ * Reservoir samples come from a seeded PRNG rather than Math.random so that
+ * the same log always gives the same report (and tests can rely on exact figures).
  */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = mulberry32;
 
 /** Algorithm R: a uniform sample of at most `capacity` of the items added. */
 export class Reservoir<T> {

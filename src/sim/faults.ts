@@ -12,8 +12,10 @@
  * add up to at most 1. `set()` restarts the PRNG from the seed, so the n-th
  * call after a given spec is set always gets the same fate.
  */
+
 import { Counter, type Registry } from "prom-client";
 import { type Clock, systemClock, type TimerHandle } from "../util/clock.js";
+import { mulberry32 } from "../util/mulberry32.js";
 import {
   FAULT_KINDS,
   type FaultDecision,
@@ -33,17 +35,8 @@ export {
   validateFaultSpec,
 } from "./fault-spec.js";
 
-/** mulberry32: small, fast and good enough to spread faults; deterministic for a seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Spreads faults deterministically for a seed. */
+export const seededRandom = mulberry32;
 
 /** How a hold ended: "go" (time is up, or released by set/clear), "aborted" (the injector closed). */
 export type HoldOutcome = "go" | "aborted";

@@ -1,5 +1,6 @@
 import type { DocumentMessage } from "../codec/messages.js";
 import { createModelText, defaultModelTextOptions, type ModelTextOptions } from "../model-text/index.js";
+import { mulberry32 } from "../util/mulberry32.js";
 
 /** One request's worth of model input: the query text and `docsPerRequest` document texts. */
 export interface TuneRequest {
@@ -61,18 +62,6 @@ const FILLER =
   "Step by step with photos, what to buy, what to skip and the mistakes most people make the first time. " +
   "Tested over several weekends, with notes on timing, substitutions and how it holds up a week later. ";
 
-/** mulberry32: small, fast and good enough to vary texts reproducibly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function pick<T>(rand: () => number, items: readonly T[]): T {
   return items[Math.floor(rand() * items.length)]!;
 }
@@ -108,7 +97,7 @@ const POOL_DOCUMENTS = 512;
  * per request so that consecutive requests do not repeat the same set.
  */
 export function createWorkload(opts: WorkloadOptions): Workload {
-  const rand = prng(opts.seed ?? 1);
+  const rand = mulberry32(opts.seed ?? 1);
   const modelText = createModelText(opts.modelText ?? defaultModelTextOptions);
   const queries = TOPICS.flatMap((t) => t.queries).map((q) => modelText.query(q));
   const documents = Array.from({ length: POOL_DOCUMENTS }, (_, i) =>
