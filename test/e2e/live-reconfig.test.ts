@@ -56,10 +56,11 @@ t.test(
     running = false;
     await Promise.all(workers);
 
-    const before = window(start, changed, "16");
+    // The 1.5 s of load before the change (the histogram counts from the gateway's start).
+    const before = window(new Map(), start, "16");
     t.ok(
       before.total > 0 && before.total - before.atMost > 0,
-      `before the change, batches above 16 items were sent`,
+      `before the change, batches above 16 items were sent (${before.total - before.atMost} of ${before.total})`,
     );
     const after = window(changed, later, "16");
     t.ok(after.total >= 10, `batches kept flowing in the second after the change (${after.total})`);
