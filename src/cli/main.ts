@@ -64,6 +64,10 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case "score": {
+      if (rest.some((arg) => arg === "--api-key" || arg.startsWith("--api-key=")))
+        throw new CliError(
+          "score: a key on the command line shows in ps and the shell's history; use --api-key-env NAME or --api-key-file FILE",
+        );
       const { values } = parse(() =>
         parseArgs({
           args: rest,
@@ -77,6 +81,13 @@ async function main(argv: string[]): Promise<void> {
             "routing-key": { type: "string" },
             "deadline-ms": { type: "string" },
             json: { type: "boolean" },
+            "api-key-env": { type: "string" },
+            "api-key-file": { type: "string" },
+            tls: { type: "boolean" },
+            "tls-ca": { type: "string" },
+            "tls-cert": { type: "string" },
+            "tls-key": { type: "string" },
+            "tls-server-name": { type: "string" },
           },
         }),
       );

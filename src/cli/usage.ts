@@ -56,6 +56,15 @@ score options:
   --routing-key KEY      sticky routing key
   --deadline-ms MS       deadline (default 10000)
   --json                 print the response as JSON
+  --api-key-env NAME     send the API key in env variable NAME as authorization: Bearer <key>
+  --api-key-file FILE    or the key in FILE (one token; surrounding whitespace trimmed). There is
+                         no flag for the key itself: it would show in ps and the shell's history
+  --tls                  connect with TLS, trusting the system's roots (default plaintext)
+  --tls-ca FILE          trust this PEM CA bundle instead (implies --tls)
+  --tls-cert FILE        client certificate (PEM) for mutual TLS, with --tls-key (implies --tls)
+  --tls-key FILE         its private key (PEM)
+  --tls-server-name NAME the name the server certificate must carry, when dialling an address
+                         that is not in it (implies --tls)
 
 shadow-report options:
   --out DIR              where to write confusion.svg, expected-relevance.svg and

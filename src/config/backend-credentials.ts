@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { isBearerToken } from "../security/api-key.js";
 import { CredentialFileError, createSecretFile } from "../security/secret-file.js";
 import { readTlsMaterial, type TlsMaterial } from "../security/tls-material.js";
 import type { Clock } from "../util/clock.js";
@@ -50,7 +51,7 @@ export function backendApiKey(
     if (key === undefined) {
       throw new ConfigError(`${path}: the environment variable ${source.apiKeyEnv} is not set`, { path });
     }
-    if (!/^[\x21-\x7e]+$/.test(key)) {
+    if (!isBearerToken(key)) {
       throw new ConfigError(
         `${path}: the value of ${source.apiKeyEnv} must be one token of printable ASCII characters without spaces`,
         { path },

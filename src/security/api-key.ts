@@ -76,10 +76,15 @@ export function readKeyFile(path: string, field: string): string {
   if (key === "") throw new Error(`${field}: ${path} is empty`);
   // A bearer token is one word of printable ASCII: a key with a space or a
   // second line could never be sent in `authorization: Bearer <key>`.
-  if (!BEARER_TOKEN.test(key)) {
+  if (!isBearerToken(key)) {
     throw new Error(`${field}: ${path} must hold one key of printable ASCII characters without spaces`);
   }
   return key;
 }
 
 const BEARER_TOKEN = /^[\x21-\x7e]+$/;
+
+/** Whether `key` can be sent as `authorization: Bearer <key>`: one word of printable ASCII. */
+export function isBearerToken(key: string): boolean {
+  return BEARER_TOKEN.test(key);
+}
