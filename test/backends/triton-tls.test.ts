@@ -179,3 +179,39 @@ t.test("backends.<triton>.tls errors name the key", async (t) => {
     serverName: null,
   });
 });
+
+t.test(
+  "grpcs to a discovered address checks the certificate against the DNS name it came from",
+  async (t) => {
+    const sim = await tlsSim(t);
+    const discovered = (name: string): BackendClient => {
+      const client = createTritonBackend({
+        name: "student",
+        endpoints: [`dns:///${name}:${sim.port}`],
+        model: "relevance_student",
+        readiness: { intervalMs: 60_000, timeoutMs: 2_000 },
+        discovery: { intervalMs: 60_000, resolve: async () => ["127.0.0.1"] },
+        tls: { ca: fixture("ca.crt") },
+      });
+      t.teardown(() => client[Symbol.asyncDispose]());
+      return client;
+    };
+    // The certificate carries localhost and 127.0.0.1, not triton.example.com.
+    const good = discovered("localhost");
+    await good.start();
+    t.equal(good.endpoints()[0]?.id, `127.0.0.1:${sim.port}`, "the endpoint is the address dialled");
+    t.equal(good.isReady(), true, "localhost: the certificate matches the name");
+    t.equal((await good.endpoints()[0]!.infer(batch, call())).probabilities.length, 10);
+    const bad = discovered("triton.example.com");
+    await bad.start();
+    t.equal(bad.isReady(), false, "triton.example.com: not in the certificate, although the address is");
+    const err = await bad
+      .endpoints()[0]!
+      .infer(batch, call())
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    t.match(err, { code: grpc.status.UNAVAILABLE, message: /triton\.example\.com/ });
+  },
+);

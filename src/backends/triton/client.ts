@@ -1,16 +1,15 @@
 /**
- * The Triton backend: one TritonEndpoint (grpc-js channel) per configured
+ * The Triton backend: one TritonEndpoint (one HTTP/2 connection) per configured
  * `host:port` target and per resolved address of a `dns:///name:port` target,
  * and periodic readiness probes that learn each endpoint's max_batch_size.
  * Probe rounds never overlap: the next one is scheduled an interval after the
  * previous one finished; an endpoint that joins between rounds is probed at once.
  *
- * `dns:///` targets are resolved here rather than by grpc-js: a grpc-js
- * channel over several addresses picks the first one (pick_first) and sends
- * it everything, while one endpoint per address lets the batcher spread
- * batches over every pod and count each pod's batches in flight.
+ * `dns:///` targets are resolved here, as a gRPC client's resolver would, but
+ * with one endpoint per address rather than one channel picking the first
+ * (pick_first): the batcher spreads batches over every pod and counts each
+ * pod's batches in flight.
  */
-import * as grpc from "@grpc/grpc-js";
 import { type Logger, pino } from "pino";
 import { type Clock, systemClock } from "../../util/clock.js";
 import type { BackendClient } from "../backend-client.js";
@@ -42,7 +41,7 @@ export interface TritonBackendOptions {
    * resolver (default: the system's, all addresses; tests inject one).
    */
   readonly discovery?: { readonly intervalMs?: number; readonly resolve?: Resolver };
-  /** gRPC send and receive limit; default 64 MiB (grpc-js would otherwise receive only 4 MiB). */
+  /** gRPC send and receive limit; default 64 MiB (gRPC clients' usual default is 4 MiB). */
   readonly maxMessageBytes?: number;
   /**
    * TLS (grpcs) instead of plaintext h2c: PEM CA bundle (default: the
@@ -61,16 +60,6 @@ export interface TritonTlsOptions {
   readonly ca?: Buffer | undefined;
   readonly identity?: { readonly certificate: Buffer; readonly privateKey: Buffer } | undefined;
   readonly serverName?: string | undefined;
-}
-
-/** One credentials object per backend: grpc-js shares its TLS context between the channels. */
-function channelCredentials(tls: TritonTlsOptions | undefined): grpc.ChannelCredentials {
-  if (tls === undefined) return grpc.credentials.createInsecure();
-  return grpc.credentials.createSsl(
-    tls.ca ?? null,
-    tls.identity?.privateKey ?? null,
-    tls.identity?.certificate ?? null,
-  );
 }
 
 export const TRITON_DEFAULTS = {
@@ -113,8 +102,10 @@ export function createTritonBackend(opts: TritonBackendOptions): BackendClient {
     timeoutMs: opts.timeoutMs ?? TRITON_DEFAULTS.timeoutMs,
     probeTimeoutMs: opts.readiness?.timeoutMs ?? TRITON_DEFAULTS.readiness.timeoutMs,
     logger,
-    credentials: channelCredentials(opts.tls),
-    tls: opts.tls === undefined ? undefined : { serverName: opts.tls.serverName },
+    tls:
+      opts.tls === undefined
+        ? undefined
+        : { ca: opts.tls.ca, identity: opts.tls.identity, serverName: opts.tls.serverName },
     onBatchCap(endpoint, maxBatchSize) {
       const configured = opts.configuredMaxBatchSize;
       if (capWarned || configured === undefined || configured <= maxBatchSize) return;

@@ -1,12 +1,14 @@
 /**
- * One Triton endpoint: a grpc-js channel, ModelInfer calls through the
- * hand-written codec with BYTES tensors [n,1], and its readiness state.
+ * One Triton endpoint: one HTTP/2 connection (h2-unary.ts) carrying ModelInfer
+ * calls through the hand-written codec with BYTES tensors [n,1] and the
+ * readiness probes, and its readiness state.
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../../codec/messages.js";
 import { TRACEPARENT, TRACESTATE, type TraceHeaders } from "../../tracing/trace-headers.js";
 import { GatewayError } from "../../util/gateway-error.js";
+import { VERSION } from "../../version.js";
 import type {
   BackendEndpoint,
   CallContext,
@@ -14,6 +16,7 @@ import type {
   InferBatch,
   InferResult,
 } from "../backend-client.js";
+import { H2UnaryChannel, type UnaryCallError, type UnaryCallHandle } from "./h2-unary.js";
 import { inferenceMethods } from "./kserve-service.js";
 import { mapTritonError, type TritonCallSite } from "./mapping.js";
 import { type ProbeOutcome, probeEndpoint, type TensorNames } from "./readiness.js";
@@ -30,47 +33,30 @@ export interface EndpointSettings {
   readonly logger: Logger;
   /** Called after every successful probe with the max_batch_size Triton reported. */
   readonly onBatchCap: (endpoint: string, maxBatchSize: number) => void;
-  /** Plaintext (h2c) or TLS (grpcs); one instance shared by the backend's channels. */
-  readonly credentials: grpc.ChannelCredentials;
-  /** Set for TLS: the name Triton's certificate must carry, when it is not the endpoint's host. */
-  readonly tls: { readonly serverName: string | undefined } | undefined;
+  /** Set for TLS: the CA, client identity and the name Triton's certificate must carry, when it is not the endpoint's host. */
+  readonly tls:
+    | {
+        readonly ca: Buffer | undefined;
+        readonly identity: { readonly certificate: Buffer; readonly privateKey: Buffer } | undefined;
+        readonly serverName: string | undefined;
+      }
+    | undefined;
 }
 
-function channelOptions(
-  maxMessageBytes: number,
-  authority: string | undefined,
-  serverName: string | undefined,
-): grpc.ChannelOptions {
-  return {
-    // A discovered endpoint dials an address but names the service, as
-    // grpc's own dns resolver would (proxies and sidecars route on :authority).
-    ...(authority === undefined ? {} : { "grpc.default_authority": authority }),
-    // Over TLS it also checks the certificate against the name, not the address.
-    ...(serverName === undefined ? {} : { "grpc.ssl_target_name_override": serverName }),
-    "grpc.max_send_message_length": maxMessageBytes,
-    "grpc.max_receive_message_length": maxMessageBytes,
-    // No keepalive pings: Triton's server accepts at most one ping per 5
-    // minutes without data (min_recv_ping_interval_without_data 300000 ms,
-    // max_ping_strikes 2) and answers more with GOAWAY. The readiness probes
-    // already exercise the connection every few seconds.
-    //
-    // grpc-js backs off reconnects up to 120 s by default; a restarted Triton
-    // should be picked up within a probe interval or two.
-    "grpc.max_reconnect_backoff_ms": 5_000,
-    "grpc.primary_user_agent": "relevance-gateway",
-    // No channelz call tracking (timestamps and counters per call): nothing reads it.
-    "grpc.enable_channelz": 0,
-  };
-}
+/**
+ * No keepalive pings on the connection: Triton's server accepts at most one
+ * ping per 5 minutes without data (min_recv_ping_interval_without_data
+ * 300000 ms, max_ping_strikes 2) and answers more with GOAWAY. The readiness
+ * probes already exercise the connection every few seconds, on the same
+ * connection as ModelInfer, so readiness speaks for the data path.
+ */
+const USER_AGENT = `relevance-gateway/${VERSION}`;
 
-/** A ModelInfer call's metadata: the trace context, which Triton's OpenTelemetry tracing continues. */
-function callMetadata(trace: TraceHeaders | undefined): grpc.Metadata {
-  const metadata = new grpc.Metadata();
-  if (trace !== undefined) {
-    metadata.set(TRACEPARENT, trace.traceparent);
-    if (trace.tracestate !== undefined) metadata.set(TRACESTATE, trace.tracestate);
-  }
-  return metadata;
+/** A ModelInfer call's extra headers: the trace context, which Triton's OpenTelemetry tracing continues. */
+function callHeaders(trace: TraceHeaders | undefined): Record<string, string> | undefined {
+  if (trace === undefined) return undefined;
+  if (trace.tracestate === undefined) return { [TRACEPARENT]: trace.traceparent };
+  return { [TRACEPARENT]: trace.traceparent, [TRACESTATE]: trace.tracestate };
 }
 
 /** "triton.ml.svc:8001" → "triton.ml.svc"; "[::1]:8001" → "::1". */
@@ -82,11 +68,11 @@ function authorityHost(authority: string | undefined): string | undefined {
 
 export class TritonEndpoint implements BackendEndpoint {
   readonly id: string;
-  readonly #client: grpc.Client;
+  readonly #channel: H2UnaryChannel;
   readonly #s: EndpointSettings;
   readonly #site: TritonCallSite;
   readonly #where: string;
-  readonly #probeCalls = new Set<grpc.ClientUnaryCall>();
+  readonly #probeCalls = new Set<UnaryCallHandle>();
   #state: EndpointState = "unknown";
   #maxBatchSize: number | undefined;
   #lastReason: string | undefined;
@@ -101,11 +87,25 @@ export class TritonEndpoint implements BackendEndpoint {
     this.#s = settings;
     const { tls } = settings;
     const serverName = tls === undefined ? undefined : (tls.serverName ?? authorityHost(authority));
-    this.#client = new grpc.Client(
+    this.#channel = new H2UnaryChannel({
       target,
-      settings.credentials,
-      channelOptions(maxMessageBytes, authority, serverName),
-    );
+      // A discovered endpoint dials an address but names the service, as
+      // grpc's own dns resolver would (proxies and sidecars route on
+      // :authority); over TLS it also checks the certificate against the name.
+      authority,
+      maxMessageBytes,
+      userAgent: USER_AGENT,
+      tls:
+        tls === undefined
+          ? undefined
+          : {
+              ca: tls.ca,
+              cert: tls.identity?.certificate,
+              key: tls.identity?.privateKey,
+              // Unset, Node checks the dialled host (and sends it as SNI unless it is an address).
+              servername: serverName,
+            },
+    });
     this.#site = { backend: settings.backend, endpoint: target, model: settings.model };
     this.#where = `backend ${settings.backend} on ${target}`;
   }
@@ -151,14 +151,14 @@ export class TritonEndpoint implements BackendEndpoint {
     const method = inferenceMethods.ModelInfer;
     return new Promise<InferResult>((resolve, reject) => {
       let settled = false;
-      let call: grpc.ClientUnaryCall | undefined;
+      let call: UnaryCallHandle | undefined;
       const onAbort = (): void => {
         if (settled) return;
         settled = true;
         call?.cancel();
         reject(this.#abortError(signal));
       };
-      const onReply = (err: grpc.ServiceError | null, res: ModelInferResponseMessage | undefined): void => {
+      const onReply = (err: UnaryCallError | null, res: ModelInferResponseMessage | undefined): void => {
         this.#callEnded();
         signal.removeEventListener("abort", onAbort);
         if (settled) return;
@@ -182,34 +182,25 @@ export class TritonEndpoint implements BackendEndpoint {
           reject(GatewayError.from(e));
         }
       };
-      // Counted until grpc-js runs the callback, which it does once for every
-      // started call, cancelled or not; close() waits for the count to reach 0.
+      // Counted until the callback runs, which it does once for every started
+      // call, cancelled or not; close() waits for the count to reach 0.
       this.#calls++;
-      try {
-        // grpc-js deadlines are wall-clock; the CallContext's budget is a duration.
-        call = this.#client.makeUnaryRequest(
-          method.path,
-          method.requestSerialize,
-          method.responseDeserialize,
-          req,
-          callMetadata(ctx.traceHeaders),
-          { deadline: Date.now() + timeoutMs },
-          onReply,
-        );
-      } catch (err) {
-        // The channel refused the call before it started (e.g. shut down meanwhile).
-        this.#callEnded();
-        settled = true;
-        reject(mapTritonError(err, this.#site));
-        return;
-      }
       signal.addEventListener("abort", onAbort, { once: true });
+      call = this.#channel.call(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        req,
+        callHeaders(ctx.traceHeaders),
+        timeoutMs,
+        onReply,
+      );
     });
   }
 
   async probe(): Promise<void> {
     const outcome = await probeEndpoint({
-      client: this.#client,
+      channel: this.#channel,
       site: this.#site,
       modelVersion: this.#s.modelVersion,
       tensors: this.#s.tensors,
@@ -221,7 +212,7 @@ export class TritonEndpoint implements BackendEndpoint {
 
   /**
    * Refuses new calls at once and resolves when the calls in flight have
-   * finished: grpc-js closes the channel gracefully (HTTP/2 GOAWAY), so they
+   * finished: the connection closes gracefully (HTTP/2 GOAWAY), so they
    * complete normally, each bounded by its deadline.
    */
   close(): Promise<void> {
@@ -229,7 +220,7 @@ export class TritonEndpoint implements BackendEndpoint {
       this.#closed = true;
       for (const call of this.#probeCalls) call.cancel();
       this.#probeCalls.clear();
-      this.#client.close();
+      this.#channel.close();
     }
     if (this.#calls === 0) return Promise.resolve();
     return new Promise<void>((resolve) => this.#drained.push(resolve));

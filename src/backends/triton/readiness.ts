@@ -4,7 +4,8 @@
  * tensors must match what the gateway sends. A probe never throws; it
  * reports ready (with the batch cap) or not-ready with a reason.
  */
-import * as grpc from "@grpc/grpc-js";
+import type { MethodDefinition } from "@grpc/grpc-js";
+import type { H2UnaryChannel, UnaryCallHandle } from "./h2-unary.js";
 import { inferenceMethods, type ModelConfig, type ModelTensorConfig } from "./kserve-service.js";
 import { mapTritonError, type TritonCallSite } from "./mapping.js";
 
@@ -20,28 +21,25 @@ export type ProbeOutcome =
   | { readonly ready: false; readonly reason: string; readonly misconfigured: boolean };
 
 export interface ProbeTarget {
-  readonly client: grpc.Client;
+  /** The endpoint's connection, the one ModelInfer uses. */
+  readonly channel: H2UnaryChannel;
   readonly site: TritonCallSite;
   readonly modelVersion: string;
   readonly tensors: TensorNames;
   readonly timeoutMs: number;
   /** In-flight probe calls, so disposal can cancel them. */
-  readonly calls: Set<grpc.ClientUnaryCall>;
+  readonly calls: Set<UnaryCallHandle>;
 }
 
-function unary<Req, Res>(
-  target: ProbeTarget,
-  method: grpc.MethodDefinition<Req, Res>,
-  req: Req,
-): Promise<Res> {
+function unary<Req, Res>(target: ProbeTarget, method: MethodDefinition<Req, Res>, req: Req): Promise<Res> {
   return new Promise<Res>((resolve, reject) => {
-    const call = target.client.makeUnaryRequest(
+    const call = target.channel.call(
       method.path,
       method.requestSerialize,
       method.responseDeserialize,
       req,
-      new grpc.Metadata(),
-      { deadline: Date.now() + target.timeoutMs },
+      undefined,
+      target.timeoutMs,
       (err, res) => {
         target.calls.delete(call);
         if (err || res === undefined) reject(err ?? new Error(`${method.path} returned no message`));
