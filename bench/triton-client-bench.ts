@@ -145,7 +145,9 @@ async function startSim(): Promise<{ target: string; stop(): void }> {
       const m = /gRPC (?:over TLS )?(\S+?:\d+)/.exec(out);
       if (m) resolve(m[1]!);
     });
-    child.once("exit", (code) => reject(new Error(`the simulator exited (${code}) before listening: ${out}`)));
+    child.once("exit", (code) =>
+      reject(new Error(`the simulator exited (${code}) before listening: ${out}`)),
+    );
   });
   return { target, stop: () => child.kill() };
 }
@@ -172,7 +174,9 @@ try {
       );
     }
     const ratios = results.h2!.map((x, i) => x.cpuUsPerCall / results["grpc-js"]![i]!.cpuUsPerCall);
-    console.log(`| ${concurrency} | h2 ÷ grpc-js CPU per call (median of per-round ratios) | ${median(ratios).toFixed(2)} | | |`);
+    console.log(
+      `| ${concurrency} | h2 ÷ grpc-js CPU per call (median of per-round ratios) | ${median(ratios).toFixed(2)} | | |`,
+    );
   }
 } finally {
   for (const c of Object.values(clients)) c.close();
