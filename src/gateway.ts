@@ -34,6 +34,7 @@ import {
 import { registerTraceMetrics } from "./observability/trace-metrics.js";
 import { createPipeline, type Pipeline } from "./pipeline.js";
 import type { ModelRoleName } from "./routing/router.js";
+import { createHttpsServerTls } from "./security/https-tls.js";
 import { createServerCredentials } from "./security/tls.js";
 import { createComparisonLog } from "./shadow/comparison-log.js";
 import { createShadowSender, type ShadowSender } from "./shadow/shadow-sender.js";
@@ -296,6 +297,8 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     async start() {
       // First: an unusable certificate or key fails the start before anything else begins.
       const serverCredentials = createServerCredentials(cfg.server.grpc.tls, logger);
+      const adminTls =
+        cfg.server.admin.tls === null ? undefined : createHttpsServerTls(cfg.server.admin.tls, logger);
       await Promise.all([...backends.values()].map((b) => b.start()));
       await tracing.start();
       grpc = createGrpcServer(pipeline, clock, cfg.server.grpc, auth);
@@ -306,7 +309,8 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
         cfg.server.grpc.port,
         serverCredentials.credentials,
       );
-      admin = createAdminServer(metrics.registry, { notReadyReasons, control }, logger);
+      // With TLS, the certificate files are watched while the listener is open (closed by shutdown).
+      admin = createAdminServer(metrics.registry, { notReadyReasons, control }, logger, adminTls);
       const adminPort = await listen(admin, cfg.server.admin.host, cfg.server.admin.port);
       refreshReadiness();
       scheduleReadiness();
@@ -327,6 +331,8 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
           transport: serverCredentials.mode,
           certificate: serverCredentials.certificate(),
           admin: `${cfg.server.admin.host}:${adminPort}`,
+          adminTransport: adminTls?.mode ?? "plaintext",
+          adminCertificate: adminTls?.certificate(),
           version: VERSION,
         },
         "listening",

@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { Registry } from "prom-client";
 import type { Logger } from "../observability/logger.js";
+import type { HttpsServerTls } from "../security/https-tls.js";
 import { type AdminControl, handleAdminRoute } from "./control-api.js";
 
 /** What the admin endpoints report; read on each request. */
@@ -16,10 +18,19 @@ export interface AdminState {
  * `/healthz` (the process is alive) and `/readyz` (the default backend is
  * ready and the gateway is not shutting down), and the `/admin/...` API
  * (control-api.ts).
+ *
+ * Plain HTTP by default; with `tls` (`server.admin.tls`, see
+ * security/https-tls.ts) HTTPS, optionally requiring a client certificate,
+ * with certificate files re-read while the server listens.
  */
-export function createAdminServer(registry: Registry, state: AdminState, logger: Logger): Server {
+export function createAdminServer(
+  registry: Registry,
+  state: AdminState,
+  logger: Logger,
+  tls?: HttpsServerTls | undefined,
+): Server {
   const log = logger.child({ component: "admin" });
-  return createServer(function adminHandler(req: IncomingMessage, res: ServerResponse) {
+  function adminHandler(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     if (
       path.startsWith("/admin/") &&
@@ -63,7 +74,11 @@ export function createAdminServer(registry: Registry, state: AdminState, logger:
           "not found: try /metrics, /healthz, /readyz, /admin/config or /admin/batching\n",
         );
     }
-  });
+  }
+  if (tls === undefined) return createServer(adminHandler);
+  const server = createHttpsServer(tls.serverOptions(), adminHandler);
+  tls.watch(server);
+  return server;
 }
 
 function send(res: ServerResponse, code: number, contentType: string, body: string): void {

@@ -55,6 +55,8 @@ const serverSchema = z
         // The bearer token of the admin API's writes, from a file (a mounted Secret); the
         // RELEVANCE_GATEWAY_ADMIN_TOKEN variable takes precedence. Neither set: writes are disabled.
         tokenFile: z.string().min(1).nullable().default(null),
+        // null (the default) serves plain HTTP; the same block as server.grpc.tls.
+        tls: serverTlsSchema,
       })
       .strict()
       .readonly()

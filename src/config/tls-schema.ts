@@ -2,8 +2,8 @@ import { z } from "zod";
 import { int } from "./schema-helpers.js";
 
 /**
- * TLS settings: the public gRPC listener (`server.grpc.tls`) and the
- * connections to the backends (`backends.<name>.tls`). Every block defaults to
+ * TLS settings: the public gRPC listener (`server.grpc.tls`), the admin
+ * HTTP listener (`server.admin.tls`) and the connections to the backends (`backends.<name>.tls`). Every block defaults to
  * null, which keeps plaintext. Files are PEM; they are read and checked when
  * the gateway starts (an unreadable or mismatched file fails the start with
  * the key's path), not here, so `check-config` works on a machine without them.
@@ -27,7 +27,8 @@ function requirePair(
 }
 
 /**
- * The gRPC server's certificate. `clientCaFile` turns on mutual TLS: the
+ * A listener's certificate: the gRPC server's (`server.grpc.tls`) and the
+ * admin listener's (`server.admin.tls`). `clientCaFile` turns on mutual TLS: the
  * handshake fails for a client without a certificate signed by that CA.
  * The files are re-read every `refreshIntervalMs`; a changed, valid pair
  * applies to new connections (a broken one is logged and the last good

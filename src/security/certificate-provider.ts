@@ -52,6 +52,11 @@ export class FileCertificateProvider implements experimental.CertificateProvider
     return this.#material.summary;
   }
 
+  /** The certificate, key and CA in use: the last good reading of the files. */
+  get material(): TlsMaterial {
+    return this.#material;
+  }
+
   /** Re-reads the files now; publishes them if they changed and are valid. Returns whether they changed. */
   reload(): boolean {
     const log = this.#opts.logger;

@@ -18,7 +18,7 @@ t.test("the DESIGN example is a complete config and gets every default", async (
       minClientPingIntervalMs: 10000,
       tls: null,
     },
-    admin: { host: "0.0.0.0", port: 8080, tokenFile: null },
+    admin: { host: "0.0.0.0", port: 8080, tokenFile: null, tls: null },
     shutdownGraceMs: 10000,
     reload: { watchFile: true, debounceMs: 500 },
   });
@@ -155,7 +155,7 @@ t.test("the local config parses: a Triton student and a vLLM teacher on loopback
   });
   t.same(cfg.server.grpc.host, "127.0.0.1");
   t.equal(cfg.server.grpc.port, 50051);
-  t.same(cfg.server.admin, { host: "127.0.0.1", port: 8080, tokenFile: null });
+  t.same(cfg.server.admin, { host: "127.0.0.1", port: 8080, tokenFile: null, tls: null });
   t.equal(cfg.routing.default, "student");
   t.match(cfg.routing.canary, { backend: "teacher", percent: 5, fallback: true });
   t.match(cfg.routing.shadow, { backend: "teacher", percent: 100, noiseFloorPercent: 10 });

@@ -110,6 +110,37 @@ t.test("changes outside the live keys are planned as restart-only", (t) => {
   t.end();
 });
 
+t.test("server.admin.tls, like server.grpc.tls, is planned as restart-only", (t) => {
+  t.notOk(isLivePath("server.admin.tls.certFile"));
+  t.notOk(isLivePath("server.grpc.tls.certFile"));
+  const tls = { certFile: "/tls/tls.crt", keyFile: "/tls/tls.key" };
+  const on = planConfigPatch(base, { server: { admin: { tls } } });
+  t.same(
+    on.restartRequired.map((c) => c.path),
+    [
+      "server.admin.tls.certFile",
+      "server.admin.tls.keyFile",
+      "server.admin.tls.clientCaFile",
+      "server.admin.tls.refreshIntervalMs",
+    ],
+  );
+  t.same(on.live, []);
+  const grpc = planConfigPatch(base, { server: { grpc: { tls } } });
+  t.same(
+    grpc.restartRequired.map((c) => c.path.replace("server.grpc.", "server.admin.")),
+    on.restartRequired.map((c) => c.path),
+    "the same leaves as for server.grpc.tls",
+  );
+  const withTls = validateConfig({ ...structuredClone(base), server: { admin: { tls } } });
+  const changed = planConfigPatch(withTls, { server: { admin: { tls: { refreshIntervalMs: 1000 } } } });
+  t.same(
+    changed.restartRequired.map((c) => [c.path, c.old, c.new]),
+    [["server.admin.tls.refreshIntervalMs", 60_000, 1000]],
+  );
+  t.same(changed.live, []);
+  t.end();
+});
+
 t.test("adding a shadow that was not there needs a restart, even its percent", (t) => {
   const withoutShadow = validateConfig({ ...structuredClone(base), routing: { default: "student" } });
   const plan = planConfigChange(withoutShadow, base);
