@@ -1,22 +1,9 @@
-import { Writable } from "node:stream";
 import t from "tap";
-import { createLogger } from "../../src/observability/logger.js";
+import { capturedLogger } from "../helpers/captured-logger.js";
 import { doc } from "../helpers/grpc-client.js";
 import { useGateway } from "../helpers/use-gateway.js";
 
 const TOKEN = "admin-token-for-tests-0123456789";
-
-/** A logger whose JSON lines the test can read. */
-function capturedLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split("\n")) if (line) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: createLogger("info", sink), lines };
-}
 
 async function call(url: string, init: RequestInit & { token?: string } = {}) {
   const headers = new Headers(init.headers);
@@ -129,7 +116,7 @@ t.test("an applied change is logged with old and new values and bumps the genera
     { path: "routing.canary.percent", old: 0, new: 100 },
     { path: "routing.shadow.percent", old: 0, new: 100 },
   ]);
-  const logged = lines.filter((l) => l.msg === "config change applied");
+  const logged = lines().filter((l) => l.msg === "config change applied");
   t.same(
     logged.map((l) => [l.path, l.old, l.new, l.source, l.generation]),
     [

@@ -4,13 +4,13 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
 import { connect } from "node:tls";
 import t from "tap";
 import { validateConfig } from "../../src/config/index.js";
 import { createGateway } from "../../src/gateway.js";
-import { createLogger, silentLogger } from "../../src/observability/logger.js";
+import { silentLogger } from "../../src/observability/logger.js";
 import { configError } from "../config/helpers.js";
+import { capturedLogger } from "../helpers/captured-logger.js";
 import { useGateway } from "../helpers/use-gateway.js";
 import { eventually, fixture, fixturePath } from "../security/tls-helpers.js";
 
@@ -105,18 +105,6 @@ function servedCertificate(port: number): Promise<{ serialNumber: string; finger
   });
 }
 
-/** A logger whose JSON lines the test can read. */
-function capturedLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString().split("\n")) if (line) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: createLogger("info", sink), lines };
-}
-
 const adminPortOf = (adminUrl: string) => Number(new URL(adminUrl).port);
 
 /** The gateway config's `server` section with the admin listener's `tls`. */
@@ -148,7 +136,7 @@ t.test("server.admin.tls: the admin endpoints answer over HTTPS and not over pla
   const served = await servedCertificate(port);
   t.equal(served.fingerprint256, certOf("server.crt").fingerprint256, "serves certFile");
 
-  const listening = lines.find((l) => l.msg === "listening");
+  const listening = lines().find((l) => l.msg === "listening");
   t.equal(listening?.adminTransport, "tls", "the startup log says the admin listener is TLS");
   t.match(listening?.adminCertificate, { serialNumber: certOf("server.crt").serialNumber });
   t.equal(listening?.transport, "plaintext", "the gRPC listener's mode is its own");
@@ -159,7 +147,7 @@ t.test("without server.admin.tls the admin listener stays plain HTTP", async (t)
   const { adminUrl } = await useGateway(t, { logger });
   const plain = await plainGet(adminPortOf(adminUrl));
   t.same(plain, { status: 200 }, "plain HTTP, as before");
-  t.equal(lines.find((l) => l.msg === "listening")?.adminTransport, "plaintext");
+  t.equal(lines().find((l) => l.msg === "listening")?.adminTransport, "plaintext");
 });
 
 t.test("admin writes work over HTTPS; server.admin.tls itself needs a restart", async (t) => {

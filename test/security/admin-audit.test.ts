@@ -7,34 +7,17 @@
  */
 
 import { createHash, randomUUID } from "node:crypto";
-import { Writable } from "node:stream";
 import t from "tap";
-import { createLogger } from "../../src/observability/logger.js";
+import { capturedLogger } from "../helpers/captured-logger.js";
 import { useGateway } from "../helpers/use-gateway.js";
 
 const ADMIN_TOKEN = `admin-${randomUUID()}`;
 const WRONG_TOKEN = `wrong-${randomUUID()}`;
 const fingerprint = (token: string) => createHash("sha256").update(token).digest("hex").slice(0, 8);
 
-function capturedLogger() {
-  const chunks: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  });
-  const lines = () =>
-    chunks
-      .join("")
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  return {
-    logger: createLogger("info", sink),
-    text: () => chunks.join(""),
-    audits: () => lines().filter((l) => l.audit === "admin"),
-  };
+function auditLogger() {
+  const captured = capturedLogger();
+  return { ...captured, audits: () => captured.lines().filter((l) => l.audit === "admin") };
 }
 
 async function request(
@@ -54,7 +37,7 @@ const batchSize = (n: unknown) =>
   JSON.stringify({ backends: { student: { batching: { maxBatchSize: n } } } });
 
 t.test("every admin write attempt is audited, without the token", async (t) => {
-  const captured = capturedLogger();
+  const captured = auditLogger();
   const { adminUrl } = await useGateway(t, { logger: captured.logger, adminToken: ADMIN_TOKEN });
   const config = `${adminUrl}/admin/config`;
 
@@ -153,7 +136,7 @@ t.test("every admin write attempt is audited, without the token", async (t) => {
 });
 
 t.test("writes while disabled are audited", async (t) => {
-  const captured = capturedLogger();
+  const captured = auditLogger();
   const { adminUrl } = await useGateway(t, { logger: captured.logger });
   t.equal(
     await request(`${adminUrl}/admin/config`, { method: "PATCH", token: WRONG_TOKEN, body: "{}" }),

@@ -7,35 +7,14 @@
  */
 
 import { randomUUID } from "node:crypto";
-import { Writable } from "node:stream";
 import * as grpc from "@grpc/grpc-js";
 import t from "tap";
 import { scoreServiceDefinition } from "../../src/api/server.js";
 import { encodeScoreRequest, type ScoreRequestMessage } from "../../src/codec/index.js";
-import { createLogger, REDACTED } from "../../src/observability/logger.js";
+import { REDACTED } from "../../src/observability/logger.js";
+import { capturedLogger } from "../helpers/captured-logger.js";
 import { doc } from "../helpers/grpc-client.js";
 import { useGateway } from "../helpers/use-gateway.js";
-
-/** A logger at `level` writing to memory, as the gateway's logger writes to stdout. */
-function capturedLogger(level: string) {
-  const chunks: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk.toString());
-      done();
-    },
-  });
-  return {
-    logger: createLogger(level, sink),
-    text: () => chunks.join(""),
-    lines: () =>
-      chunks
-        .join("")
-        .split("\n")
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
 
 t.test("the logger redacts credentials and key material", async (t) => {
   const { logger, text } = capturedLogger("debug");
