@@ -1,18 +1,9 @@
 import t from "tap";
 import { AdaptiveController } from "../../src/batching/adaptive.js";
 import { BatchCostModel, maxBatchWithin, minBatchForRate } from "../../src/batching/cost-model.js";
+import { mulberry32 } from "../../src/util/mulberry32.js";
 
-/** Deterministic PRNG in [0, 1) (mulberry32). */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 /** Sizes 1..64 in a fixed shuffled order. */
 function sizes(count: number, seed = 1): number[] {

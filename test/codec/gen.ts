@@ -14,18 +14,10 @@ import type {
   ScoreRequestMessage,
   ScoreResponseMessage,
 } from "../../src/codec/index.js";
+import { mulberry32 } from "../../src/util/mulberry32.js";
 
-/** mulberry32: tiny, fast and good enough to drive test data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG that drives test data (mulberry32). */
+export const prng: (seed: number) => () => number = mulberry32;
 
 export type Rand = () => number;
 
