@@ -4,6 +4,7 @@
  * endpoint per batch and calls `infer` with parallel arrays of model texts.
  */
 import type { TraceHeaders } from "../tracing/trace-headers.js";
+import type { GatewayError } from "../util/gateway-error.js";
 
 /** The model server's own identity for what answered (Triton's model_name/model_version, vLLM's model id). */
 export interface ModelIdentity {
@@ -62,6 +63,14 @@ export interface BackendEndpoint {
   readonly maxBatchSize: number | undefined;
   /** Resolves with n×5 probabilities or rejects with a GatewayError. */
   infer(batch: InferBatch, ctx: CallContext): Promise<InferResult>;
+  /**
+   * Counts against the endpoint (breaker, outlier detection) a failure that
+   * `infer` did not count because it was an input rejection
+   * (`GatewayError.inputRejection`): the batcher calls it when splitting the
+   * batch showed that the endpoint, not one input, is at fault (every part
+   * failed the same way).
+   */
+  reportFault?(error: GatewayError): void;
 }
 
 export interface BackendClient extends AsyncDisposable {

@@ -32,11 +32,24 @@ export class GatewayError extends Error {
   override readonly name = "GatewayError";
   readonly code: status;
   readonly reason: ErrorReason;
+  /**
+   * The model server refused a whole batch in a way that one of its inputs may
+   * have caused (Triton's INTERNAL from a Python-backend tokenizer, vLLM's 400):
+   * until the batcher has isolated the cause by splitting the batch, it is not
+   * counted against the endpoint (see `BackendEndpoint.reportFault`).
+   */
+  readonly inputRejection: boolean;
 
-  constructor(code: status, reason: ErrorReason, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(
+    code: status,
+    reason: ErrorReason,
+    message: string,
+    options?: { cause?: unknown; inputRejection?: boolean },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.reason = reason;
+    this.inputRejection = options?.inputRejection ?? false;
   }
 
   /** Wraps anything thrown into a GatewayError (an unknown error becomes INTERNAL). */
