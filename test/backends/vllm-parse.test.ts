@@ -64,7 +64,7 @@ t.test("classify request body", async (t) => {
     model: MODEL,
     input: ["a", "b"],
     truncate_prompt_tokens: 8192,
-    truncation_side: "right",
+    truncation_side: "left",
   });
   t.same(
     classifyRequestBody(MODEL, ["a"], undefined),

@@ -385,7 +385,11 @@ t.test("an unhealthy engine: /health 503, inference 500", async (t) => {
 t.test("length limits and truncation", async (t) => {
   const sim = await startSim(t, { maxModelLen: 64 });
   const q = "red running shoes";
-  const long = classifyInput(q, `Title: ${"shoes for running and more ".repeat(12)}`);
+  // The pair alone, without the default template's instructions, so right truncation keeps the query.
+  const long = compileTemplate("Query: {query}\nDocument:\n{document}")(
+    q,
+    `Title: ${"shoes for running and more ".repeat(12)}`,
+  );
   const n = simTokenCount(long);
   t.ok(n > 64);
 
