@@ -96,6 +96,17 @@ t.test("a recorded /classify response is matched by index", async (t) => {
   t.equal(res.model, MODEL);
 });
 
+t.test("classify reads probs only: label is whatever id2label names, or null", async (t) => {
+  for (const label of [null, "5", "irrelevant", 3]) {
+    const json = JSON.parse(CLASSIFY_BODY) as { data: { label: unknown }[] };
+    for (const item of json.data) item.label = label;
+    expectRows(t, parseClassifyResponse(json, 3, classifySite).probabilities, CLASSIFY_EXPECTED);
+  }
+  const json = JSON.parse(CLASSIFY_BODY) as { data: Record<string, unknown>[] };
+  for (const item of json.data) delete item.label;
+  expectRows(t, parseClassifyResponse(json, 3, classifySite).probabilities, CLASSIFY_EXPECTED);
+});
+
 t.test("classify rows are renormalised in float64", async (t) => {
   const json = classifyWith((j) => {
     j.data![0]!.probs = [0.2004, 0.2, 0.2, 0.2, 0.2];
