@@ -246,13 +246,17 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     if (shuttingDown) reasons.push("shutting down");
     if (!defaultBackend) reasons.push(`default backend ${cfg.routing.default} is not built`);
     else if (!defaultBackend.isReady()) {
-      const eps = defaultBackend.endpoints().map((e) => `${e.id} ${e.state}`);
+      const eps = defaultBackend
+        .endpoints()
+        .map((e) => (e.notReady ? `${e.id} ${e.state}: ${e.notReady.reason}` : `${e.id} ${e.state}`));
       reasons.push(`default backend ${cfg.routing.default} has no ready endpoint (${eps.join(", ")})`);
     }
     return reasons;
   }
 
   const reportedEndpoints = new Map<string, Set<string>>();
+  /** The cause series set per backend, by endpoint, so a change of cause (or readiness) removes the old one. */
+  const reportedCauses = new Map<string, Map<string, string>>();
 
   function refreshReadiness(): void {
     for (const [name, backend] of backends) {
@@ -263,6 +267,16 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
         metrics.endpointReady
           .labels(name, ep.id)
           .set(ep.state === "ready" ? 1 : ep.state === "unknown" ? -1 : 0);
+        const causes = reportedCauses.get(name) ?? new Map<string, string>();
+        reportedCauses.set(name, causes);
+        const was = causes.get(ep.id);
+        const cause = ep.notReady?.cause;
+        if (was !== undefined && was !== cause) metrics.endpointNotReady.remove(name, ep.id, was);
+        if (cause === undefined) causes.delete(ep.id);
+        else {
+          metrics.endpointNotReady.labels(name, ep.id, cause).set(1);
+          causes.set(ep.id, cause);
+        }
       }
       // Endpoints that left (DNS discovery) take their series with them.
       const previous = reportedEndpoints.get(name) ?? new Set<string>();
@@ -270,6 +284,9 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
         if (!current.has(id)) {
           metrics.endpointReady.remove(name, id);
           metrics.breakerState.remove(name, id);
+          const cause = reportedCauses.get(name)?.get(id);
+          if (cause !== undefined) metrics.endpointNotReady.remove(name, id, cause);
+          reportedCauses.get(name)?.delete(id);
         }
       }
       reportedEndpoints.set(name, current);

@@ -61,6 +61,13 @@ export interface BackendEndpoint {
   readonly state: EndpointState;
   /** The server's own batch cap (Triton's max_batch_size), when known; batches never exceed it. */
   readonly maxBatchSize: number | undefined;
+  /**
+   * While the last readiness probe found the endpoint not ready, why: a
+   * low-cardinality `cause` (the `endpoint_not_ready` metric's label, e.g.
+   * "model_not_found") and the `reason` logged and shown by /readyz.
+   * Absent when ready, or when the backend kind does not report one.
+   */
+  readonly notReady?: { readonly cause: string; readonly reason: string } | undefined;
   /** Resolves with n×5 probabilities or rejects with a GatewayError. */
   infer(batch: InferBatch, ctx: CallContext): Promise<InferResult>;
   /**

@@ -104,6 +104,14 @@ export function createMetrics(opts: { collectDefault: boolean; registry?: Regist
       labelNames: ["backend", "endpoint"] as const,
       registers,
     }),
+    endpointNotReady: new Gauge({
+      name: `${p}endpoint_not_ready`,
+      help:
+        "1 for the cause the last readiness probe gave for a not-ready endpoint (Triton: server_not_ready, " +
+        "model_not_found, model_unavailable, model_misconfigured, probe_failed); no series while ready.",
+      labelNames: ["backend", "endpoint", "cause"] as const,
+      registers,
+    }),
     retries: new Counter({
       name: `${p}retries_total`,
       help: "Batches sent again to another endpoint after failing UNAVAILABLE (within the retry budget).",

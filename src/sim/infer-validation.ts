@@ -40,12 +40,18 @@ const SHAPE_NOTE =
   "to each input shape. If you want to specify the full shape including the batch dim in your input dims " +
   "config, try setting max_batch_size to zero. See the model configuration docs for more info on max_batch_size.";
 
-/** Looks up a model like Triton's repository manager (shared by ModelReady, ModelConfig, ModelInfer...). */
+/**
+ * Looks up a model like Triton's repository manager (core
+ * `model_lifecycle.cc` GetModel; shared by ModelMetadata, ModelConfig,
+ * ModelInfer). A model in `notReady` is loading or unloaded: it has no
+ * ready version.
+ */
 export function findModel(
   models: ReadonlyMap<string, SimModel>,
   name: string,
   version: string,
   prefix = "",
+  notReady: ReadonlySet<string> = NONE,
 ): SimModel {
   const model = models.get(name);
   if (!model) {
@@ -57,7 +63,38 @@ export function findModel(
   if (version !== "" && version !== model.version) {
     throw new SimRpcError(status.NOT_FOUND, `${prefix}'${name}' version ${version} is not found`);
   }
+  if (notReady.has(name)) {
+    if (version === "")
+      throw new SimRpcError(status.NOT_FOUND, `${prefix}'${name}' has no available versions`);
+    throw new SimRpcError(status.UNAVAILABLE, `${prefix}'${name}' version ${version} is not at ready state`);
+  }
   return model;
+}
+
+const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * Triton's ModelReady: OK with `ready: false` for a model or version it does
+ * not serve, not an error (core `server.cc` InferenceServer::ModelIsReady
+ * returns success whatever GetModel says). Only a version string that is not
+ * a non-negative integer is an error (server `common.cc`
+ * GetModelVersionFromString, which parses with std::stol).
+ */
+export function modelIsReady(
+  models: ReadonlyMap<string, SimModel>,
+  notReady: ReadonlySet<string>,
+  name: string,
+  version: string,
+): boolean {
+  if (version !== "" && !/^\d+$/.test(version)) {
+    const message = /^-\d+$/.test(version)
+      ? `invalid model version specified '${version}' , version should be an integral value > 0`
+      : `failed to get model version from specified version string '${version}' (details: stol), ` +
+        "version should be an integral value > 0";
+    throw new SimRpcError(status.INVALID_ARGUMENT, message);
+  }
+  const model = models.get(name);
+  return model !== undefined && (version === "" || version === model.version) && !notReady.has(name);
 }
 
 function list(names: readonly string[]): string {
@@ -68,9 +105,10 @@ function list(names: readonly string[]): string {
 export function validateInferRequest(
   req: ModelInferRequestMessage,
   models: ReadonlyMap<string, SimModel>,
+  notReady?: ReadonlySet<string>,
 ): ValidInfer {
   const prefix = `[request id: ${req.id || "<id_unknown>"}] `;
-  const model = findModel(models, req.modelName, req.modelVersion, prefix);
+  const model = findModel(models, req.modelName, req.modelVersion, prefix, notReady);
   const m = model.name;
   const fail = (message: string): SimRpcError =>
     new SimRpcError(status.INVALID_ARGUMENT, `${prefix}${message}`, model);

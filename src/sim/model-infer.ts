@@ -32,6 +32,8 @@ export interface SimCounters {
 
 export interface ModelInferContext {
   readonly models: ReadonlyMap<string, SimModel>;
+  /** Models that are loading or unloaded (TritonSim.setModelReady): ModelInfer fails as Triton's would. */
+  readonly notReady: ReadonlySet<string>;
   readonly schedulers: ReadonlyMap<SimModel, SimScheduler>;
   readonly metrics: TritonSimMetrics;
   readonly counters: SimCounters;
@@ -113,7 +115,7 @@ export function modelInferHandler(
     const received = clock.now();
     let v: ValidInfer;
     try {
-      v = validateInferRequest(call.request, ctx.models);
+      v = validateInferRequest(call.request, ctx.models, ctx.notReady);
     } catch (err) {
       counters.failures++;
       if (err instanceof SimRpcError && err.model) metrics.failed(labelsOf(err.model), "OTHER");

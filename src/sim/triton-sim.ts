@@ -25,7 +25,7 @@ import {
 import { type Clock, systemClock } from "../util/clock.js";
 import { serveFaultControl } from "./fault-control.js";
 import { FaultInjector, type FaultKind, type FaultSpec, TRITON_MALFORMED_KINDS } from "./faults.js";
-import { findModel, toStatus } from "./infer-validation.js";
+import { findModel, modelIsReady, toStatus } from "./infer-validation.js";
 import { modelInferHandler, SIM_BATCH_HISTORY, type SimCounters, scoringFunction } from "./model-infer.js";
 import { type ReceivedTrace, ReceivedTraces } from "./received-traces.js";
 import {
@@ -65,6 +65,11 @@ export interface TritonSimOptions {
   cost?: Partial<SimCost>;
   /** Faults to inject from the start; default none. */
   faults?: FaultSpec;
+  /**
+   * Triton's --strict-readiness (default true): ServerReady and gRPC health
+   * report not ready while any model is not (setModelReady).
+   */
+  strictReadiness?: boolean;
   /** Seed of the fault PRNG (the same seed and spec fault the same calls); default 1. */
   faultSeed?: number;
   /**
@@ -113,6 +118,14 @@ export interface TritonSim extends AsyncDisposable {
   setCost(cost: Partial<SimCost>): void;
   /** Server (and every model) readiness as ServerReady, ModelReady and health report it; default true. */
   setReady(ready: boolean): void;
+  /**
+   * One model's readiness, as while Triton loads or unloads it: ModelReady
+   * answers false; ModelConfig, ModelMetadata and ModelInfer fail with
+   * Triton's "has no available versions" (NOT_FOUND, no version asked) or
+   * "version N is not at ready state" (UNAVAILABLE). RangeError for a model
+   * the simulator does not serve.
+   */
+  setModelReady(model: string, ready: boolean): void;
   /** Replaces the fault spec (RangeError naming the field if invalid); releases hung calls. */
   setFaults(spec: FaultSpec): void;
   /** No faults from now on; hung calls are released and run normally. */
@@ -149,13 +162,25 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
   const counters: SimCounters = { requests: 0, items: 0, maxBatchSeen: 0, failures: 0, batchSizes: [] };
   const traces = new ReceivedTraces(logger);
   let ready = true;
+  const strictReadiness = opts.strictReadiness ?? true;
+  const notReadyModels = new Set<string>();
   const health = new HealthImplementation({ "": "SERVING", [INFERENCE_SERVICE_NAME]: "SERVING" });
+  /** ServerReady (and health, which Triton answers from the same call): the server's and, when strict, every model's. */
+  const serverReady = (): boolean => ready && !(strictReadiness && notReadyModels.size > 0);
+  const updateHealth = (): void => {
+    const status = serverReady() ? "SERVING" : "NOT_SERVING";
+    health.setStatus("", status);
+    health.setStatus(INFERENCE_SERVICE_NAME, status);
+  };
 
   const modelHandler =
     <Res>(answer: (model: SimModel) => Res): Handler<ModelRef, Res> =>
     (call, callback) => {
       try {
-        callback(null, answer(findModel(models, call.request.name, call.request.version)));
+        callback(
+          null,
+          answer(findModel(models, call.request.name, call.request.version, "", notReadyModels)),
+        );
       } catch (err) {
         callback(toStatus(err));
       }
@@ -166,7 +191,10 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
       Empty,
       ServerLiveResponse
     >,
-    ServerReady: ((_call, callback) => callback(null, { ready })) satisfies Handler<Empty, ReadyResponse>,
+    ServerReady: ((_call, callback) => callback(null, { ready: serverReady() })) satisfies Handler<
+      Empty,
+      ReadyResponse
+    >,
     ServerMetadata: ((_call, callback) =>
       callback(null, {
         name: "triton",
@@ -179,13 +207,22 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
           "binary_tensor_data",
         ],
       })) satisfies Handler<Empty, ServerMetadataResponse>,
-    ModelReady: modelHandler<ReadyResponse>(() => ({ ready })),
+    // An unknown model or version is `ready: false`, not an error (infer-validation.ts modelIsReady).
+    ModelReady: ((call, callback) => {
+      try {
+        const { name, version } = call.request;
+        callback(null, { ready: ready && modelIsReady(models, notReadyModels, name, version) });
+      } catch (err) {
+        callback(toStatus(err));
+      }
+    }) satisfies Handler<ModelRef, ReadyResponse>,
     ModelMetadata: modelHandler<ModelMetadataResponse>(modelMetadata),
     ModelConfig: modelHandler<ModelConfigResponse>((model) => ({
       config: modelConfig(model, cost.instances),
     })),
     ModelInfer: modelInferHandler({
       models,
+      notReady: notReadyModels,
       schedulers,
       metrics,
       counters,
@@ -274,9 +311,14 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
     },
     setReady(next) {
       ready = next;
-      const status = next ? "SERVING" : "NOT_SERVING";
-      health.setStatus("", status);
-      health.setStatus(INFERENCE_SERVICE_NAME, status);
+      updateHealth();
+    },
+    setModelReady(model, next) {
+      if (!models.has(model)) throw new RangeError(`sim: model '${model}' is not served`);
+      if (next) notReadyModels.delete(model);
+      else notReadyModels.add(model);
+      updateHealth();
+      logger?.info({ model, ready: next }, "model readiness set");
     },
     setFaults(spec) {
       faults.set(spec);

@@ -96,11 +96,29 @@ export function shuffled<T>(items: readonly T[]): T[] {
   return out;
 }
 
-export function classifyBody(job: ClassifyJob, shuffle: boolean): Record<string, unknown> {
+/**
+ * vLLM's `label` is `hf_config.id2label.get(argmax(probs))` (vllm
+ * `entrypoints/pooling/classify/serving.py`): null for an index the map
+ * lacks. A config with num_labels set and no names gets transformers'
+ * default names "LABEL_<i>", which is what serving a causal LM with
+ * `--convert classify` and `classifier_from_token` produces (vllm sets only
+ * num_labels). The gateway never reads `label`, only `probs`.
+ */
+function classLabel(index: number, id2label: Readonly<Record<number, string>> | undefined): string | null {
+  if (id2label === undefined) return `LABEL_${index}`;
+  return id2label[index] ?? null;
+}
+
+export function classifyBody(
+  job: ClassifyJob,
+  shuffle: boolean,
+  id2label?: Readonly<Record<number, string>>,
+): Record<string, unknown> {
   const data = job.prompts.map((p, index) => {
     const { query, document } = parseTeacherInput(p.text);
     const logits = teacherLogits(query, document);
-    return { index, label: String(argmax5(logits) + 1), probs: softmax5(logits), num_classes: 5 };
+    const label = classLabel(argmax5(logits), id2label);
+    return { index, label, probs: softmax5(logits), num_classes: 5 };
   });
   return {
     id: `classify-${hexId()}`,

@@ -23,6 +23,13 @@ export interface VllmSimOptions {
   maxNumBatchedTokens?: number;
   /** Default { stepMs: 4, perSeqMs: 0.05, prefillMsPerToken: 0.002 }; partial values fill from it. */
   cost?: Partial<VllmSimCost>;
+  /**
+   * The model config's `id2label` (as set with `--hf-overrides
+   * '{"id2label":{...}}'`), which names `/classify`'s `label`. Default: what
+   * transformers gives a config with 5 labels and no names, "LABEL_0" ..
+   * "LABEL_4" (the classifier_from_token conversion sets only num_labels).
+   */
+  id2label?: Readonly<Record<number, string>>;
   /** Answer every list out of index order (as the `x-sim-shuffle-choices: 1` header does per request). */
   shuffleChoices?: boolean;
   /** Errors in the pre-0.10.1 shape `{"object":"error",...}` instead of `{"error":{...}}`. */

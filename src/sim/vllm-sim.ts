@@ -147,7 +147,7 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
         const job = parseClassify(raw, served);
         work = async () => {
           await runPrompts(engine, job.prompts, hooks("stop", 0), abort.signal);
-          return classifyBody(job, shuffle);
+          return classifyBody(job, shuffle, opts.id2label);
         };
       } else {
         const job = parseCompletion(raw, served);

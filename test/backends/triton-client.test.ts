@@ -123,7 +123,13 @@ t.test("an unknown model is UNAVAILABLE and not ready", async (t) => {
   await client.start();
   t.equal(client.isReady(), false);
   t.match(client.endpoints()[0], { state: "not-ready" });
-  t.ok(lines.some((l) => l.level === 40 && /model 'nope' is not available/.test(l.reason ?? "")));
+  // ModelReady answers ready: false; ModelConfig tells a missing model from one that is loading.
+  const reason = `model 'nope' not found on ${sim.address}: Request for unknown model: 'nope' is not found`;
+  t.ok(
+    lines.some((l) => l.level === 40 && l.msg === "triton endpoint not ready" && l.reason === reason),
+    "the log names the missing model",
+  );
+  t.same(client.endpoints()[0]?.notReady, { cause: "model_not_found", reason });
   const err = await client
     .endpoints()[0]!
     .infer({ queries: ["q"], documents: ["d"] }, ctx())
@@ -134,6 +140,38 @@ t.test("an unknown model is UNAVAILABLE and not ready", async (t) => {
     reason: "BACKEND_MODEL_UNAVAILABLE",
     message: `backend student: model 'nope' is not available on ${sim.address}: [request id: <id_unknown>] Request for unknown model: 'nope' is not found`,
   });
+});
+
+t.test("a model that is loading is not ready, named as loading, and ready once loaded", async (t) => {
+  const sim = await startSim(t, { strictReadiness: false });
+  sim.setModelReady("relevance_student", false);
+  const clock = new FakeClock();
+  const { logger, lines } = captureLogs();
+  const client = backend(t, { endpoints: [sim.address], clock, logger, readiness: { intervalMs: 1000 } });
+  await client.start();
+  t.equal(client.isReady(), false);
+  const reason =
+    `model 'relevance_student' is loading or unavailable on ${sim.address}: ` +
+    "'relevance_student' has no available versions";
+  t.same(client.endpoints()[0]?.notReady, { cause: "model_unavailable", reason });
+  t.ok(
+    lines.some((l) => l.level === 40 && l.reason === reason),
+    "the log says the model is loading",
+  );
+  sim.setModelReady("relevance_student", true);
+  await clock.advance(1000);
+  await waitFor(() => client.isReady(), "ready once loaded");
+  t.equal(client.endpoints()[0]?.notReady, undefined);
+});
+
+t.test("a version the server does not have is named as not found", async (t) => {
+  const sim = await startSim(t);
+  const { logger, lines } = captureLogs();
+  const client = backend(t, { endpoints: [sim.address], logger, modelVersion: "3" });
+  await client.start();
+  const reason = `model 'relevance_student' version 3 not found on ${sim.address}: 'relevance_student' version 3 is not found`;
+  t.same(client.endpoints()[0]?.notReady, { cause: "model_not_found", reason });
+  t.ok(lines.some((l) => l.level === 40 && l.reason === reason));
 });
 
 t.test("a misconfigured output tensor is INTERNAL naming the tensor", async (t) => {

@@ -5,7 +5,11 @@ import { pino } from "pino";
 import t, { type Test } from "tap";
 import type { BackendClient, CallContext } from "../../src/backends/backend-client.js";
 import { createVllmBackend, type VllmBackendOptions } from "../../src/backends/vllm/client.js";
-import { compileTemplate, DEFAULT_GENERATE_TEMPLATE } from "../../src/backends/vllm/templates.js";
+import {
+  compileTemplate,
+  DEFAULT_CLASSIFY_TEMPLATE,
+  DEFAULT_GENERATE_TEMPLATE,
+} from "../../src/backends/vllm/templates.js";
 import {
   createVllmSim,
   teacherProbabilities,
@@ -206,13 +210,9 @@ t.test("classify: one list request with the templated pairs, truncated to max_mo
   t.match(req?.headers, { "content-type": "application/json", "x-request-id": "b-1.1" });
   t.same(req?.json, {
     model: MODEL,
-    input: [
-      "Query: red running shoes\nDocument:\nRed shoes for running",
-      "Query: Café crème\nDocument:\nCAFÉ au lait",
-      "Query: 日本 料理\nDocument:\n日本の料理 レシピ",
-    ],
+    input: QUERIES.map((q, i) => compileTemplate(DEFAULT_CLASSIFY_TEMPLATE)(q, DOCUMENTS[i]!)),
     truncate_prompt_tokens: 8192,
-    truncation_side: "right",
+    truncation_side: "left",
   });
 });
 

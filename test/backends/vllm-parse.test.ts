@@ -64,7 +64,7 @@ t.test("classify request body", async (t) => {
     model: MODEL,
     input: ["a", "b"],
     truncate_prompt_tokens: 8192,
-    truncation_side: "right",
+    truncation_side: "left",
   });
   t.same(
     classifyRequestBody(MODEL, ["a"], undefined),
@@ -94,6 +94,17 @@ t.test("a recorded /classify response is matched by index", async (t) => {
   const res = parseClassifyResponse(JSON.parse(CLASSIFY_BODY), 3, classifySite);
   expectRows(t, res.probabilities, CLASSIFY_EXPECTED);
   t.equal(res.model, MODEL);
+});
+
+t.test("classify reads probs only: label is whatever id2label names, or null", async (t) => {
+  for (const label of [null, "5", "irrelevant", 3]) {
+    const json = JSON.parse(CLASSIFY_BODY) as { data: { label: unknown }[] };
+    for (const item of json.data) item.label = label;
+    expectRows(t, parseClassifyResponse(json, 3, classifySite).probabilities, CLASSIFY_EXPECTED);
+  }
+  const json = JSON.parse(CLASSIFY_BODY) as { data: Record<string, unknown>[] };
+  for (const item of json.data) delete item.label;
+  expectRows(t, parseClassifyResponse(json, 3, classifySite).probabilities, CLASSIFY_EXPECTED);
 });
 
 t.test("classify rows are renormalised in float64", async (t) => {

@@ -41,7 +41,15 @@ t.test("readiness, metadata, config and health", async (t) => {
   t.equal(meta.name, "triton");
   t.ok((meta.extensions as string[]).includes("model_configuration"));
 
-  await t.rejects(cold.call("ModelReady", { name: "nope" }), {
+  // Triton's ModelReady answers OK with ready: false for a model or version it does not serve.
+  t.same(await cold.call("ModelReady", { name: "nope", version: "" }), { ready: false });
+  t.same(await cold.call("ModelReady", { name: "relevance_student", version: "7" }), { ready: false });
+  await t.rejects(cold.call("ModelReady", { name: "relevance_student", version: "one" }), {
+    code: grpc.status.INVALID_ARGUMENT,
+    details:
+      "failed to get model version from specified version string 'one' (details: stol), version should be an integral value > 0",
+  });
+  await t.rejects(cold.call("ModelConfig", { name: "nope" }), {
     code: grpc.status.INVALID_ARGUMENT,
     details: "Request for unknown model: 'nope' is not found",
   });
@@ -99,6 +107,40 @@ t.test("readiness, metadata, config and health", async (t) => {
   sim.setReady(false);
   t.same(await check(), { status: "NOT_SERVING" });
   t.same(await cold.call("ServerReady"), { ready: false });
+});
+
+t.test(
+  "a model that is not ready: ModelReady false, Triton's errors from ModelConfig and ModelInfer",
+  async (t) => {
+    const { sim, cold, client } = await startSim(t);
+    sim.setModelReady("relevance_student", false);
+    t.same(await cold.call("ModelReady", { name: "relevance_student", version: "" }), { ready: false });
+    // Strict readiness (Triton's default): the server is not ready while one of its models is not.
+    t.same(await cold.call("ServerReady"), { ready: false });
+    await t.rejects(cold.call("ModelConfig", { name: "relevance_student", version: "" }), {
+      code: grpc.status.NOT_FOUND,
+      details: "'relevance_student' has no available versions",
+    });
+    await t.rejects(cold.call("ModelMetadata", { name: "relevance_student", version: "1" }), {
+      code: grpc.status.UNAVAILABLE,
+      details: "'relevance_student' version 1 is not at ready state",
+    });
+    await t.rejects(rawInfer(client, pairRequest(["q"], ["d"], { id: "b1" })).result, {
+      code: grpc.status.NOT_FOUND,
+      details: "[request id: b1] 'relevance_student' has no available versions",
+    });
+    sim.setModelReady("relevance_student", true);
+    t.same(await cold.call("ModelReady", { name: "relevance_student", version: "1" }), { ready: true });
+    t.same(await cold.call("ServerReady"), { ready: true });
+    t.throws(() => sim.setModelReady("nope", false), RangeError);
+  },
+);
+
+t.test("without strict readiness the server stays ready while a model is not", async (t) => {
+  const { sim, cold } = await startSim(t, { strictReadiness: false });
+  sim.setModelReady("relevance_student", false);
+  t.same(await cold.call("ServerReady"), { ready: true });
+  t.same(await cold.call("ModelReady", { name: "relevance_student", version: "" }), { ready: false });
 });
 
 t.test("ModelInfer scores each pair with simLogits", async (t) => {

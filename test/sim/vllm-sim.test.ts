@@ -151,7 +151,9 @@ t.test("/classify scores each input with the teacher", async (t) => {
     const expected = Array.from(teacherProbabilities(q, d));
     t.same(item, {
       index: i,
-      label: String(expected.indexOf(Math.max(...expected)) + 1),
+      // vLLM: hf_config.id2label[argmax]; the classifier_from_token conversion sets num_labels 5,
+      // for which transformers names the classes LABEL_0..LABEL_4.
+      label: `LABEL_${expected.indexOf(Math.max(...expected))}`,
       probs: expected,
       num_classes: 5,
     });
@@ -170,6 +172,18 @@ t.test("/classify scores each input with the teacher", async (t) => {
     /^vllm:request_success_total\{[^}]*finished_reason="stop"[^}]*\} 5$/m,
     "one per item",
   );
+});
+
+t.test("/classify: label comes from a configured id2label (--hf-overrides)", async (t) => {
+  const id2label = { 0: "1", 1: "2", 2: "3", 3: "4", 4: "5" };
+  const sim = await startSim(t, { id2label });
+  const [q, d] = PAIRS[0]!;
+  const res = await call(sim, "/classify", { body: { input: [classifyInput(q, d)] } });
+  const expected = Array.from(teacherProbabilities(q, d));
+  t.equal(res.body.data[0].label, String(expected.indexOf(Math.max(...expected)) + 1));
+  const partial = await startSim(t, { id2label: { 0: "irrelevant" } });
+  const none = await call(partial, "/classify", { body: { input: [classifyInput("shoes", "shoes shoes")] } });
+  t.equal(none.body.data[0].label, null, "an index id2label lacks gives null, as id2label.get does");
 });
 
 t.test("/v1/completions: label log-probs renormalise to the classify probabilities", async (t) => {
@@ -207,7 +221,11 @@ t.test("/v1/completions: label log-probs renormalise to the classify probabiliti
     const probs = classified.body.data[i].probs as number[];
     const worst = Math.max(...mass.map((m, k) => Math.abs(m / total - probs[k]!)));
     t.ok(worst < 1e-6, `choice ${i} matches /classify (max diff ${worst})`);
-    t.equal(choice.text, classified.body.data[i].label, "the text is the argmax label");
+    t.equal(
+      choice.text,
+      String(probs.indexOf(Math.max(...probs)) + 1),
+      "the text is the argmax label's digit",
+    );
   }
 
   const plain = await call(sim, "/v1/completions", { body: { prompt: prompt[0] } });
@@ -385,7 +403,11 @@ t.test("an unhealthy engine: /health 503, inference 500", async (t) => {
 t.test("length limits and truncation", async (t) => {
   const sim = await startSim(t, { maxModelLen: 64 });
   const q = "red running shoes";
-  const long = classifyInput(q, `Title: ${"shoes for running and more ".repeat(12)}`);
+  // The pair alone, without the default template's instructions, so right truncation keeps the query.
+  const long = compileTemplate("Query: {query}\nDocument:\n{document}")(
+    q,
+    `Title: ${"shoes for running and more ".repeat(12)}`,
+  );
   const n = simTokenCount(long);
   t.ok(n > 64);
 

@@ -134,6 +134,10 @@ export function createResilientBackend(inner: BackendClient, opts: ResilienceOpt
       return this.#inner.maxBatchSize;
     }
 
+    get notReady(): BackendEndpoint["notReady"] {
+      return this.#inner.notReady;
+    }
+
     get state(): EndpointState {
       const s = this.#inner.state;
       if (s === "not-ready") return s;

@@ -75,7 +75,7 @@ export class TritonEndpoint implements BackendEndpoint {
   readonly #probeCalls = new Set<UnaryCallHandle>();
   #state: EndpointState = "unknown";
   #maxBatchSize: number | undefined;
-  #lastReason: string | undefined;
+  #notReady: { readonly cause: string; readonly reason: string } | undefined;
   #closed = false;
   /** ModelInfer calls on the wire, including cancelled ones whose callback has not run yet. */
   #calls = 0;
@@ -116,6 +116,10 @@ export class TritonEndpoint implements BackendEndpoint {
 
   get maxBatchSize(): number | undefined {
     return this.#maxBatchSize;
+  }
+
+  get notReady(): { readonly cause: string; readonly reason: string } | undefined {
+    return this.#state === "not-ready" ? this.#notReady : undefined;
   }
 
   infer(batch: InferBatch, ctx: CallContext): Promise<InferResult> {
@@ -239,7 +243,7 @@ export class TritonEndpoint implements BackendEndpoint {
       this.#maxBatchSize = outcome.maxBatchSize;
       this.#s.onBatchCap(this.id, outcome.maxBatchSize);
       this.#state = "ready";
-      this.#lastReason = undefined;
+      this.#notReady = undefined;
       if (previous !== "ready") {
         log.info(
           { endpoint: this.id, from: previous, maxBatchSize: outcome.maxBatchSize },
@@ -250,9 +254,9 @@ export class TritonEndpoint implements BackendEndpoint {
     }
     this.#state = "not-ready";
     // Log on a transition or a new reason, not on every probe of a lasting outage.
-    if (previous === "not-ready" && outcome.reason === this.#lastReason) return;
-    this.#lastReason = outcome.reason;
-    const fields = { endpoint: this.id, from: previous, reason: outcome.reason };
+    if (previous === "not-ready" && outcome.reason === this.#notReady?.reason) return;
+    this.#notReady = { cause: outcome.cause, reason: outcome.reason };
+    const fields = { endpoint: this.id, from: previous, cause: outcome.cause, reason: outcome.reason };
     if (outcome.misconfigured)
       log.error(fields, "triton endpoint not ready: model does not match the configuration");
     else log.warn(fields, "triton endpoint not ready");

@@ -2,10 +2,17 @@
  * One readiness probe of a Triton endpoint: ServerReady, ModelReady, then
  * ModelConfig, whose max_batch_size caps the endpoint's batches and whose
  * tensors must match what the gateway sends. A probe never throws; it
- * reports ready (with the batch cap) or not-ready with a reason.
+ * reports ready (with the batch cap) or not-ready with a cause and a reason.
+ *
+ * Triton's ModelReady answers OK with `ready: false` for a model it does not
+ * serve as well as for one that is loading (core `server.cc`,
+ * InferenceServer::ModelIsReady, swallows GetModel's error). ModelConfig
+ * still fails with the repository manager's error (core `model_lifecycle.cc`
+ * GetModel, `model_repository_manager.cc`), which tells the two apart, so a
+ * not-ready model is followed by ModelConfig to name the cause.
  */
-import type { MethodDefinition } from "@grpc/grpc-js";
-import type { H2UnaryChannel, UnaryCallHandle } from "./h2-unary.js";
+import { type MethodDefinition, status } from "@grpc/grpc-js";
+import { type H2UnaryChannel, UnaryCallError, type UnaryCallHandle } from "./h2-unary.js";
 import { inferenceMethods, type ModelConfig, type ModelTensorConfig } from "./kserve-service.js";
 import { mapTritonError, type TritonCallSite } from "./mapping.js";
 
@@ -15,10 +22,34 @@ export interface TensorNames {
   readonly output: string;
 }
 
+/**
+ * Why an endpoint is not ready, a label value of the
+ * `endpoint_not_ready` metric:
+ * - `server_not_ready`: ServerReady is false (with Triton's default strict
+ *   readiness, also while any of its models is loading or failed to load);
+ * - `model_not_found`: the server does not have the model, or the version;
+ * - `model_unavailable`: the model is known but has no ready version
+ *   (loading, unloading, failed to load);
+ * - `model_misconfigured`: the model is up but does not fit the gateway's
+ *   config (tensors, batch dimension);
+ * - `probe_failed`: the probe itself failed (connection, TLS, timeout...).
+ */
+export type NotReadyCause =
+  | "server_not_ready"
+  | "model_not_found"
+  | "model_unavailable"
+  | "model_misconfigured"
+  | "probe_failed";
+
 export type ProbeOutcome =
   | { readonly ready: true; readonly maxBatchSize: number }
-  /** `misconfigured`: the model is up but does not fit the gateway's config (logged as an error, not a warning). */
-  | { readonly ready: false; readonly reason: string; readonly misconfigured: boolean };
+  /** `misconfigured` (cause `model_misconfigured`) is logged as an error, not a warning. */
+  | {
+      readonly ready: false;
+      readonly cause: NotReadyCause;
+      readonly reason: string;
+      readonly misconfigured: boolean;
+    };
 
 export interface ProbeTarget {
   /** The endpoint's connection, the one ModelInfer uses. */
@@ -50,24 +81,77 @@ function unary<Req, Res>(target: ProbeTarget, method: MethodDefinition<Req, Res>
   });
 }
 
+const notReady = (cause: NotReadyCause, reason: string): ProbeOutcome => ({
+  ready: false,
+  cause,
+  reason,
+  misconfigured: cause === "model_misconfigured",
+});
+
 export async function probeEndpoint(target: ProbeTarget): Promise<ProbeOutcome> {
   const { model } = target.site;
   const ref = { name: model, version: target.modelVersion };
   try {
     const server = await unary(target, inferenceMethods.ServerReady, {});
-    if (!server.ready)
-      return { ready: false, reason: "triton reports the server not ready", misconfigured: false };
+    if (!server.ready) return notReady("server_not_ready", "triton reports the server not ready");
     const modelReady = await unary(target, inferenceMethods.ModelReady, ref);
-    if (!modelReady.ready) {
-      return { ready: false, reason: `triton reports model '${model}' not ready`, misconfigured: false };
-    }
+    if (!modelReady.ready) return await explainModelNotReady(target);
     const { config } = await unary(target, inferenceMethods.ModelConfig, ref);
-    if (!config)
-      return { ready: false, reason: `ModelConfig for '${model}' returned no config`, misconfigured: true };
+    if (!config) return notReady("model_misconfigured", `ModelConfig for '${model}' returned no config`);
     return checkModelConfig(config, model, target.tensors);
   } catch (err) {
-    return { ready: false, reason: mapTritonError(err, target.site).message, misconfigured: false };
+    return fromProbeError(err, target);
   }
+}
+
+/** ModelReady said false: ModelConfig's error says whether the model is missing or loading. */
+async function explainModelNotReady(target: ProbeTarget): Promise<ProbeOutcome> {
+  const ref = { name: target.site.model, version: target.modelVersion };
+  try {
+    await unary(target, inferenceMethods.ModelConfig, ref);
+  } catch (err) {
+    return fromProbeError(err, target);
+  }
+  // The config is there but the model is not ready: between loads, or it became ready since.
+  return notReady(
+    "model_unavailable",
+    `${modelName(target)} is loading or unavailable on ${target.site.endpoint}: ModelReady reports it not ready`,
+  );
+}
+
+function modelName(target: ProbeTarget): string {
+  const version = target.modelVersion === "" ? "" : ` version ${target.modelVersion}`;
+  return `model '${target.site.model}'${version}`;
+}
+
+/**
+ * A failed probe RPC. Triton's words for a model it cannot serve (any
+ * release: older ones answered UNAVAILABLE for all of them):
+ * "Request for unknown model: 'm' is not found" and "'m' version N is not
+ * found" (missing), "'m' has no available versions" and "'m' version N is
+ * not at ready state" (known, not loaded).
+ */
+function fromProbeError(err: unknown, target: ProbeTarget): ProbeOutcome {
+  if (err instanceof UnaryCallError) {
+    const { details } = err;
+    const modelStatus =
+      err.code === status.INVALID_ARGUMENT ||
+      err.code === status.NOT_FOUND ||
+      err.code === status.UNAVAILABLE;
+    if (modelStatus && /Request for unknown model|' version \S+ is not found/.test(details)) {
+      return notReady(
+        "model_not_found",
+        `${modelName(target)} not found on ${target.site.endpoint}: ${details}`,
+      );
+    }
+    if (modelStatus && /has no available versions|is not at ready state/.test(details)) {
+      return notReady(
+        "model_unavailable",
+        `${modelName(target)} is loading or unavailable on ${target.site.endpoint}: ${details}`,
+      );
+    }
+  }
+  return notReady("probe_failed", mapTritonError(err, target.site).message);
 }
 
 function describe(tensors: readonly ModelTensorConfig[]): string {
@@ -80,7 +164,7 @@ function dimsOk(dims: readonly number[], size: number): boolean {
 
 /** Whether the model accepts [n,1] BYTES query/document inputs and returns an FP32 [n,5] output. */
 export function checkModelConfig(config: ModelConfig, model: string, tensors: TensorNames): ProbeOutcome {
-  const bad = (reason: string): ProbeOutcome => ({ ready: false, reason, misconfigured: true });
+  const bad = (reason: string): ProbeOutcome => notReady("model_misconfigured", reason);
   const maxBatchSize = config.maxBatchSize;
   if (!(maxBatchSize > 0)) {
     return bad(

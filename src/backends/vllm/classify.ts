@@ -28,8 +28,9 @@ export function classifyRequestBody(
   const body: Record<string, unknown> = { model, input: texts };
   if (truncateTokens !== undefined) {
     body.truncate_prompt_tokens = truncateTokens;
-    // Keep the start: the query comes first in the template, the document's tail is what goes.
-    body.truncation_side = "right";
+    // Keep the end: the last token is where the converted classifier reads
+    // the label (templates.ts); an over-long pair loses its start instead.
+    body.truncation_side = "left";
   }
   return body;
 }
