@@ -196,8 +196,8 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
       try {
         plan = planConfigPatch(current, body);
       } catch (err) {
-        if (!isConfigError(err)) throw err;
-        return reject("admin", 400, err.message, err.issues);
+        if (isConfigError(err)) return reject("admin", 400, err.message, err.issues);
+        return reject("admin", 400, `cannot apply the patch: ${errorMessage(err)}`);
       }
       return control.apply(plan, "admin");
     },
@@ -257,8 +257,10 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
       try {
         next = loadConfigFile(deps.configFile);
       } catch (err) {
-        if (!isConfigError(err)) throw err;
-        return reject("file", 400, err.message, err.issues);
+        // Whatever the file holds, a reload refuses it and the gateway keeps serving: an
+        // error that is not a ConfigError (a library's own) is refused with its message.
+        if (isConfigError(err)) return reject("file", 400, err.message, err.issues);
+        return reject("file", 400, `cannot load config file ${deps.configFile}: ${errorMessage(err)}`);
       }
       const result = control.apply(planConfigChange(current, next), "file");
       // Key files are Secrets that rotate without a config change: read them again on every reload.
