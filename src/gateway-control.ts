@@ -112,6 +112,8 @@ export interface ControlDeps {
   readonly configFile: string | undefined;
   /** The admin token in force (read at each write, so a rotated secret applies without a restart). */
   readonly adminToken: () => string | undefined;
+  /** Called once a change is in force (`current()` is the new config): readiness follows `routing.default`. */
+  readonly onApplied?: ((next: GatewayConfig) => void) | undefined;
 }
 
 export interface ConfigControl extends AdminControl {
@@ -238,6 +240,7 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
       generation++;
       metrics.configGeneration.set(generation);
       metrics.configReloads.labels(source, "applied").inc();
+      deps.onApplied?.(current);
       // Shown without secrets (API key digests, tokens), as GET /admin/config shows the config.
       const changes = plan.live.map((c) => ({
         ...c,
