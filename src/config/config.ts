@@ -130,9 +130,8 @@ export function validateConfig(input: unknown, overrides: EnvOverrides = {}): Ga
 }
 
 /**
- * The fully defaulted config as YAML, for `check-config` and the startup log.
- * It re-parses to an equal config. Nothing in the config is secret yet; when
- * something is (credentials, tokens), redact it here.
+ * The fully defaulted config as YAML. It re-parses to an equal config, so it
+ * holds secrets as they are: `check-config` prints it through `redactConfig`.
  */
 export function formatEffectiveConfig(cfg: GatewayConfig): string {
   // Quoted rather than block scalars, so `separator: "\n"` prints as written.
