@@ -170,7 +170,13 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
     effectiveConfig: () => ({ generation, config: redactConfig(current) }),
     writesEnabled: () => deps.adminToken() !== undefined,
     authorize(token) {
-      const expected = deps.adminToken();
+      let expected: string | undefined;
+      try {
+        expected = deps.adminToken();
+      } catch {
+        // The token file vanished since writesEnabled() read it: no token matches.
+        return false;
+      }
       if (expected === undefined) return false;
       // Equal-length digests, so the comparison takes the same time whatever the guess.
       const digest = (s: string) => createHash("sha256").update(s).digest();

@@ -159,7 +159,7 @@ t.test("admin writes work over HTTPS; server.admin.tls itself needs a restart", 
   t.equal(anonymous.status, 401, "a write without the token is refused");
   const write = await https(port, { method: "PATCH", path: "/admin/config", body: patch, token: TOKEN });
   t.equal(write.status, 200, write.body);
-  const config = JSON.parse((await https(port, { path: "/admin/config" })).body) as {
+  const config = JSON.parse((await https(port, { path: "/admin/config", token: TOKEN })).body) as {
     generation: number;
     config: { backends: { student: { batching: { maxBatchSize: number } } }; server: unknown };
   };
