@@ -18,7 +18,10 @@ async function healthClient(t: Test, target: string): Promise<HealthClient> {
   const pkg = grpc.loadPackageDefinition(
     protoLoader.loadSync((await import("grpc-health-check")).protoPath, { keepCase: true, enums: String }),
   ) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
-  const client = new pkg.grpc.health.v1.Health(target, grpc.credentials.createInsecure()) as HealthClient;
+  const client = new pkg.grpc.health.v1.Health(
+    target,
+    grpc.credentials.createInsecure(),
+  ) as unknown as HealthClient;
   t.teardown(() => client.close());
   return client;
 }
