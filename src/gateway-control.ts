@@ -112,6 +112,8 @@ export interface ControlDeps {
   readonly configFile: string | undefined;
   /** The admin token in force (read at each write, so a rotated secret applies without a restart). */
   readonly adminToken: () => string | undefined;
+  /** Called once a change is in force (`current()` is the new config): readiness follows `routing.default`. */
+  readonly onApplied?: ((next: GatewayConfig) => void) | undefined;
 }
 
 export interface ConfigControl extends AdminControl {
@@ -168,7 +170,13 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
     effectiveConfig: () => ({ generation, config: redactConfig(current) }),
     writesEnabled: () => deps.adminToken() !== undefined,
     authorize(token) {
-      const expected = deps.adminToken();
+      let expected: string | undefined;
+      try {
+        expected = deps.adminToken();
+      } catch {
+        // The token file vanished since writesEnabled() read it: no token matches.
+        return false;
+      }
       if (expected === undefined) return false;
       // Equal-length digests, so the comparison takes the same time whatever the guess.
       const digest = (s: string) => createHash("sha256").update(s).digest();
@@ -196,8 +204,8 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
       try {
         plan = planConfigPatch(current, body);
       } catch (err) {
-        if (!isConfigError(err)) throw err;
-        return reject("admin", 400, err.message, err.issues);
+        if (isConfigError(err)) return reject("admin", 400, err.message, err.issues);
+        return reject("admin", 400, `cannot apply the patch: ${errorMessage(err)}`);
       }
       return control.apply(plan, "admin");
     },
@@ -238,6 +246,7 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
       generation++;
       metrics.configGeneration.set(generation);
       metrics.configReloads.labels(source, "applied").inc();
+      deps.onApplied?.(current);
       // Shown without secrets (API key digests, tokens), as GET /admin/config shows the config.
       const changes = plan.live.map((c) => ({
         ...c,
@@ -257,8 +266,10 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
       try {
         next = loadConfigFile(deps.configFile);
       } catch (err) {
-        if (!isConfigError(err)) throw err;
-        return reject("file", 400, err.message, err.issues);
+        // Whatever the file holds, a reload refuses it and the gateway keeps serving: an
+        // error that is not a ConfigError (a library's own) is refused with its message.
+        if (isConfigError(err)) return reject("file", 400, err.message, err.issues);
+        return reject("file", 400, `cannot load config file ${deps.configFile}: ${errorMessage(err)}`);
       }
       const result = control.apply(planConfigChange(current, next), "file");
       // Key files are Secrets that rotate without a config change: read them again on every reload.

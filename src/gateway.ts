@@ -229,6 +229,10 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     logger,
     configFile: overrides.configFile,
     adminToken: overrides.adminToken ?? (() => resolveAdminToken(cfg.server.admin.tokenFile)),
+    // A live change of routing.default moves readiness and health at once, not at the next poll.
+    onApplied: () => {
+      if (grpc) refreshReadiness();
+    },
   });
   // A token that cannot be read fails the start, not the first admin write.
   control.writesEnabled();
@@ -239,17 +243,19 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
   let configWatcher: ConfigWatcher | undefined;
   let shuttingDown = false;
   let lastReady: boolean | undefined;
-  const defaultBackend = backends.get(cfg.routing.default);
 
   function notReadyReasons(): string[] {
     const reasons: string[] = [];
     if (shuttingDown) reasons.push("shutting down");
-    if (!defaultBackend) reasons.push(`default backend ${cfg.routing.default} is not built`);
+    // The default in force: routing.default changes live (admin API, reload).
+    const defaultName = control.current().routing.default;
+    const defaultBackend = backends.get(defaultName);
+    if (!defaultBackend) reasons.push(`default backend ${defaultName} is not built`);
     else if (!defaultBackend.isReady()) {
       const eps = defaultBackend
         .endpoints()
         .map((e) => (e.notReady ? `${e.id} ${e.state}: ${e.notReady.reason}` : `${e.id} ${e.state}`));
-      reasons.push(`default backend ${cfg.routing.default} has no ready endpoint (${eps.join(", ")})`);
+      reasons.push(`default backend ${defaultName} has no ready endpoint (${eps.join(", ")})`);
     }
     return reasons;
   }

@@ -39,12 +39,18 @@ const MAX_BODY_BYTES = 64 * 1024;
  *
  *   GET   /admin/config    the effective config (secrets redacted) and its generation
  *   GET   /admin/batching  batching limits in force and live state, per backend
- *   PATCH /admin/config    a JSON merge patch (RFC 7396) of the live keys   — token required
- *   POST  /admin/reload    read the config file again, as on SIGHUP         — token required
+ *   PATCH /admin/config    a JSON merge patch (RFC 7396) of the live keys
+ *   POST  /admin/reload    read the config file again, as on SIGHUP
  *
- * Writes need `authorization: Bearer <token>`; with no token configured they
- * are disabled (403). Every write attempt leaves one audit record (audit.ts).
- * Returns false when the path is not an admin route.
+ * With an admin token configured, every `/admin/` request needs
+ * `authorization: Bearer <token>`, reads too (401 otherwise): the config names
+ * endpoints, clients and limits. With none, writes are disabled (403) and the
+ * reads stay open. A token that cannot be read (its file deleted) refuses every
+ * `/admin/` route with 503 and is logged; it never takes the process down.
+ * Every write attempt leaves one audit record (audit.ts). `/metrics`,
+ * `/healthz` and `/readyz` are not admin routes: scrapers and probes need no
+ * token. Returns false when the path is not an admin route (after the token
+ * check, so that which routes exist is not told to anyone).
  */
 export function handleAdminRoute(
   control: AdminControl,
@@ -54,6 +60,20 @@ export function handleAdminRoute(
   logger: Logger,
 ): boolean {
   const route = `${req.method ?? "GET"} ${path}`;
+  const write = route === "PATCH /admin/config" || route === "POST /admin/reload";
+  let tokenSet: boolean;
+  try {
+    tokenSet = control.writesEnabled();
+  } catch (err) {
+    req.resume();
+    logger
+      .child({ component: "admin" })
+      .error({ err: errorMessage(err), route }, "admin token cannot be read; admin routes refused");
+    json(res, 503, { error: `admin token: ${errorMessage(err)}` });
+    return true;
+  }
+  // Writes check the token themselves, so that each attempt is audited.
+  if (tokenSet && !write && !readAuthorized(control, req, res)) return true;
   switch (route) {
     case "GET /admin/config":
     case "HEAD /admin/config":
@@ -67,8 +87,8 @@ export function handleAdminRoute(
     case "POST /admin/reload": {
       const log = logger.child({ component: "admin" });
       const audit = auditTrail(req, path, route === "POST /admin/reload" ? "reload" : "patch", log);
-      if (!authorized(control, req, res, audit)) return true;
-      write(control, req, res, route, log, audit);
+      if (!authorized(control, tokenSet, req, res, audit)) return true;
+      applyWrite(control, req, res, route, log, audit);
       return true;
     }
     default:
@@ -83,13 +103,34 @@ export function handleAdminRoute(
   }
 }
 
+/** A read with a token configured: the right Bearer token, or 401. */
+function readAuthorized(control: AdminControl, req: IncomingMessage, res: ServerResponse): boolean {
+  const refusal = tokenRefusal(control, bearerToken(req.headers.authorization));
+  if (refusal === undefined) return true;
+  req.resume();
+  res.setHeader("www-authenticate", 'Bearer realm="relevance-gateway-admin"');
+  json(res, 401, { error: refusal });
+  return false;
+}
+
+/** Why `token` is not the admin token, or undefined when it is. */
+function tokenRefusal(control: AdminControl, token: string | undefined): string | undefined {
+  if (token === undefined) return "authorization: a Bearer admin token is required";
+  return control.authorize(token) ? undefined : "authorization: wrong admin token";
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 function authorized(
   control: AdminControl,
+  tokenSet: boolean,
   req: IncomingMessage,
   res: ServerResponse,
   audit: AuditTrail,
 ): boolean {
-  if (!control.writesEnabled()) {
+  if (!tokenSet) {
     req.resume();
     json(res, 403, {
       error:
@@ -99,23 +140,18 @@ function authorized(
     audit.record("disabled", 403);
     return false;
   }
-  const token = bearerToken(req.headers.authorization);
-  if (token === undefined || !control.authorize(token)) {
+  const refusal = tokenRefusal(control, bearerToken(req.headers.authorization));
+  if (refusal !== undefined) {
     req.resume();
     res.setHeader("www-authenticate", 'Bearer realm="relevance-gateway-admin"');
-    json(res, 401, {
-      error:
-        token === undefined
-          ? "authorization: a Bearer admin token is required"
-          : "authorization: wrong admin token",
-    });
+    json(res, 401, { error: refusal });
     audit.record("unauthorized", 401);
     return false;
   }
   return true;
 }
 
-function write(
+function applyWrite(
   control: AdminControl,
   req: IncomingMessage,
   res: ServerResponse,

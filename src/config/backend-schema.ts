@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { DEFAULT_CLASSIFY_TEMPLATE, DEFAULT_GENERATE_TEMPLATE } from "../backends/vllm/templates.js";
 import { checkTritonEndpoint, checkVllmEndpoint } from "./endpoints.js";
-import { int, MAX_GRPC_MESSAGE_BYTES, MiB } from "./schema-helpers.js";
+import { int, MAX_GRPC_MESSAGE_BYTES, MiB, timerMs } from "./schema-helpers.js";
 import { tritonTlsSchema, vllmApiKeyShape, vllmTlsSchema } from "./tls-schema.js";
 
 /** What a backend's answers are used as: bulk traffic (student) or reference scores (teacher). */
@@ -69,8 +69,8 @@ function batchingSchema(defaults: BatchingDefaults) {
 
 const readinessSchema = z
   .object({
-    intervalMs: int().min(10).default(5000),
-    timeoutMs: int().min(1).default(2000),
+    intervalMs: timerMs().min(10).default(5000),
+    timeoutMs: timerMs().min(1).default(2000),
   })
   .strict()
   .superRefine((r, ctx) => {
@@ -91,7 +91,7 @@ const readinessSchema = z
  * (triton `dns:///`, vllm `dns+http(s)://`); other endpoints ignore it.
  */
 const discoverySchema = z
-  .object({ intervalMs: int().min(100).default(30_000) })
+  .object({ intervalMs: timerMs().min(100).default(30_000) })
   .strict()
   .readonly();
 
@@ -100,8 +100,8 @@ const breakerSchema = z
   .object({
     errorThresholdPercentage: z.number().min(1).max(100).default(50),
     volumeThreshold: int().min(1).default(10),
-    resetTimeoutMs: int().min(10).default(5000),
-    rollingWindowMs: int().min(100).default(10_000),
+    resetTimeoutMs: timerMs().min(10).default(5000),
+    rollingWindowMs: timerMs().min(100).default(10_000),
   })
   .strict()
   .readonly();
@@ -110,8 +110,8 @@ const breakerSchema = z
 const outlierSchema = z
   .object({
     consecutiveFailures: int().min(1).default(5),
-    baseEjectionTimeMs: int().min(10).default(10_000),
-    maxEjectionTimeMs: int().min(10).default(300_000),
+    baseEjectionTimeMs: timerMs().min(10).default(10_000),
+    maxEjectionTimeMs: timerMs().min(10).default(300_000),
     maxEjectionPercent: z.number().min(0).max(100).default(50),
   })
   .strict()
@@ -123,7 +123,7 @@ const retrySchema = z
     enabled: z.boolean().default(true),
     budgetPercent: z.number().min(0).max(100).default(20),
     minRetries: int().min(0).default(3),
-    windowMs: int().min(100).default(10_000),
+    windowMs: timerMs().min(100).default(10_000),
   })
   .strict()
   .readonly();
@@ -191,7 +191,7 @@ export const tritonBackendSchema = z
       })
       .default(""),
     role: z.enum(BACKEND_ROLES).default("student"),
-    timeoutMs: int().min(1).default(10_000),
+    timeoutMs: timerMs().min(1).default(10_000),
     readiness: readinessSchema.prefault({}),
     discovery: discoverySchema.prefault({}),
     ...resilienceShape,
@@ -239,7 +239,7 @@ export const vllmBackendSchema = z
     topLogprobs: int().min(5).max(20).default(20),
     maxInputTokens: int().min(1).optional(),
     role: z.enum(BACKEND_ROLES).default("teacher"),
-    timeoutMs: int().min(1).default(30_000),
+    timeoutMs: timerMs().min(1).default(30_000),
     readiness: readinessSchema.prefault({}),
     discovery: discoverySchema.prefault({}),
     ...resilienceShape,

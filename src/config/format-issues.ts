@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { EXPECTED_INTEGER } from "./schema-helpers.js";
+import { EXPECTED_INTEGER, TIMER_LIMIT } from "./schema-helpers.js";
 
 /**
  * Turns zod's issues into one-line messages an operator can act on, in the
@@ -51,6 +51,8 @@ function describeIssue(issue: Issue): string {
     case "too_small":
       return describeBound(issue.origin, issue.minimum, issue.inclusive ?? true, issue.exact, "min");
     case "too_big":
+      // The timer limit says why there is a limit at all.
+      if (issue.message === TIMER_LIMIT) return TIMER_LIMIT;
       return describeBound(issue.origin, issue.maximum, issue.inclusive ?? true, issue.exact, "max");
     case "invalid_value":
       return issue.values.length === 1

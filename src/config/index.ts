@@ -1,5 +1,12 @@
 export { MIN_ADMIN_TOKEN_LENGTH, resolveAdminToken } from "./admin-token.js";
-export { formatEffectiveConfig, loadConfigFile, parseConfig, validateConfig } from "./config.js";
+export {
+  formatEffectiveConfig,
+  loadConfigFile,
+  MAX_CONFIG_FILE_BYTES,
+  parseConfig,
+  readConfigText,
+  validateConfig,
+} from "./config.js";
 export { ADMIN_TOKEN_ENV, type EnvOverrides, LOG_LEVEL_ENV, readEnv } from "./env.js";
 export { ConfigError, isConfigError } from "./errors.js";
 export {

@@ -7,7 +7,7 @@ import {
   type vllmBackendSchema,
 } from "./backend-schema.js";
 import { modelTextSchema } from "./model-text-schema.js";
-import { int, MAX_GRPC_MESSAGE_BYTES, MiB } from "./schema-helpers.js";
+import { int, MAX_GRPC_MESSAGE_BYTES, MiB, timerMs } from "./schema-helpers.js";
 import { serverTlsSchema } from "./tls-schema.js";
 
 /**
@@ -39,9 +39,9 @@ const serverSchema = z
           .min(1024)
           .max(MAX_GRPC_MESSAGE_BYTES)
           .default(16 * MiB),
-        keepaliveTimeMs: int().min(1000).default(60_000),
-        keepaliveTimeoutMs: int().min(1).default(20_000),
-        minClientPingIntervalMs: int().min(0).default(10_000),
+        keepaliveTimeMs: timerMs().min(1000).default(60_000),
+        keepaliveTimeoutMs: timerMs().min(1).default(20_000),
+        minClientPingIntervalMs: timerMs().min(0).default(10_000),
         // null (the default) serves plaintext; see tls-schema.ts.
         tls: serverTlsSchema,
       })
@@ -61,7 +61,7 @@ const serverSchema = z
       .strict()
       .readonly()
       .prefault({}),
-    shutdownGraceMs: int().min(0).default(10_000),
+    shutdownGraceMs: timerMs().min(0).default(10_000),
     // Reloading the config file (serve --config): always on SIGHUP; also when the file changes
     // on disk (a Kubernetes ConfigMap update) if watchFile. Only live-changeable keys apply.
     reload: z
@@ -109,7 +109,7 @@ const routingSchema = z
       // The shadow path's own bounds: it is shed before it can touch the primary path.
       maxQueueItems: int().min(1).default(2048),
       maxConcurrentBatches: int().min(1).default(2),
-      timeoutMs: int().min(1).default(30_000),
+      timeoutMs: timerMs().min(1).default(30_000),
       noiseFloorPercent: z.number().min(0).max(100).default(0),
       topK: int().min(1).max(1000).default(10),
     }).optional(),

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { type FSWatcher, readFileSync, watch } from "node:fs";
+import { type FSWatcher, watch } from "node:fs";
 import { basename, dirname } from "node:path";
+import { readConfigText } from "./config.js";
 
 export interface ConfigWatcher {
   close(): void;
@@ -12,7 +13,9 @@ export interface ConfigWatcher {
  * a Kubernetes ConfigMap volume updates by swapping a symlink (`..data`), and
  * editors save by renaming, both of which a watch on the file itself misses.
  * Events that leave the contents as they were (a touch, the symlink dance of
- * an unrelated key) are ignored by comparing a hash of the contents.
+ * an unrelated key) are ignored by comparing a hash of the contents; a file
+ * that became unreadable (deleted, a directory, over the size cap) is a change,
+ * so that its refusal is logged.
  */
 export function watchConfigFile(
   path: string,
@@ -25,8 +28,8 @@ export function watchConfigFile(
   const check = () => {
     timer = undefined;
     const now = digest(path);
-    // An unreadable file (mid-swap) is not a change; the reload of the next event will tell.
-    if (now === undefined || now === last) return;
+    // The debounce lets a swap (write aside, rename over) settle before the file is read.
+    if (now === last) return;
     last = now;
     opts.onChange();
   };
@@ -50,10 +53,18 @@ export function watchConfigFile(
   };
 }
 
-function digest(path: string): string | undefined {
+/**
+ * A hash of the file's contents, or of why it cannot be read: a file that
+ * turns into something unreadable (deleted, a directory, too large) is a
+ * change too, which the reload then refuses with a log line naming the cause.
+ * Read as a reload reads it, so a FIFO or a huge file cannot stall the watch.
+ */
+function digest(path: string): string {
+  const hash = createHash("sha256");
   try {
-    return createHash("sha256").update(readFileSync(path)).digest("hex");
-  } catch {
-    return undefined;
+    hash.update("contents\0").update(readConfigText(path));
+  } catch (err) {
+    hash.update("unreadable\0").update(err instanceof Error ? err.message : String(err));
   }
+  return hash.digest("hex");
 }

@@ -159,7 +159,7 @@ t.test("admin writes work over HTTPS; server.admin.tls itself needs a restart", 
   t.equal(anonymous.status, 401, "a write without the token is refused");
   const write = await https(port, { method: "PATCH", path: "/admin/config", body: patch, token: TOKEN });
   t.equal(write.status, 200, write.body);
-  const config = JSON.parse((await https(port, { path: "/admin/config" })).body) as {
+  const config = JSON.parse((await https(port, { path: "/admin/config", token: TOKEN })).body) as {
     generation: number;
     config: { backends: { student: { batching: { maxBatchSize: number } } }; server: unknown };
   };
@@ -220,9 +220,16 @@ t.test(
     const keyFile = join(dir, "tls.key");
     copyFileSync(fixturePath("server.crt"), certFile);
     copyFileSync(fixturePath("server.key"), keyFile);
+    const { logger, lines } = capturedLogger();
     const { adminUrl } = await useGateway(t, {
       config: withAdminTls({ certFile, keyFile, refreshIntervalMs: REFRESH_MS }),
+      logger,
     });
+    /** The provider's refusals so far: a check that a file was NOT applied first waits for one. */
+    const refusals = () =>
+      lines()
+        .map((l) => String(l.msg))
+        .filter((m) => m.startsWith("TLS files cannot be reloaded; the current ones stay in use"));
     const port = adminPortOf(adminUrl);
 
     const first = certOf("server.crt").fingerprint256;
@@ -232,7 +239,11 @@ t.test(
 
     // The key first, then the certificate: in between, the pair does not match and must not be used.
     replaceFile(dir, keyFile, fixture("server-2.key"));
-    await new Promise((r) => setTimeout(r, REFRESH_MS * 5));
+    t.ok(
+      await eventually(async () => refusals().length === 1, TIMEOUT_MS),
+      "the provider read the mismatched pair and refused it",
+    );
+    t.match(refusals()[0], /tls\.key is not the private key of the certificate in /);
     t.equal(
       (await servedCertificate(port)).fingerprint256,
       first,
@@ -253,7 +264,11 @@ t.test(
 
     // A broken update is refused: the running certificate stays, new connections keep working.
     replaceFile(dir, certFile, "not a certificate");
-    await new Promise((r) => setTimeout(r, REFRESH_MS * 5));
+    t.ok(
+      await eventually(async () => refusals().length === 2, TIMEOUT_MS),
+      "the provider read the broken certificate and refused it",
+    );
+    t.match(refusals()[1], /tls\.crt holds no PEM certificate/);
     t.equal(
       (await servedCertificate(port)).fingerprint256,
       second,

@@ -39,6 +39,15 @@ t.test("check-config prints the effective config of a valid file", async (t) => 
   t.match(r.stdout, /maxDocumentsPerRequest: 1000/);
 });
 
+t.test("check-config redacts secrets, tracing.headers among them, as GET /admin/config does", async (t) => {
+  const withHeaders = `${VALID}tracing:\n  headers:\n    x-honeycomb-team: hc-secret-value-0123\n`;
+  const r = await cli(["check-config", tempConfig(withHeaders)]);
+  t.equal(r.code, 0, r.stderr);
+  t.notMatch(r.stdout, /hc-secret-value-0123/, "the header's value is not printed");
+  t.match(r.stdout, /^ {2}headers: "?\[redacted\]"?$/m, "the key is shown as redacted");
+  t.match(r.stdout, /maxQueueItems: 4096/, "the rest is printed");
+});
+
 t.test("check-config of the shipped configs passes", async (t) => {
   for (const file of ["deploy/config/local.yaml", "deploy/config/design-example.yaml"]) {
     const r = await cli(["check-config", file]);

@@ -1,7 +1,8 @@
-import { renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import t, { type Test } from "tap";
 import { createTritonSim } from "../../src/sim/triton-sim.js";
 import { type ServeProcess, startServeProcess } from "../helpers/cli.js";
+import { doc, ScoreClient } from "../helpers/grpc-client.js";
 
 /** `serve` reloads its config file on SIGHUP and when the file changes; a bad file keeps the running config. */
 
@@ -110,3 +111,56 @@ t.test("SIGHUP reloads; restart-only changes are logged and not applied", async 
   t.equal(cfg.config.backends.student.batching.maxBatchSize, 8, "the live key applied");
   t.equal(cfg.config.limits.maxDocumentsPerRequest, 1000, "the restart-only key kept its running value");
 });
+
+t.test(
+  "SIGHUP with a hostile file: refused with the cause logged, and the process keeps serving",
+  async (t) => {
+    const { proc, url } = await startStack(t, { watchFile: false });
+    const client = new ScoreClient(proc.target);
+    t.teardown(() => client.close());
+    const bad = [
+      {
+        name: "a YAML alias bomb",
+        make: () =>
+          replaceFile(
+            proc.file,
+            [
+              "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]",
+              "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]",
+              "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]",
+              "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]",
+              "",
+            ].join("\n"),
+          ),
+        cause: /YAML aliases expand too far/,
+      },
+      {
+        name: "a directory",
+        make: () => {
+          rmSync(proc.file);
+          mkdirSync(proc.file);
+        },
+        cause: /cannot read config file [^"]*: it is a directory/,
+      },
+    ];
+    for (const [i, b] of bad.entries()) {
+      b.make();
+      proc.child.kill("SIGHUP");
+      await until(t, `${b.name} is refused`, async () => {
+        const metrics = await (await fetch(`${url}/metrics`)).text();
+        return new RegExp(`config_reloads_total\\{source="file",outcome="rejected"\\} ${i + 1}$`, "m").test(
+          metrics,
+        );
+      });
+      await until(t, `the refusal of ${b.name} is logged`, () => b.cause.test(proc.logs()));
+      t.match(proc.logs(), new RegExp(`"error":"[^"]*${b.cause.source}[^\\n]*"config change rejected`));
+      const scored = await client.score(
+        { query: { text: "q", locale: "" }, documents: [doc("d1")] },
+        { deadlineMs: 10_000 },
+      );
+      t.ok(scored.ok, `still answers Score after ${b.name}`);
+      t.equal(await generation(url), 1, "the running config stays");
+    }
+    t.equal(proc.child.exitCode, null, "the process is still running");
+  },
+);

@@ -1,6 +1,7 @@
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { ConfigError, loadConfigFile, parseConfig } from "../../src/config/index.js";
+import { ConfigError, loadConfigFile, MAX_CONFIG_FILE_BYTES, parseConfig } from "../../src/config/index.js";
 import { configError } from "./helpers.js";
 
 const valid = "backends:\n  student: { kind: triton, endpoints: ['127.0.0.1:8001'], model: m }\n";
@@ -65,4 +66,33 @@ t.test("an empty file says the config is empty", async (t) => {
 
 t.test("the source name appears only in file-level errors", async (t) => {
   t.throws(() => parseConfig("a: [", "deploy/x.yaml", {}), { message: /^deploy\/x\.yaml:1:\d+: / });
+});
+
+t.test("at start too, a file over the size cap is refused before it is read, naming the limit", async (t) => {
+  const dir = t.testdir({ "big.yaml": `${valid}# ${"x".repeat(MAX_CONFIG_FILE_BYTES)}\n` });
+  const path = join(dir, "big.yaml");
+  const err = t.throws(() => loadConfigFile(path, {})) as ConfigError;
+  t.ok(err instanceof ConfigError);
+  const size = valid.length + 2 + MAX_CONFIG_FILE_BYTES + 1;
+  t.equal(
+    err.message,
+    `cannot read config file ${path}: ${size} bytes, over the limit of ${MAX_CONFIG_FILE_BYTES} bytes`,
+  );
+  // Just under the cap is read (the comment makes it large, not invalid).
+  const under = join(dir, "under.yaml");
+  writeFileSync(under, `${valid}# ${"x".repeat(MAX_CONFIG_FILE_BYTES - valid.length - 3)}\n`);
+  t.equal(loadConfigFile(under, {}).backends.student?.model, "m");
+});
+
+t.test("an alias bomb is a ConfigError naming the aliases, not the yaml library's own error", async (t) => {
+  const bomb = [
+    "a: &a [x, x, x, x, x, x, x, x, x]",
+    "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]",
+    "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]",
+    "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]",
+    "",
+  ].join("\n");
+  const err = t.throws(() => parseConfig(bomb, "bomb.yaml", {})) as ConfigError;
+  t.ok(err instanceof ConfigError);
+  t.match(err.message, /^bomb\.yaml: YAML aliases expand too far \(over 100;/);
 });

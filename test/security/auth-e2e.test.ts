@@ -160,7 +160,9 @@ t.test("auth changes live: a client added through the admin API is served withou
   const old = await s.authClient.score({ documents: docs }, { apiKey: FRONTEND_KEY });
   t.ok(old.ok, "the other clients are still served");
   // The effective config hides the key digests.
-  const shown = (await (await fetch(`${s.adminUrl}/admin/config`)).json()) as {
+  const shown = (await (
+    await fetch(`${s.adminUrl}/admin/config`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+  ).json()) as {
     config: { auth: { clients: { apiKeySha256: unknown }[] } };
   };
   t.equal(shown.config.auth.clients[0]?.apiKeySha256, "[redacted]");

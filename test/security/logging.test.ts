@@ -175,8 +175,19 @@ t.test("query and document text never reach the info log; credentials never reac
   t.equal((await patch(TOKEN)).status, 401, "wrong admin token refused");
   t.equal((await patch(ADMIN_TOKEN)).status, 200, "admin change applied");
 
-  // Let the shadow path and the logger finish.
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  // The shadow path runs behind the answers: a last request's comparison is the positive event
+  // that it has caught up (mirrored work is taken in order), before the log is checked for absences.
+  const compared = async () => {
+    const metrics = await stack.metricsText();
+    return [...metrics.matchAll(/^relevance_gateway_shadow_comparisons_total(?:\{[^}]*\})? (\S+)$/gm)]
+      .map((m) => Number(m[1]))
+      .reduce((a, b) => a + b, 0);
+  };
+  const before = await compared();
+  t.ok((await score(sentinelRequest())).ok, "a last request, mirrored to the teacher");
+  const deadline = Date.now() + 15_000;
+  while ((await compared()) === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  t.equal(await compared(), before + 1, "its shadow comparison was made");
   const text = captured.text();
   const lines = captured.lines();
   t.comment(`answers: ${codes.join(" ")}`);

@@ -5,12 +5,13 @@ import { join } from "node:path";
 import t from "tap";
 import { validateConfig } from "../../src/config/index.js";
 import { createGateway } from "../../src/gateway.js";
-import { silentLogger } from "../../src/observability/logger.js";
 import { createTritonSim } from "../../src/sim/triton-sim.js";
+import { capturedLogger } from "../helpers/captured-logger.js";
 import { eventually, fixture, fixturePath, score, servedSerial, tlsClient } from "./tls-helpers.js";
 
 // The provider re-reads on real timers; a short interval keeps the test quick, and every wait
-// below polls with a generous timeout rather than assuming when a reload happens.
+// below polls with a generous timeout rather than assuming when a reload happens. A check that
+// something was NOT applied first waits for the provider's log line saying it read and refused it.
 const REFRESH_MS = 200;
 const TIMEOUT_MS = 15_000;
 
@@ -42,7 +43,13 @@ t.test("changed certificate files apply to new connections without a restart", a
     logging: { level: "silent" },
     metrics: { collectDefault: false },
   });
-  const gateway = createGateway(cfg, { logger: silentLogger() });
+  const { logger, lines } = capturedLogger();
+  const gateway = createGateway(cfg, { logger });
+  /** The provider's refusals so far, each naming what it found wrong. */
+  const refusals = () =>
+    lines()
+      .map((l) => String(l.msg))
+      .filter((m) => m.startsWith("TLS files cannot be reloaded; the current ones stay in use"));
   t.teardown(() => gateway.shutdown());
   const { grpcPort } = await gateway.start();
 
@@ -53,7 +60,11 @@ t.test("changed certificate files apply to new connections without a restart", a
 
   // The key first, then the certificate: in between, the pair does not match and must not be used.
   replaceFile(dir, keyFile, fixture("server-2.key"));
-  await new Promise((r) => setTimeout(r, REFRESH_MS * 5));
+  t.ok(
+    await eventually(async () => refusals().length === 1, TIMEOUT_MS),
+    "the provider read the mismatched pair and refused it",
+  );
+  t.match(refusals()[0], /tls\.key is not the private key of the certificate in /);
   t.equal(await servedSerial(grpcPort), first, "a key without its certificate is not applied");
   replaceFile(dir, certFile, fixture("server-2.crt"));
   t.ok(
@@ -66,7 +77,11 @@ t.test("changed certificate files apply to new connections without a restart", a
 
   // A broken update is refused: the running certificate stays, connections keep working.
   replaceFile(dir, certFile, "not a certificate");
-  await new Promise((r) => setTimeout(r, REFRESH_MS * 5));
+  t.ok(
+    await eventually(async () => refusals().length === 2, TIMEOUT_MS),
+    "the provider read the broken certificate and refused it",
+  );
+  t.match(refusals()[1], /tls\.crt holds no PEM certificate/);
   t.equal(await servedSerial(grpcPort), second, "an unreadable certificate does not replace the good one");
   const fresh = tlsClient(`localhost:${grpcPort}`);
   t.teardown(() => fresh.close());
