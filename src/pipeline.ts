@@ -12,7 +12,7 @@ import type { ShadowInput, ShadowSender } from "./shadow/shadow-sender.js";
 import type { TraceHeaders } from "./tracing/trace-headers.js";
 import { disabledTracing, type Tracing } from "./tracing/tracing.js";
 import type { CancelSignal } from "./util/cancel-signal.js";
-import { capClientText } from "./util/client-text.js";
+import { capClientText, MAX_MESSAGE_CHARS } from "./util/client-text.js";
 import type { Clock } from "./util/clock.js";
 import { GatewayError } from "./util/gateway-error.js";
 
@@ -241,8 +241,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           code: codeName(error.code),
           reason: error.reason,
         };
-        if (error.code === status.INTERNAL) log.error({ ...fields, err: error }, error.message);
-        else log.info(fields, error.message);
+        // A backend's message may quote a client's document: bounded like the status message.
+        const message = capClientText(error.message, MAX_MESSAGE_CHARS);
+        if (error.code === status.INTERNAL) log.error({ ...fields, err: error }, message);
+        else log.info(fields, message);
         throw error;
       }
     },

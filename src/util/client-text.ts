@@ -12,6 +12,12 @@
 export const MAX_ECHOED_CHARS = 128;
 
 /**
+ * Longest message (a status's, a log line's, a span's status) in code units:
+ * a backend's error text may itself quote a client's document.
+ */
+export const MAX_MESSAGE_CHARS = 1024;
+
+/**
  * `s` when it has at most `max` code units; otherwise its first `max` (one
  * fewer rather than half a surrogate pair) followed by `…(+N chars)`, N the
  * code units left out.
