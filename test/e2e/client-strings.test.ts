@@ -101,7 +101,7 @@ t.test(
     const scores = receiver.spans.filter((s) => s.name === SCORE);
     t.same(
       scores.map((s) => s.attributes["relevance.request_id"]).sort(),
-      [capped("r", MiB), capped("v", 64 * 1024), expect3rd(scores)].sort(),
+      [capped("r", MiB), capped("v", 64 * 1024), generatedId(scores)].sort(),
       "request_id attributes are capped",
     );
     for (const span of receiver.spans) {
@@ -131,7 +131,7 @@ t.test(
 );
 
 /** The experiment request sent no request_id: its span carries the generated one (a UUID, under the cap). */
-function expect3rd(scores: readonly { attributes: Readonly<Record<string, unknown>> }[]): string {
+function generatedId(scores: readonly { attributes: Readonly<Record<string, unknown>> }[]): string {
   const generated = scores
     .map((s) => String(s.attributes["relevance.request_id"]))
     .find((id) => /^[0-9a-f-]{36}$/.test(id));
