@@ -373,19 +373,33 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
       // Keep the end of the grace period for closing connections, so the whole stop fits in it.
       const closeReserveMs = Math.min(500, graceMs / 4);
       log.info({ graceMs }, "shutting down: draining");
-      const drained = Promise.all([...batchers.values()].map((b) => b.drain()));
+      const error = new GatewayError(
+        status.UNAVAILABLE,
+        "SHUTTING_DOWN",
+        "gateway shut down before the request finished",
+      );
+      // One end of the grace period for the primary path and the shadow path alike.
       const drainTimeout = new Promise<"timeout">((resolve) =>
         clock.setTimeout(() => resolve("timeout"), graceMs - closeReserveMs),
       );
+      const drained = Promise.all([...batchers.values()].map((b) => b.drain()));
+      // The shadow batcher drains alongside (it admits nothing new from now on); its calls
+      // may wait for routing.shadow.timeoutMs, far past the grace, so they are cut at its end.
+      const shadowDrained = shadow?.batcher.drain();
       const outcome = await Promise.race([drained.then(() => "drained" as const), drainTimeout]);
       if (outcome === "timeout") {
-        const error = new GatewayError(
-          status.UNAVAILABLE,
-          "SHUTTING_DOWN",
-          "gateway shut down before the request finished",
-        );
         for (const b of batchers.values()) b.abortAll(error);
         log.warn("shutdown grace period over: unfinished requests answered UNAVAILABLE");
+      }
+      if (shadow && shadowDrained) {
+        const shadowOutcome = await Promise.race([
+          shadowDrained.then(() => "drained" as const),
+          drainTimeout,
+        ]);
+        if (shadowOutcome === "timeout") {
+          shadow.batcher.abortAll(error);
+          log.warn("shutdown grace period over: unfinished shadow requests dropped");
+        }
       }
       await new Promise<void>((resolve) => {
         if (!grpc) return resolve();
@@ -402,7 +416,7 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
         await closed;
       }
       if (shadow) {
-        // Shadow work in flight finishes within its own timeout or is cut short with the backends.
+        // Shadow work was drained or aborted above; what remains is the comparison log's flush.
         await Promise.race([
           shadow.sender.close(),
           new Promise((r) => clock.setTimeout(() => r(undefined), closeReserveMs)),

@@ -12,6 +12,7 @@ import type { ShadowInput, ShadowSender } from "./shadow/shadow-sender.js";
 import type { TraceHeaders } from "./tracing/trace-headers.js";
 import { disabledTracing, type Tracing } from "./tracing/tracing.js";
 import type { CancelSignal } from "./util/cancel-signal.js";
+import { capClientText, MAX_MESSAGE_CHARS } from "./util/client-text.js";
 import type { Clock } from "./util/clock.js";
 import { GatewayError } from "./util/gateway-error.js";
 
@@ -194,7 +195,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         };
         finish(route, backend, status.OK, startedMs);
         ctx.client.count(status.OK);
-        trace?.end({ requestId, documents: texts.length, route, backend, code: status.OK });
+        // Logs and spans get the client's request_id capped; the response carries it whole.
+        const loggedId = capClientText(requestId);
+        trace?.end({ requestId: loggedId, documents: texts.length, route, backend, code: status.OK });
         // 6. Shadow: only what the student answered, and only after the answer has gone out.
         const shadow = deps.shadow;
         if (shadow && deps.roles.get(backend) === "student" && shadow.selects(requestId, req.routingKey)) {
@@ -212,16 +215,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           setImmediate(() => shadow.mirror(input));
         }
         log.debug(
-          { requestId, route, backend, documents: texts.length, endpoint: scored.endpoint },
+          { requestId: loggedId, route, backend, documents: texts.length, endpoint: scored.endpoint },
           "scored",
         );
         return response;
       } catch (err) {
         const error = GatewayError.from(err);
+        // Possibly the rejected request_id itself, as long as the message it came in.
+        const loggedId = capClientText(requestId);
         finish(route, backend, error.code, startedMs);
         ctx.client.count(error.code);
         trace?.end({
-          requestId,
+          requestId: loggedId,
           documents: request.documents.length,
           route,
           backend,
@@ -229,15 +234,17 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           reason: error.reason,
         });
         const fields = {
-          requestId,
+          requestId: loggedId,
           client: ctx.client.name,
           route,
           backend,
           code: codeName(error.code),
           reason: error.reason,
         };
-        if (error.code === status.INTERNAL) log.error({ ...fields, err: error }, error.message);
-        else log.info(fields, error.message);
+        // A backend's message may quote a client's document: bounded like the status message.
+        const message = capClientText(error.message, MAX_MESSAGE_CHARS);
+        if (error.code === status.INTERNAL) log.error({ ...fields, err: error }, message);
+        else log.info(fields, message);
         throw error;
       }
     },

@@ -10,7 +10,8 @@
 
 import { status } from "@grpc/grpc-js";
 import type { DocumentMessage, QueryMessage, ScoreRequestMessage } from "../codec/messages.js";
-import { hasVisibleText, truncateUtf8 } from "../model-text/index.js";
+import { hasVisibleText } from "../model-text/index.js";
+import { quoteClientText } from "../util/client-text.js";
 import { GatewayError } from "../util/gateway-error.js";
 
 export interface ValidationLimits {
@@ -43,8 +44,8 @@ export type Validation = { ok: true; value: ValidatedRequest } | { ok: false; er
 const PRIORITIES: readonly Priority[] = ["interactive", "interactive", "bulk"];
 const MODEL_PREFERENCES: readonly ModelPreference[] = ["unspecified", "student", "teacher"];
 
-/** Longest id echoed in a duplicate-id message: the message travels in a gRPC header. */
-const MAX_ECHOED_ID_BYTES = 64;
+/** Longest id echoed in a duplicate-id message (code units): the message travels in a gRPC header. */
+const MAX_ECHOED_ID_CHARS = 64;
 
 function invalid(message: string): Validation {
   return { ok: false, error: new GatewayError(status.INVALID_ARGUMENT, "INVALID_REQUEST", message) };
@@ -214,8 +215,7 @@ function exactTextBytes(msg: ScoreRequestMessage): number {
   return total;
 }
 
-/** The id as a quoted, escaped literal, shortened when long. */
+/** The id as a quoted, escaped literal, cut and marked when long. */
 function quoteId(id: string): string {
-  const short = truncateUtf8(id, MAX_ECHOED_ID_BYTES);
-  return short.length === id.length ? JSON.stringify(id) : `${JSON.stringify(short)}…`;
+  return quoteClientText(id, MAX_ECHOED_ID_CHARS);
 }

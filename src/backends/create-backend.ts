@@ -47,6 +47,7 @@ export function createBackend(name: string, cfg: BackendConfig, env: BackendEnv)
         discovery: cfg.discovery,
         // One HTTP request per batch: as many connections as batches in flight.
         maxConnections: cfg.batching.maxConcurrentBatches,
+        maxResponseBytes: cfg.maxResponseBytes,
         tls: cfg.tls === null ? undefined : { ca: readBackendTls(name, cfg.tls)?.ca },
         apiKey: backendApiKey(name, cfg, env),
         clock: env.clock,

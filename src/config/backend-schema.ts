@@ -249,6 +249,13 @@ export const vllmBackendSchema = z
       maxQueueItems: 2048,
       maxConcurrentBatches: 4,
     }).prefault({}),
+    // Largest response body read, like Triton's maxMessageBytes: a server (or a proxy in front of it)
+    // that answers more, or never stops, fails the call instead of filling the gateway's memory.
+    // 256 MiB stays well below the longest string V8 can hold (the body is read as text).
+    maxResponseBytes: int()
+      .min(1024)
+      .max(256 * MiB)
+      .default(64 * MiB),
     tls: vllmTlsSchema,
     ...vllmApiKeyShape,
   })

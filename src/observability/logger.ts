@@ -1,4 +1,5 @@
 import pino, { type Logger } from "pino";
+import { capClientText, MAX_MESSAGE_CHARS } from "../util/client-text.js";
 
 export type { Logger } from "pino";
 
@@ -63,6 +64,23 @@ export const REDACT_PATHS: readonly string[] = [
 /** What a redacted value is replaced with. */
 export const REDACTED = "[redacted]";
 
+/** Longest stack written: the message it starts with, and a dozen frames. */
+const MAX_STACK_CHARS = 2048;
+
+/**
+ * pino's error serializer with the message and the stack (which repeats the
+ * message, and those of its causes) bounded: a backend's error may quote a
+ * client's document, and one such line must not run to megabytes.
+ */
+function boundedError(value: unknown): unknown {
+  const serialized = pino.stdSerializers.err(value as Error) as unknown;
+  if (!(value instanceof Error) || typeof serialized !== "object" || serialized === null) return serialized;
+  const e = serialized as { message?: unknown; stack?: unknown };
+  if (typeof e.message === "string") e.message = capClientText(e.message, MAX_MESSAGE_CHARS);
+  if (typeof e.stack === "string") e.stack = capClientText(e.stack, MAX_STACK_CHARS);
+  return e;
+}
+
 /**
  * The root logger: JSON lines on stdout. Query and document text are never
  * logged at info level or above; secrets are redacted wherever they appear
@@ -74,6 +92,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       level,
       base: { service: "relevance-gateway" },
       redact: { paths: [...REDACT_PATHS], censor: REDACTED },
+      serializers: { err: boundedError },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,

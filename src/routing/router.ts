@@ -1,4 +1,5 @@
 import { status } from "@grpc/grpc-js";
+import { quoteClientText } from "../util/client-text.js";
 import { GatewayError } from "../util/gateway-error.js";
 import { inSample } from "./sampler.js";
 
@@ -87,7 +88,7 @@ export function createRouter(opts: RouterOptions): Router {
           const known = [...experiments.keys()].join(", ") || "none";
           return reject(
             status.INVALID_ARGUMENT,
-            `experiment: unknown experiment ${JSON.stringify(input.experiment)} (configured: ${known})`,
+            `experiment: unknown experiment ${quoteClientText(input.experiment)} (configured: ${known})`,
           );
         }
         return decision;

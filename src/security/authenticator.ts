@@ -1,5 +1,6 @@
 import { status } from "@grpc/grpc-js";
 import type { AuthFailureReason, SecurityMetrics } from "../observability/security-metrics.js";
+import { quoteClientText } from "../util/client-text.js";
 import type { Clock } from "../util/clock.js";
 import { GatewayError } from "../util/gateway-error.js";
 import { KeyIndex, parseBearer, readKeyFile, sha256 } from "./api-key.js";
@@ -119,7 +120,7 @@ export function createAuthenticator(opts: AuthOptions, deps: AuthenticatorDeps):
           if (anonymous === undefined) {
             return refuse(
               "unknown_certificate",
-              `authorization: client certificate ${cn === undefined ? "without a single subject CN" : `CN=${JSON.stringify(cn)}`} is not a configured client`,
+              `authorization: client certificate ${cn === undefined ? "without a single subject CN" : `CN=${quoteClientText(cn)}`} is not a configured client`,
             );
           }
         }

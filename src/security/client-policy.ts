@@ -1,5 +1,6 @@
 import { status } from "@grpc/grpc-js";
 import type { SecurityMetrics } from "../observability/security-metrics.js";
+import { quoteClientText } from "../util/client-text.js";
 import type { Clock } from "../util/clock.js";
 import { GatewayError } from "../util/gateway-error.js";
 import { type BucketRate, TokenBucket } from "./token-bucket.js";
@@ -103,7 +104,7 @@ export class AuthenticatedClient {
       return new GatewayError(
         status.PERMISSION_DENIED,
         "NOT_PERMITTED",
-        `experiment: client ${this.name} may not request experiment ${JSON.stringify(req.experiment)}`,
+        `experiment: client ${this.name} may not request experiment ${quoteClientText(req.experiment)}`,
       );
     }
     const max = p.maxDocumentsPerRequest;

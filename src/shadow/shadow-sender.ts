@@ -3,6 +3,7 @@ import { status } from "@grpc/grpc-js";
 import type { Batcher, ScoredItems } from "../batching/batcher.js";
 import type { Logger } from "../observability/logger.js";
 import { inSample } from "../routing/sampler.js";
+import { capClientText } from "../util/client-text.js";
 import type { Clock } from "../util/clock.js";
 import { GatewayError } from "../util/gateway-error.js";
 import { type Comparison, compareScores } from "./compare.js";
@@ -131,7 +132,7 @@ export function createShadowSender(opts: ShadowOptions): ShadowSender {
     },
     mirror(input) {
       const p = run(input).catch((err: unknown) => {
-        log.error({ err, requestId: input.requestId }, "shadow comparison failed");
+        log.error({ err, requestId: capClientText(input.requestId) }, "shadow comparison failed");
         opts.observer.dropped(input.experiment, "error");
       });
       pending.add(p);
@@ -191,8 +192,9 @@ function toRecord(
   const record: ComparisonRecord = {
     v: 1,
     time: new Date().toISOString(),
-    requestId: input.requestId,
-    experiment: input.experiment,
+    // Capped like every echo of a client string; document ids stay whole (they key the dataset).
+    requestId: capClientText(input.requestId),
+    experiment: capClientText(input.experiment),
     route: input.route,
     // The query as the models saw it (normalised, within its byte budget), like the documents' model text.
     query: redact

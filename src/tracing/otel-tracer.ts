@@ -35,6 +35,7 @@ import {
   TraceIdRatioBasedSampler,
   TracerProvider,
 } from "@opentelemetry/sdk-trace";
+import { capClientText, MAX_MESSAGE_CHARS } from "../util/client-text.js";
 import type { GatewayError } from "../util/gateway-error.js";
 import { VERSION } from "../version.js";
 import { ExportWatch } from "./export-watch.js";
@@ -220,7 +221,10 @@ class OtelCallTrace implements CallTrace {
 
 function endWith(span: Span, error: GatewayError | undefined): void {
   span.setAttribute(ATTR.outcome, outcomeOf(error));
-  if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+  // A backend's message may quote a client's document: bounded like the status message.
+  if (error !== undefined) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: capClientText(error.message, MAX_MESSAGE_CHARS) });
+  }
   span.end();
 }
 

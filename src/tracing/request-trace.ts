@@ -13,6 +13,7 @@ import type { TraceHeaders } from "./trace-headers.js";
 
 /** How a request ended, for its server span. */
 export interface RequestOutcome {
+  /** The client's request_id (or the generated one) as logs show it: capped by capClientText. */
   readonly requestId: string;
   readonly documents: number;
   /** "bulk", "canary", "experiment:…", "forced", "fallback" or "none" (rejected before routing). */

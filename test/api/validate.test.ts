@@ -140,8 +140,8 @@ t.test("document ids", async (t) => {
   const long = "i".repeat(1000);
   t.equal(
     rejection(t, request({ documents: [doc(long), doc(long)] })),
-    `documents[1].id: duplicate id "${"i".repeat(64)}"… (first used by documents[0])`,
-    "a long id is shortened",
+    `documents[1].id: duplicate id "${"i".repeat(64)}"…(+936 chars) (first used by documents[0])`,
+    "a long id is cut, and the marker says by how much",
   );
 });
 

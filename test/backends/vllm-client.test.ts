@@ -499,6 +499,40 @@ t.test("aborting the signal cancels the HTTP request", async (t) => {
   t.equal(posts(fake).length, 2, "an aborted signal sends nothing");
 });
 
+t.test("dispose fails the calls in flight at once instead of waiting for their deadline", async (t) => {
+  const fake = await fakeVllm(t, { "POST /classify": "hang" });
+  const client = createVllmBackend({
+    name: "teacher",
+    model: MODEL,
+    mode: "classify",
+    endpoints: [fake.url],
+    readiness: { intervalMs: 60_000, timeoutMs: 2_000 },
+  });
+  const [ep] = client.endpoints();
+  const calls = [1, 2].map(() =>
+    ep!.infer(BATCH, ctx({ timeoutMs: 30_000 })).then(
+      () => undefined,
+      (e: unknown) => e,
+    ),
+  );
+  await waitFor(() => fake.inFlight === 2, "both requests reached the server");
+  const started = performance.now();
+  await client[Symbol.asyncDispose]();
+  const disposeMs = performance.now() - started;
+  const errors = await Promise.all(calls);
+  for (const err of errors) {
+    t.match(err, {
+      code: grpc.status.UNAVAILABLE,
+      reason: "SHUTTING_DOWN",
+      message: "backend teacher: the backend client is closed",
+    });
+  }
+  // Generous for a loaded machine, and far below the calls' 30 s.
+  t.ok(disposeMs < 5_000, `dispose took ${Math.round(disposeMs)} ms`);
+  await waitFor(() => fake.closedEarly === 2, "the server saw both requests closed");
+  await t.rejects(ep!.infer(BATCH, ctx()), { code: grpc.status.UNAVAILABLE, reason: "SHUTTING_DOWN" });
+});
+
 t.test("maxConnections bounds the connections per endpoint", async (t) => {
   const fake = await fakeVllm(t, { "POST /classify": "hang" });
   const client = backend(t, { endpoints: [fake.url], maxConnections: 2 });

@@ -93,6 +93,7 @@ t.test("the DESIGN example is a complete config and gets every default", async (
       maxConcurrentBatches: 4,
       mode: "static",
     },
+    maxResponseBytes: 67108864,
     tls: null,
     apiKeyEnv: null,
     apiKeyFile: null,

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import t from "tap";
 import { createTritonSim } from "../../src/sim/triton-sim.js";
+import { createVllmSim } from "../../src/sim/vllm-sim.js";
 import { startServeProcess } from "../helpers/cli.js";
 import { doc, ScoreClient, type ScoreOutcome } from "../helpers/grpc-client.js";
 
@@ -67,5 +68,57 @@ t.test(
       grpc.status.UNAVAILABLE,
       "new requests are refused",
     );
+  },
+);
+
+t.test(
+  "SIGTERM with shadow calls hung on the teacher: exit 0 within the grace period plus 1 s",
+  async (t) => {
+    const student = await createTritonSim({ port: 0 });
+    t.teardown(() => student.close());
+    // Every scoring call to the teacher hangs (its probes still answer), so shadow calls stay in flight.
+    const teacher = await createVllmSim({ port: 0, faults: { hangRate: 1 } });
+    t.teardown(() => teacher.close());
+    const shutdownGraceMs = 1000;
+    const { child, target, exited, logs } = await startServeProcess({
+      server: {
+        grpc: { host: "127.0.0.1", port: 0 },
+        admin: { host: "127.0.0.1", port: 0 },
+        shutdownGraceMs,
+      },
+      backends: {
+        student: { kind: "triton", endpoints: [student.address], model: "relevance_student" },
+        teacher: { kind: "vllm", endpoints: [teacher.url], model: "relevance-teacher", role: "teacher" },
+      },
+      routing: {
+        default: "student",
+        shadow: { backend: "teacher", percent: 100, timeoutMs: 30_000, maxConcurrentBatches: 2 },
+      },
+    });
+    const client = new ScoreClient(target);
+    t.teardown(() => client.close());
+
+    const outcomes = await Promise.all(
+      Array.from({ length: 4 }, (_, i) =>
+        client.score({ query, documents: [doc(`s${i}`)], routingKey: `k${i}` }, { deadlineMs: 10_000 }),
+      ),
+    );
+    t.ok(
+      outcomes.every((o) => o.ok),
+      "the student answered every request",
+    );
+    // The positive event: the teacher holds shadow calls that will not finish on their own.
+    while (teacher.stats().faults.hang < 1) await new Promise((r) => setTimeout(r, 10));
+
+    const signalledAt = Date.now();
+    child.kill("SIGTERM");
+    const code = await exited;
+    const exitAfterMs = Date.now() - signalledAt;
+    t.equal(code, 0, "exit code 0");
+    t.ok(
+      exitAfterMs < shutdownGraceMs + 1000,
+      `exited ${exitAfterMs} ms after SIGTERM (grace ${shutdownGraceMs} ms, shadow timeout 30000 ms)`,
+    );
+    t.match(logs(), /"msg":"stopped"/, "the shutdown ran to its end");
   },
 );

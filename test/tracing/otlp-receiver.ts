@@ -16,6 +16,8 @@ export interface ReceivedSpan {
   readonly links: readonly { readonly traceId: string; readonly spanId: string }[];
   /** 0 unset, 1 ok, 2 error. */
   readonly statusCode: number;
+  /** The status description, "" when none. */
+  readonly statusMessage: string;
   readonly traceState: string | undefined;
 }
 
@@ -51,7 +53,7 @@ interface OtlpSpan {
   kind: number;
   attributes?: OtlpKeyValue[];
   links?: { traceId: string; spanId: string }[];
-  status?: { code?: number };
+  status?: { code?: number; message?: string };
   traceState?: string;
 }
 interface OtlpExport {
@@ -92,6 +94,7 @@ export function decodeExport(body: OtlpExport): ReceivedSpan[] {
           attributes: attributesOf(s.attributes),
           links: (s.links ?? []).map((l) => ({ traceId: l.traceId, spanId: l.spanId })),
           statusCode: s.status?.code ?? 0,
+          statusMessage: s.status?.message ?? "",
           traceState: s.traceState,
         });
       }

@@ -6,8 +6,10 @@
  * finished; an endpoint that joins between rounds is probed at once.
  */
 import { isIP } from "node:net";
+import { status } from "@grpc/grpc-js";
 import { type Logger, pino } from "pino";
 import { type Clock, systemClock } from "../../util/clock.js";
+import { GatewayError } from "../../util/gateway-error.js";
 import type { BackendClient } from "../backend-client.js";
 import type { Resolver, TargetSpec } from "../discovery.js";
 import { formatHostPort } from "../host-port.js";
@@ -154,14 +156,24 @@ export function createVllmBackend(opts: VllmBackendOptions): BackendClient {
     clock,
     logger,
   };
-  return createProbedBackend<VllmEndpoint>({
+  // Every endpoint not yet destroyed, leavers still draining included: dispose cuts their calls short too.
+  const created = new Set<VllmEndpoint>();
+  const probed = createProbedBackend<VllmEndpoint>({
     name: opts.name,
     kind: "vllm",
     endpoints: {
       targets: opts.endpoints,
       parse: parseVllmTarget,
-      create: (id, address, target) =>
-        new VllmEndpoint(id, settings, address === undefined ? undefined : virtualHost(target)),
+      create: (id, address, target) => {
+        for (const e of created) if (e.released) created.delete(e);
+        const endpoint = new VllmEndpoint(
+          id,
+          settings,
+          address === undefined ? undefined : virtualHost(target),
+        );
+        created.add(endpoint);
+        return endpoint;
+      },
       resolve: opts.discovery?.resolve,
       intervalMs: opts.discovery?.intervalMs,
     },
@@ -169,4 +181,19 @@ export function createVllmBackend(opts: VllmBackendOptions): BackendClient {
     clock,
     logger,
   });
+  return {
+    ...probed,
+    // Dispose comes after the gateway's grace period: a call still in flight (a shadow call
+    // allowed routing.shadow.timeoutMs, a leaver's last batch) is failed now, not awaited.
+    async [Symbol.asyncDispose]() {
+      const reason = new GatewayError(
+        status.UNAVAILABLE,
+        "SHUTTING_DOWN",
+        `backend ${opts.name}: the backend client is closed`,
+      );
+      await Promise.all([...created].map((e) => e.destroy(reason)));
+      created.clear();
+      await probed[Symbol.asyncDispose]();
+    },
+  };
 }

@@ -92,6 +92,9 @@ export class VllmEndpoint implements BackendEndpoint {
   #maxModelLen: number | undefined;
   #lastReason: string | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
+  #destroyed = false;
+  #released = false;
   #calls = 0;
 
   /**
@@ -131,6 +134,11 @@ export class VllmEndpoint implements BackendEndpoint {
 
   get state(): EndpointState {
     return this.#state;
+  }
+
+  /** Closed (its calls finished) or destroyed: it holds no connection any more. */
+  get released(): boolean {
+    return this.#released;
   }
 
   /** The prompt length (in tokens) sent as truncate_prompt_tokens, when known. */
@@ -233,13 +241,37 @@ export class VllmEndpoint implements BackendEndpoint {
     if (!this.#closed) this.#apply(outcome);
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Refuses new calls at once and resolves once the calls in flight have
+   * finished, each bounded by its deadline: a discovered endpoint that left
+   * DNS drains this way.
+   */
+  close(): Promise<void> {
+    if (this.#closing === undefined) {
+      this.#closed = true;
+      this.#probes.abort();
+      this.#closing = this.#destroyed
+        ? Promise.resolve()
+        : Promise.all([this.#pool.close(), this.#probeClient.close()]).then(() => {
+            this.#released = true;
+          });
+    }
+    return this.#closing;
+  }
+
+  /**
+   * Refuses new calls and fails the calls in flight at once with `reason`,
+   * closing their connections (vLLM cancels the work of a request whose
+   * connection closed): the backend's dispose, when the gateway's grace
+   * period is over and nothing may wait for a call's own deadline.
+   */
+  async destroy(reason: GatewayError): Promise<void> {
     this.#closed = true;
     this.#probes.abort();
-    // close() lets in-flight scoring calls finish; each is bounded by its
-    // deadline. A discovered endpoint that left DNS drains this way too.
-    await Promise.all([this.#pool.close(), this.#probeClient.close()]);
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.#released = true;
+    await Promise.all([this.#pool.destroy(reason), this.#probeClient.destroy(reason)]);
   }
 
   #apply(outcome: ProbeOutcome): void {
