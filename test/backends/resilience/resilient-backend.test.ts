@@ -115,10 +115,13 @@ t.test("client-side outcomes do not count against an endpoint", async (t) => {
 
 t.test("running out of the backend's own call timeout is the endpoint's fault", async (t) => {
   const a = new ManualEndpoint("a");
+  const states: string[] = [];
+  const ejections: string[] = [];
   const backend = createResilientBackend(backendOf([a]), {
+    // Both the breaker and outlier detection act on two timeouts: each must count them.
     breaker: {
       errorThresholdPercentage: 50,
-      volumeThreshold: 100,
+      volumeThreshold: 2,
       resetTimeoutMs: 10_000,
       rollingWindowMs: 10_000,
     },
@@ -130,6 +133,7 @@ t.test("running out of the backend's own call timeout is the endpoint's fault", 
     },
     clock: systemClock,
     logger: silentLogger(),
+    hooks: { breakerState: (_, s) => states.push(s), ejected: (id) => ejections.push(id) },
   });
   t.teardown(() => backend[Symbol.asyncDispose]());
   const [guarded] = backend.endpoints();
@@ -140,7 +144,9 @@ t.test("running out of the backend's own call timeout is the endpoint's fault", 
     t.equal(err.reason, "BACKEND_TIMEOUT");
     t.match(err.message, /a did not answer within 250 ms/);
   }
-  t.equal(guarded!.state, "ejected", "two consecutive timeouts eject it");
+  t.equal(guarded!.state, "ejected", "two consecutive timeouts take it out");
+  t.same(states, ["closed", "open"], "the breaker opened");
+  t.same(ejections, ["a"], "and outlier detection ejected it");
 });
 
 /** Outlier detection that never ejects, so that only the breaker can take an endpoint out. */
