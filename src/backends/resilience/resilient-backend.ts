@@ -225,13 +225,17 @@ export function createResilientBackend(inner: BackendClient, opts: ResilienceOpt
 
     /** Counts a call's verdict, in the breaker state the call was let through under. */
     async #settle(trial: boolean, verdict: Verdict, outcome: Outcome): Promise<void> {
-      if (trial) this.#trialInFlight = false;
-      if (verdict === "neutral") return;
-      if (verdict === "failure") detector.recordFailure(this.id, lastWrapped.length);
-      else detector.recordSuccess(this.id);
-      const b = this.#breaker;
-      // A call let through before the breaker opened says nothing about a later trial.
-      if (trial ? b.halfOpen && b.pendingClose : b.closed) await judge(b, outcome);
+      try {
+        if (verdict === "neutral") return;
+        if (verdict === "failure") detector.recordFailure(this.id, lastWrapped.length);
+        else detector.recordSuccess(this.id);
+        const b = this.#breaker;
+        // A call let through before the breaker opened says nothing about a later trial.
+        if (trial ? b.halfOpen && b.pendingClose : b.closed) await judge(b, outcome);
+      } finally {
+        // Only once the breaker has moved: until then the endpoint must not look free for another trial.
+        if (trial) this.#trialInFlight = false;
+      }
     }
   }
 
