@@ -24,6 +24,8 @@ export interface FaultFlags {
   readonly "malformed-rate"?: string | undefined;
   readonly malformed?: string | undefined;
   readonly "reset-rate"?: string | undefined;
+  readonly "slow-rate"?: string | undefined;
+  readonly "slow-ms"?: string | undefined;
   readonly "fault-seed"?: string | undefined;
 }
 
@@ -33,6 +35,8 @@ const NUMERIC_FAULT_FLAGS = {
   "hang-rate": "hangRate",
   "malformed-rate": "malformedRate",
   "reset-rate": "resetRate",
+  "slow-rate": "slowRate",
+  "slow-ms": "slowMs",
 } as const;
 const FLAG_OF: Record<string, string> = {
   ...Object.fromEntries(Object.entries(NUMERIC_FAULT_FLAGS).map(([flag, field]) => [field, `--${flag}`])),

@@ -43,6 +43,8 @@ on the metrics port for triton and the HTTP port for vllm; see docs/fault-inject
   --malformed KIND       triton: missing-output (default), wrong-shape, wrong-datatype, short-raw;
                          vllm: bad-json (default), wrong-shape, missing-items
   --reset-rate R         share of calls whose connection is reset
+  --slow-rate R          share of calls delayed by --slow-ms, spread evenly (a gray failure)
+  --slow-ms MS           the delay of a --slow-rate call
   --fault-seed N         seed of the fault PRNG, for reproducible runs (default 1)
 
 score options:

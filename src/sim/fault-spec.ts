@@ -16,12 +16,16 @@ export interface FaultSpec {
   malformed?: string;
   /** Share of calls (0..1) whose connection is reset. */
   resetRate?: number;
+  /** Share of calls (0..1) delayed by `slowMs` (a gray failure), spread evenly (see faults.ts); needs `slowMs`. */
+  slowRate?: number;
+  /** The delay of a `slowRate` call, ms, on top of `addedLatencyMs`. */
+  slowMs?: number;
 }
 
 export type FaultDecision = "error" | "hang" | "malformed" | "reset" | "ok";
 /** What the stats and `sim_injected_faults_total{kind}` count: each decided fault, and calls given added latency. */
-export type FaultKind = Exclude<FaultDecision, "ok"> | "latency";
-export const FAULT_KINDS: readonly FaultKind[] = ["error", "hang", "malformed", "reset", "latency"];
+export type FaultKind = Exclude<FaultDecision, "ok"> | "latency" | "slow";
+export const FAULT_KINDS: readonly FaultKind[] = ["error", "hang", "malformed", "reset", "latency", "slow"];
 
 export const TRITON_MALFORMED_KINDS = [
   "missing-output",
@@ -31,6 +35,9 @@ export const TRITON_MALFORMED_KINDS = [
 ] as const;
 export const VLLM_MALFORMED_KINDS = ["bad-json", "wrong-shape", "missing-items"] as const;
 
+/** The slow-call fault's fields; independent of the bands (a slow call may also be an error or a hang). */
+const SLOW_FIELDS = ["slowRate", "slowMs"] as const;
+
 /** The rate fields, in band order (see faults.ts), with the decision each band stands for. */
 export const RATES = [
   ["errorRate", "error"],
@@ -38,7 +45,12 @@ export const RATES = [
   ["malformedRate", "malformed"],
   ["resetRate", "reset"],
 ] as const;
-const FIELDS = new Set<string>([...RATES.map(([field]) => field), "addedLatencyMs", "malformed"]);
+const FIELDS = new Set<string>([
+  ...RATES.map(([field]) => field),
+  "addedLatencyMs",
+  "malformed",
+  ...SLOW_FIELDS,
+]);
 /** Node's longest timer; a longer one would fire at once. */
 const MAX_LATENCY_MS = 2_147_483_647;
 
@@ -79,5 +91,26 @@ export function validateFaultSpec(raw: unknown, malformedKinds: readonly string[
     }
     spec.malformed = kind;
   }
+  const slow = validateSlow(body);
+  if (typeof slow === "string") return slow;
+  return { ...spec, ...slow };
+}
+
+function validateSlow(body: Record<string, unknown>): Pick<FaultSpec, "slowRate" | "slowMs"> | string {
+  const { slowRate, slowMs } = body;
+  const spec: Pick<FaultSpec, "slowRate" | "slowMs"> = {};
+  if (slowRate !== undefined) {
+    if (typeof slowRate !== "number" || !(slowRate >= 0 && slowRate <= 1)) {
+      return `slowRate: must be a number from 0 to 1, got ${JSON.stringify(slowRate)}`;
+    }
+    spec.slowRate = slowRate;
+  }
+  if (slowMs !== undefined) {
+    if (typeof slowMs !== "number" || !(slowMs >= 0 && slowMs <= MAX_LATENCY_MS)) {
+      return `slowMs: must be a number from 0 to ${MAX_LATENCY_MS}, got ${JSON.stringify(slowMs)}`;
+    }
+    spec.slowMs = slowMs;
+  }
+  if ((spec.slowRate ?? 0) > 0 && spec.slowMs === undefined) return "slowMs: required with slowRate";
   return spec;
 }

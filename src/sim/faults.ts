@@ -76,6 +76,8 @@ export class FaultInjector {
   /** Bumped by every set(): a hold asked for under an older spec is not held. */
   #generation = 0;
   #random: () => number;
+  /** slowRate's accumulator: a call that brings it to 1 is slow. */
+  #slowCredit = 0;
   #closed = false;
 
   constructor(opts: FaultInjectorOptions) {
@@ -102,6 +104,7 @@ export class FaultInjector {
     this.#spec = valid;
     this.#generation++;
     this.#random = seededRandom(this.#seed);
+    this.#slowCredit = 0;
     this.#releaseAll("go");
   }
 
@@ -142,6 +145,22 @@ export class FaultInjector {
     if (decision !== "ok") this.#count(decision);
     if (this.addedLatencyMs > 0) this.#count("latency");
     return decision;
+  }
+
+  /**
+   * How long to hold one call before it runs: `addedLatencyMs`, plus
+   * `slowMs` when it is one of the `slowRate` calls (counted as "slow").
+   * Call once per call, after `decide()`.
+   */
+  delayMs(): number {
+    const rate = this.#spec.slowRate ?? 0;
+    if (rate <= 0) return this.addedLatencyMs;
+    this.#slowCredit += rate;
+    // The epsilon keeps float drift from skipping a slow call (0.7 * 10 sums to 6.999…).
+    if (this.#slowCredit < 1 - 1e-9) return this.addedLatencyMs;
+    this.#slowCredit -= 1;
+    this.#count("slow");
+    return this.addedLatencyMs + (this.#spec.slowMs ?? 0);
   }
 
   counts(): Record<FaultKind, number> {

@@ -218,10 +218,9 @@ export function modelInferHandler(
       }
     };
     call.on("cancelled", onCancelled);
-    if (faults.addedLatencyMs > 0) {
-      dropHold = faults.hold(faults.addedLatencyMs, (outcome) =>
-        outcome === "go" ? inject() : shuttingDown(),
-      );
+    const delayMs = faults.delayMs();
+    if (delayMs > 0) {
+      dropHold = faults.hold(delayMs, (outcome) => (outcome === "go" ? inject() : shuttingDown()));
     } else {
       inject();
     }

@@ -26,7 +26,8 @@ export async function faultBeforeWork(
   signal: AbortSignal,
 ): Promise<"reset" | "go"> {
   const generation = faults.generation;
-  if (faults.addedLatencyMs > 0) await faults.wait(faults.addedLatencyMs, signal);
+  const delayMs = faults.delayMs();
+  if (delayMs > 0) await faults.wait(delayMs, signal);
   switch (fault) {
     case "error":
       throw new VllmSimError(500, "InternalServerError", INJECTED_FAULT_MESSAGE);

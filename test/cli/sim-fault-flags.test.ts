@@ -66,3 +66,15 @@ t.test("bad values: a usage error naming the flag", (t) => {
   );
   t.end();
 });
+
+t.test("--slow-rate and --slow-ms", (t) => {
+  t.same(faultSpecFromFlags({ "slow-rate": "0.7", "slow-ms": "4000" }, TRITON_MALFORMED_KINDS), {
+    slowRate: 0.7,
+    slowMs: 4000,
+  });
+  t.throws(() => faultSpecFromFlags({ "slow-rate": "0.7" }, TRITON_MALFORMED_KINDS), {
+    name: "CliError",
+    message: /^--slow-ms: required with slowRate/,
+  });
+  t.end();
+});

@@ -73,7 +73,7 @@ t.test("counts by kind, with latency counted per delayed call", (t) => {
   tally(f, 10);
   f.set({ hangRate: 1 });
   tally(f, 3);
-  t.same(f.counts(), { error: 10, hang: 3, malformed: 0, reset: 0, latency: 10 });
+  t.same(f.counts(), { error: 10, hang: 3, malformed: 0, reset: 0, latency: 10, slow: 0 });
   t.end();
 });
 
@@ -205,4 +205,49 @@ t.test("sim_injected_faults_total has every kind from the start", async (t) => {
     t.match(text, `sim_injected_faults_total{kind="${kind}"} 0`);
   }
   t.match(text, 'sim_injected_faults_total{kind="reset"} 1');
+});
+
+t.test("slowRate: an even, deterministic share of calls delayed by slowMs on top of added latency", (t) => {
+  const f = injector({ slowRate: 0.7, slowMs: 4000, addedLatencyMs: 5 });
+  const delays = Array.from({ length: 20 }, () => f.delayMs());
+  // By hand: the accumulator gains 0.7 per call; a call reaching 1 is slow and takes 1 off.
+  const S = 4005;
+  const N = 5;
+  t.same(delays, [N, S, S, N, S, S, N, S, S, S, N, S, S, N, S, S, N, S, S, S]);
+  let run = 0;
+  let longest = 0;
+  for (const d of delays) {
+    run = d === S ? run + 1 : 0;
+    longest = Math.max(longest, run);
+  }
+  t.equal(longest, 3, "never more than three slow calls in a row at 0.7");
+  t.equal(f.counts().slow, 14);
+  f.set({ slowRate: 0.7, slowMs: 4000 });
+  t.same(
+    Array.from({ length: 4 }, () => f.delayMs()),
+    [0, 4000, 4000, 0],
+    "set() restarts the accumulator",
+  );
+  f.set({ slowRate: 1, slowMs: 10 });
+  t.same(
+    Array.from({ length: 3 }, () => f.delayMs()),
+    [10, 10, 10],
+  );
+  f.clear();
+  t.equal(f.delayMs(), 0);
+  t.end();
+});
+
+t.test("slowRate validation names the field", (t) => {
+  const v = (raw: unknown) => validateFaultSpec(raw, TRITON_MALFORMED_KINDS);
+  t.same(v({ slowRate: 0.7, slowMs: 4000 }), { slowRate: 0.7, slowMs: 4000 });
+  t.same(
+    v({ slowRate: 0.7, slowMs: 1, errorRate: 1 }),
+    { errorRate: 1, slowRate: 0.7, slowMs: 1 },
+    "not a band",
+  );
+  t.equal(v({ slowRate: 1.5, slowMs: 1 }), "slowRate: must be a number from 0 to 1, got 1.5");
+  t.match(v({ slowRate: 0.5, slowMs: -1 }), /^slowMs: must be a number from 0 to \d+, got -1$/);
+  t.equal(v({ slowRate: 0.5 }), "slowMs: required with slowRate");
+  t.end();
 });

@@ -183,3 +183,24 @@ t.test("control endpoint on the metrics port: GET, PUT, DELETE", async (t) => {
   await post.arrayBuffer();
   t.equal((await fetch(`http://127.0.0.1:${sim.metricsPort}/metrics`)).status, 200, "/metrics still served");
 });
+
+t.test("slow-rate over /sim/faults: the slow share of calls waits slowMs, the rest do not", async (t) => {
+  const { sim, client, control } = await startSim(t);
+  const put = await fetch(control, { method: "PUT", body: JSON.stringify({ slowRate: 0.5, slowMs: 300 }) });
+  t.equal(put.status, 200);
+  const elapsed: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    const started = performance.now();
+    await infer(client);
+    elapsed.push(performance.now() - started);
+  }
+  // Calls 2 and 4 are slow (the accumulator reaches 1 on every second call at 0.5).
+  t.ok(
+    elapsed[1]! >= 290 && elapsed[3]! >= 290,
+    `slow calls waited (${elapsed.map(Math.round).join(", ")} ms)`,
+  );
+  t.ok(elapsed[0]! < 290 && elapsed[2]! < 290, "the others did not");
+  t.equal(sim.stats().faults.slow, 2);
+  const text = await (await fetch(`http://127.0.0.1:${sim.metricsPort}/metrics`)).text();
+  t.match(text, 'sim_injected_faults_total{kind="slow"} 2');
+});

@@ -67,12 +67,39 @@ export function isEndpointFault(err: unknown): boolean {
   }
 }
 
+/** What one call says about its endpoint's health. */
+type Verdict = "success" | "failure" | "neutral";
+
 /**
- * Wraps a backend so that each endpoint's calls go through an opossum circuit
- * breaker and an outlier detector. An open breaker or an ejection takes the
- * endpoint out of the batcher's choice (state "ejected"); when the breaker's
- * reset timeout passes, opossum lets a trial batch through (half-open) and a
- * success closes it again.
+ * A failed call's verdict. Client-side outcomes, requests the model server
+ * rejected as built, and input rejections (one input may have caused them,
+ * until the batcher's split says otherwise) are neutral: neither a failure
+ * nor a sign of health.
+ */
+function verdictOf(err: unknown): Verdict {
+  if (err instanceof GatewayError && err.inputRejection) return "neutral";
+  return isEndpointFault(err) ? "failure" : "neutral";
+}
+
+/**
+ * The breaker judges outcomes, not calls: its action runs the settled
+ * outcome it is fired with, so the gateway decides what a call meant (a
+ * timeout is BACKEND_TIMEOUT before the breaker sees it) and when it counts.
+ */
+type Outcome = () => Promise<void>;
+type Breaker = CircuitBreaker<[Outcome], void>;
+const SUCCEEDED: Outcome = () => Promise.resolve();
+
+/**
+ * Wraps a backend so that each endpoint's calls are judged by an opossum
+ * circuit breaker and an outlier detector. An open breaker or an ejection
+ * takes the endpoint out of the batcher's choice (state "ejected"). When the
+ * breaker's reset timeout passes (half-open) the endpoint is offered again
+ * for one trial batch only: while the trial is in flight it reads as
+ * "ejected", so the batcher keeps other batches queued (or sends them to
+ * other endpoints) instead of having opossum refuse them. A successful trial
+ * closes the breaker, a failed one (a timeout included) opens it again, and a
+ * neutral one leaves it half-open for the next batch to try.
  */
 export function createResilientBackend(inner: BackendClient, opts: ResilienceOptions): ResilientBackend {
   const log = opts.logger.child({ component: "resilience", backend: inner.name });
@@ -82,14 +109,14 @@ export function createResilientBackend(inner: BackendClient, opts: ResilienceOpt
     hooks?.ejected(endpoint, durationMs);
   });
   const wrappers = new WeakMap<BackendEndpoint, GuardedEndpoint>();
-  const breakers = new Map<string, CircuitBreaker<[InferBatch, CallContext], InferResult>>();
+  const breakers = new Map<string, Breaker>();
   let lastInner: readonly BackendEndpoint[] | undefined;
   let lastWrapped: readonly BackendEndpoint[] = [];
 
-  function breakerFor(endpoint: BackendEndpoint) {
+  function breakerFor(endpoint: BackendEndpoint): Breaker {
     let breaker = breakers.get(endpoint.id);
     if (breaker) return breaker;
-    breaker = new CircuitBreaker((batch: InferBatch, ctx: CallContext) => endpoint.infer(batch, ctx), {
+    breaker = new CircuitBreaker((outcome: Outcome) => outcome(), {
       name: `${inner.name}:${endpoint.id}`,
       timeout: false, // deadlines are the batcher's; the call carries them
       errorThresholdPercentage: opts.breaker.errorThresholdPercentage,
@@ -97,7 +124,6 @@ export function createResilientBackend(inner: BackendClient, opts: ResilienceOpt
       resetTimeout: opts.breaker.resetTimeoutMs,
       rollingCountTimeout: opts.breaker.rollingWindowMs,
       rollingCountBuckets: 10,
-      errorFilter: (err: unknown) => !isEndpointFault(err),
     });
     const id = endpoint.id;
     breaker.on("open", () => {
@@ -117,9 +143,16 @@ export function createResilientBackend(inner: BackendClient, opts: ResilienceOpt
     return breaker;
   }
 
+  /** Feeds an outcome to the breaker; resolves once it has changed state if it does. */
+  function judge(breaker: Breaker, outcome: Outcome): Promise<void> {
+    return breaker.fire(outcome).catch(() => {});
+  }
+
   class GuardedEndpoint implements BackendEndpoint {
     readonly #inner: BackendEndpoint;
-    readonly #breaker: CircuitBreaker<[InferBatch, CallContext], InferResult>;
+    readonly #breaker: Breaker;
+    /** The half-open breaker's one trial batch is in flight. */
+    #trialInFlight = false;
 
     constructor(endpoint: BackendEndpoint) {
       this.#inner = endpoint;
@@ -141,16 +174,29 @@ export function createResilientBackend(inner: BackendClient, opts: ResilienceOpt
     get state(): EndpointState {
       const s = this.#inner.state;
       if (s === "not-ready") return s;
-      if ((this.#breaker.opened && !this.#breaker.halfOpen) || detector.isEjected(this.#inner.id))
-        return "ejected";
+      if (!this.#admits() || detector.isEjected(this.#inner.id)) return "ejected";
       return s;
     }
 
+    /** Closed, or half-open with the trial not yet taken (opossum's pendingClose until an outcome is fired). */
+    #admits(): boolean {
+      const b = this.#breaker;
+      return b.closed || (b.halfOpen && b.pendingClose && !this.#trialInFlight);
+    }
+
     async infer(batch: InferBatch, ctx: CallContext): Promise<InferResult> {
+      if (!this.#admits()) {
+        throw new GatewayError(
+          status.UNAVAILABLE,
+          "BACKEND_CIRCUIT_OPEN",
+          `backend ${inner.name}: circuit breaker of ${this.id} is open`,
+        );
+      }
+      const trial = this.#breaker.halfOpen;
+      if (trial) this.#trialInFlight = true;
+      let result: InferResult;
       try {
-        const result = await this.#breaker.fire(batch, ctx);
-        detector.recordSuccess(this.id);
-        return result;
+        result = await this.#inner.infer(batch, ctx);
       } catch (caught) {
         let err = caught;
         if (
@@ -166,15 +212,33 @@ export function createResilientBackend(inner: BackendClient, opts: ResilienceOpt
             { cause: caught },
           );
         }
-        if (isOpenBreaker(err)) {
-          throw new GatewayError(
-            status.UNAVAILABLE,
-            "BACKEND_CIRCUIT_OPEN",
-            `backend ${inner.name}: circuit breaker of ${this.id} is open`,
-          );
-        }
-        if (isEndpointFault(err)) detector.recordFailure(this.id, lastWrapped.length);
+        const failure = err;
+        await this.#settle(trial, verdictOf(err), () => Promise.reject(failure));
         throw err;
+      }
+      await this.#settle(trial, "success", SUCCEEDED);
+      return result;
+    }
+
+    reportFault(error: GatewayError): void {
+      detector.recordFailure(this.id, lastWrapped.length);
+      const b = this.#breaker;
+      // Open: nothing to add. Half-open: the fault fails the trial, whether or not one is in flight.
+      if (b.closed || b.halfOpen) void judge(b, () => Promise.reject(error));
+    }
+
+    /** Counts a call's verdict, in the breaker state the call was let through under. */
+    async #settle(trial: boolean, verdict: Verdict, outcome: Outcome): Promise<void> {
+      try {
+        if (verdict === "neutral") return;
+        if (verdict === "failure") detector.recordFailure(this.id, lastWrapped.length);
+        else detector.recordSuccess(this.id);
+        const b = this.#breaker;
+        // A call let through before the breaker opened says nothing about a later trial.
+        if (trial ? b.halfOpen && b.pendingClose : b.closed) await judge(b, outcome);
+      } finally {
+        // Only once the breaker has moved: until then the endpoint must not look free for another trial.
+        if (trial) this.#trialInFlight = false;
       }
     }
   }
@@ -219,8 +283,4 @@ export function createResilientBackend(inner: BackendClient, opts: ResilienceOpt
       await inner[Symbol.asyncDispose]();
     },
   };
-}
-
-function isOpenBreaker(err: unknown): boolean {
-  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === "EOPENBREAKER";
 }
