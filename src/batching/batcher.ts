@@ -95,6 +95,8 @@ interface Job {
   onAbort: (() => void) | undefined;
   /** Batches in flight that carry some of this job's items. */
   batches: Batch[];
+  /** The queue holding this job's segment, until the segment leaves it. */
+  queue: Queue | undefined;
   readonly trace: RequestTrace | undefined;
 }
 
@@ -105,6 +107,19 @@ interface Segment {
   readonly end: number;
   readonly enqueuedAtMs: number;
 }
+
+/** One priority's queue; `dead` counts its segments whose job has been answered (expired, cancelled). */
+interface Queue {
+  readonly fifo: Fifo<Segment>;
+  dead: number;
+}
+
+/**
+ * Dead segments a queue may hold beyond its live ones before it is compacted.
+ * Without compaction a live head (a bulk request waiting out an interactive
+ * overload) would keep every expired request behind it, documents included.
+ */
+const DEAD_SEGMENT_SLACK = 64;
 
 interface BatchPart {
   readonly job: Job;
@@ -146,8 +161,8 @@ export class Batcher {
   /** Last batch size target and wait reported to the observer (reported on change only). */
   #reportedTarget = -1;
   #reportedWaitMs = -1;
-  readonly #interactive = new Fifo<Segment>();
-  readonly #bulk = new Fifo<Segment>();
+  readonly #interactive: Queue = { fifo: new Fifo<Segment>(), dead: 0 };
+  readonly #bulk: Queue = { fifo: new Fifo<Segment>(), dead: 0 };
   readonly #inFlight = new Map<string, number>();
   readonly #batches = new Set<Batch>();
   #queuedItems = 0;
@@ -200,6 +215,11 @@ export class Batcher {
     return this.#queuedItems;
   }
 
+  /** Queue entries held, dead ones (expired, cancelled, not yet dropped) included. */
+  get retainedSegments(): number {
+    return this.#interactive.fifo.length + this.#bulk.fifo.length;
+  }
+
   /** Batches currently at the backend. */
   get inFlightBatches(): number {
     return this.#inFlightBatches;
@@ -231,6 +251,7 @@ export class Batcher {
         signal: opts.signal,
         onAbort: undefined,
         batches: [],
+        queue: undefined,
         trace: opts.trace,
       };
       if (Number.isFinite(deadlineMs)) {
@@ -248,12 +269,9 @@ export class Batcher {
       }
       this.#queuedItems += n;
       this.#limits.controller?.itemsAdmitted(n, now);
-      (opts.priority === "bulk" ? this.#bulk : this.#interactive).push({
-        job,
-        start: 0,
-        end: n,
-        enqueuedAtMs: now,
-      });
+      const queue = opts.priority === "bulk" ? this.#bulk : this.#interactive;
+      queue.fifo.push({ job, start: 0, end: n, enqueuedAtMs: now });
+      job.queue = queue;
       opts.trace?.queueEntered(this.#opts.backend, n);
       this.#observer.queueDepth(this.#queuedItems);
       this.#pump();
@@ -274,7 +292,8 @@ export class Batcher {
   abortAll(error: GatewayError): void {
     this.#draining = true;
     for (const queue of [this.#interactive, this.#bulk]) {
-      for (let seg = queue.shift(); seg; seg = queue.shift()) this.#fail(seg.job, error, "shutdown");
+      for (let seg = this.#shift(queue); seg; seg = this.#shift(queue))
+        this.#fail(seg.job, error, "shutdown");
     }
     for (const batch of this.#batches) {
       for (const part of batch.parts) this.#fail(part.job, error, "shutdown");
@@ -443,12 +462,12 @@ export class Batcher {
   #oldestLiveSegment(now: number): Segment | undefined {
     let oldest: Segment | undefined;
     for (const queue of [this.#interactive, this.#bulk]) {
-      for (let seg = queue.peek(); seg; seg = queue.peek()) {
-        if (!seg.job.done && seg.job.deadlineMs <= now) this.#expire(seg.job);
-        if (!seg.job.done) break;
-        queue.shift();
+      for (let seg = queue.fifo.peek(); seg; seg = queue.fifo.peek()) {
+        if (!seg.job.done && seg.job.deadlineMs > now) break;
+        this.#shift(queue);
+        if (!seg.job.done) this.#expire(seg.job);
       }
-      const head = queue.peek();
+      const head = queue.fifo.peek();
       if (head && (!oldest || head.enqueuedAtMs < oldest.enqueuedAtMs)) oldest = head;
     }
     return oldest;
@@ -474,12 +493,12 @@ export class Batcher {
     let taken = 0;
     for (const queue of [this.#interactive, this.#bulk]) {
       while (taken < size) {
-        const seg = queue.peek();
+        const seg = queue.fifo.peek();
         if (!seg) break;
         const job = seg.job;
         if (job.done || job.deadlineMs <= now) {
+          this.#shift(queue);
           if (!job.done) this.#expire(job);
-          queue.shift();
           continue;
         }
         const end = Math.min(seg.end, seg.start + (size - taken));
@@ -495,7 +514,7 @@ export class Batcher {
         this.#queuedItems -= count;
         taken += count;
         if (job.deadlineMs < earliestDeadlineMs) earliestDeadlineMs = job.deadlineMs;
-        if (end === seg.end) queue.shift();
+        if (end === seg.end) this.#shift(queue);
         else seg.start = end;
       }
     }
@@ -670,6 +689,12 @@ export class Batcher {
       job.unsent = 0;
     }
     this.#finish(job);
+    const queue = job.queue;
+    if (queue) {
+      // Its segment stays in the queue until it reaches the head, unless too many have died there.
+      queue.dead++;
+      if (queue.dead > queue.fifo.length - queue.dead + DEAD_SEGMENT_SLACK) this.#compact(queue);
+    }
     for (const batch of job.batches) {
       if (--batch.liveJobs === 0) {
         batch.controller.abort(
@@ -682,6 +707,26 @@ export class Batcher {
     if (this.#queuedItems === 0 && this.#inFlightBatches === 0) this.#notifyIdle();
   }
 
+  /** Takes the head segment out of `queue`. */
+  #shift(queue: Queue): Segment | undefined {
+    const seg = queue.fifo.shift();
+    if (seg) {
+      if (seg.job.done) queue.dead--;
+      seg.job.queue = undefined;
+    }
+    return seg;
+  }
+
+  /** Drops every dead segment of `queue` (callers never hold a position in it across a `#fail`). */
+  #compact(queue: Queue): void {
+    queue.fifo.retain((seg) => {
+      if (!seg.job.done) return true;
+      seg.job.queue = undefined;
+      return false;
+    });
+    queue.dead = 0;
+  }
+
   #finish(job: Job): void {
     job.done = true;
     job.timer?.cancel();
@@ -692,7 +737,7 @@ export class Batcher {
   #failQueuedUnavailable(): void {
     const error = this.#noEndpointError(false);
     for (const queue of [this.#interactive, this.#bulk]) {
-      for (let seg = queue.shift(); seg; seg = queue.shift()) this.#fail(seg.job, error, undefined);
+      for (let seg = this.#shift(queue); seg; seg = this.#shift(queue)) this.#fail(seg.job, error, undefined);
     }
   }
 
