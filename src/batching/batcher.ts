@@ -5,7 +5,7 @@ import {
   isUsable,
   type ModelIdentity,
 } from "../backends/backend-client.js";
-import type { RetryBudget } from "../backends/resilience/retry-budget.js";
+import { RetryBudget } from "../backends/resilience/retry-budget.js";
 import type { BatchTrace, CallTrace, RequestTrace } from "../tracing/request-trace.js";
 import type { CancelSignal } from "../util/cancel-signal.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
@@ -13,7 +13,7 @@ import { GatewayError } from "../util/gateway-error.js";
 import type { BatchController } from "./controller.js";
 import { Fifo } from "./fifo.js";
 import { decideFlush, type FlushTrigger } from "./flush-policy.js";
-import { type BatcherObserver, noopObserver } from "./observer.js";
+import { type BatcherObserver, type InputRejectionOutcome, noopObserver } from "./observer.js";
 
 export type ItemPriority = "interactive" | "bulk";
 
@@ -50,6 +50,11 @@ export interface BatcherOptions extends BatchLimits {
    * it and the recent batch time, cannot be answered before its deadline.
    */
   readonly shedUnreachableDeadlines?: boolean | undefined;
+  /**
+   * Calls spent isolating rejected inputs, as a budget over the batches sent
+   * (see #isolate); default: at most as many as batches sent in the last 10 s, plus 20.
+   */
+  readonly isolationBudget?: RetryBudget | undefined;
   readonly clock: Clock;
   readonly observer?: BatcherObserver | undefined;
 }
@@ -75,6 +80,7 @@ export interface ScoredItems {
 
 /** One submitted request: its items are answered in place in `probabilities`. */
 interface Job {
+  readonly requestId: string;
   readonly query: string;
   readonly documents: readonly string[];
   readonly probabilities: Float32Array;
@@ -139,6 +145,47 @@ interface Batch {
   /** Spans of the batch (shared by its attempts) and of this attempt's call; undefined when untraced. */
   readonly trace: BatchTrace | undefined;
   call: CallTrace | undefined;
+  /** Set on a call made to isolate a rejected input. */
+  readonly probe: Probe | undefined;
+}
+
+/**
+ * The search for the inputs that made an endpoint reject a batch (see
+ * Batcher#isolate). Its calls go to the endpoint that rejected the batch.
+ */
+interface Isolation {
+  readonly endpoint: BackendEndpoint;
+  /** The rejection: the answer of requests the search cannot clear. */
+  readonly error: GatewayError;
+  /** The rejected batch's attempt and trace, for its retry when the endpoint is at fault. */
+  readonly attempt: number;
+  readonly trace: BatchTrace | undefined;
+  /** Calls this search may still make. */
+  callsLeft: number;
+  /** Calls in flight. */
+  outstanding: number;
+  /**
+   * The endpoint answered a part: from then on a rejected part holds a
+   * rejected input. Until then the rejected parts of the first split wait here.
+   */
+  confirmed: boolean;
+  readonly unconfirmed: BatchPart[];
+  /** A part failed otherwise (deadline, cancellation, unreachable): the parts did not all fail alike. */
+  failedOtherwise: boolean;
+  outcome: InputRejectionOutcome | undefined;
+  poisonFound: number;
+}
+
+/**
+ * One isolation call. "split": a part of a split; its rejection, once the
+ * endpoint is confirmed healthy, means it holds a rejected input. "left": the
+ * left half of one request's items known to hold a rejected input; if it is
+ * answered, the input is in `rest`.
+ */
+interface Probe {
+  readonly isolation: Isolation;
+  readonly kind: "split" | "left";
+  readonly rest: BatchPart | undefined;
 }
 
 /**
@@ -175,6 +222,9 @@ export class Batcher {
   #idleWaiters: (() => void)[] = [];
   /** Moving average of successful batch call durations; undefined until the first. */
   #recentBatchMs: number | undefined;
+  readonly #isolationBudget: RetryBudget;
+  /** Endpoints whose last split showed them at fault, until they answer a call. */
+  readonly #suspects = new Set<string>();
 
   constructor(opts: BatcherOptions) {
     this.#opts = opts;
@@ -189,6 +239,8 @@ export class Batcher {
       controller: opts.controller,
     };
     this.#preferred = [...opts.preferredBatchSizes].sort((a, b) => a - b);
+    this.#isolationBudget =
+      opts.isolationBudget ?? new RetryBudget({ percent: 100, minRetries: 20, windowMs: 10_000 }, opts.clock);
     this.#observer.limits(opts.maxBatchSize, opts.maxQueueItems);
   }
 
@@ -235,6 +287,7 @@ export class Batcher {
 
     return new Promise<ScoredItems>((resolve, reject) => {
       const job: Job = {
+        requestId: opts.requestId,
         query,
         documents,
         probabilities: new Float32Array(n * 5),
@@ -534,6 +587,7 @@ export class Batcher {
     now: number,
     attempt: number,
     trace: BatchTrace | undefined,
+    probe?: Probe,
   ): void {
     const batch: Batch = {
       parts,
@@ -543,13 +597,14 @@ export class Batcher {
       liveJobs: 0,
       trace,
       call: undefined,
+      probe,
     };
     for (const part of parts) {
       // A job split within this batch appears in several parts but counts once.
       if (part.job.batches.at(-1) !== batch) {
         part.job.batches.push(batch);
         batch.liveJobs++;
-        if (attempt === 0) trace?.addRequest(part.job.trace);
+        if (attempt === 0 && !probe) trace?.addRequest(part.job.trace);
       }
     }
     batch.call = trace?.startCall(endpoint.id, attempt, batch.items);
@@ -558,7 +613,10 @@ export class Batcher {
     this.#batches.add(batch);
     this.#rotation++;
     this.#observer.inFlight(this.#inFlightBatches);
-    if (attempt === 0) this.#opts.retryBudget?.recordCall();
+    if (attempt === 0 && !probe) {
+      this.#opts.retryBudget?.recordCall();
+      this.#isolationBudget.recordCall();
+    }
 
     const deadlineLeftMs = Number.isFinite(earliestDeadlineMs)
       ? Math.max(0, earliestDeadlineMs - now)
@@ -591,26 +649,24 @@ export class Batcher {
    * Retries a batch that failed UNAVAILABLE once, on another endpoint with a
    * free slot, when the retry budget and its requests' deadlines allow.
    */
-  #retry(failed: BackendEndpoint, batch: Batch, error: GatewayError): boolean {
-    if (batch.attempt > 0 || !this.#opts.retryBudget || !isRetriable(error) || this.#draining) return false;
+  #retry(
+    failed: BackendEndpoint,
+    from: readonly BatchPart[],
+    attempt: number,
+    trace: BatchTrace | undefined,
+    error: GatewayError,
+    batch?: Batch,
+  ): boolean {
+    if (attempt > 0 || !this.#opts.retryBudget || !isRetriable(error) || this.#draining) return false;
     const now = this.#clock.now();
-    const parts = batch.parts.filter((p) => !p.job.done && p.job.deadlineMs > now);
+    const parts = from.filter((p) => !p.job.done && p.job.deadlineMs > now);
     if (parts.length === 0) return false;
     const other = this.#pickEndpoint(failed.id);
     if (!other || !this.#opts.retryBudget.tryAcquire()) return false;
-    const queries: string[] = [];
-    const documents: string[] = [];
-    let earliestDeadlineMs = Number.POSITIVE_INFINITY;
-    for (const part of parts) {
-      removeBatch(part.job, batch);
-      for (let i = part.start; i < part.end; i++) {
-        queries.push(part.job.query);
-        documents.push(part.job.documents[i]!);
-      }
-      if (part.job.deadlineMs < earliestDeadlineMs) earliestDeadlineMs = part.job.deadlineMs;
-    }
+    const { queries, documents, earliestDeadlineMs } = gather(parts);
+    if (batch) for (const part of parts) removeBatch(part.job, batch);
     this.#observer.retried(failed.id, error);
-    this.#send(other, parts, queries, documents, earliestDeadlineMs, now, batch.attempt + 1, batch.trace);
+    this.#send(other, parts, queries, documents, earliestDeadlineMs, now, attempt + 1, trace);
     return true;
   }
 
@@ -628,36 +684,229 @@ export class Batcher {
     const durationMs = this.#clock.now() - startedMs;
     this.#observer.batchCompleted(endpoint.id, durationMs, error);
     batch.call?.end(error);
+    if (!error) this.#suspects.delete(endpoint.id);
+    if (batch.probe) {
+      for (const part of batch.parts) removeBatch(part.job, batch);
+      this.#probeCompleted(batch.probe, batch.parts, result, error);
+      this.#pump();
+      return;
+    }
     if (!error) {
       this.#recentBatchMs =
         this.#recentBatchMs === undefined ? durationMs : 0.8 * this.#recentBatchMs + 0.2 * durationMs;
       this.#limits.controller?.batchCompleted(batch.items, durationMs, startedMs + durationMs);
-    } else if (this.#retry(endpoint, batch, error)) {
+    } else if (
+      (error.inputRejection && this.#isolate(endpoint, batch, error)) ||
+      this.#retry(endpoint, batch.parts, batch.attempt, batch.trace, error, batch)
+    ) {
       this.#pump();
       return;
     }
-    let offset = 0;
-    for (const part of batch.parts) {
-      const job = part.job;
-      const count = part.end - part.start;
-      removeBatch(job, batch);
-      if (job.done) {
-        offset += count;
-        continue;
-      }
-      if (!result) {
-        this.#fail(job, error!, undefined);
-        continue;
-      }
-      job.probabilities.set(result.probabilities.subarray(offset * 5, (offset + count) * 5), part.start * 5);
-      offset += count;
-      job.model = result.model;
-      job.endpoint = endpoint.id;
-      job.pending -= count;
-      if (job.pending === 0) this.#succeed(job);
-    }
+    for (const part of batch.parts) removeBatch(part.job, batch);
+    if (result) this.#answer(endpoint, batch.parts, result);
+    else for (const part of batch.parts) this.#fail(part.job, error!, undefined);
     batch.trace?.end(error);
     this.#pump();
+  }
+
+  /** Answers `parts` (the items of one call, in order) with `result`. */
+  #answer(endpoint: BackendEndpoint, parts: readonly BatchPart[], result: InferResult): void {
+    let offset = 0;
+    for (const part of parts) {
+      const job = part.job;
+      const count = part.end - part.start;
+      if (!job.done) {
+        job.probabilities.set(
+          result.probabilities.subarray(offset * 5, (offset + count) * 5),
+          part.start * 5,
+        );
+        job.model = result.model;
+        job.endpoint = endpoint.id;
+        job.pending -= count;
+        if (job.pending === 0) this.#succeed(job);
+      }
+      offset += count;
+    }
+  }
+
+  /**
+   * A batch failed with an input rejection: one of its documents may have
+   * made the model server refuse the whole batch, and that is no fault of
+   * the endpoint nor of the other requests. Splits the batch (by request,
+   * then halving a request's items) and sends the parts to the same
+   * endpoint: answered parts answer their requests; once one part is
+   * answered the endpoint is healthy, so a rejected part holds a rejected
+   * input, and the search narrows down to it and fails only its request,
+   * naming the document. When every part of the first split is rejected too,
+   * the endpoint is at fault: it is reported (`reportFault`) and the batch
+   * takes the usual path (retry elsewhere, or fail with the rejection). So is
+   * a batch of one document, which cannot be split, and a rejection from an
+   * endpoint whose last split showed it at fault, until it answers again.
+   *
+   * The search costs at most 2·⌈log₂ items⌉ + requests calls per batch, and
+   * all searches together stay within the isolation budget; past either, the
+   * requests left fail with the rejection. Returns false when the batch is
+   * left to the usual path.
+   */
+  #isolate(endpoint: BackendEndpoint, batch: Batch, error: GatewayError): boolean {
+    const live = batch.parts.filter((p) => !p.job.done);
+    if (live.length === 0) return false;
+    const items = countItems(live);
+    if (items === 1 || this.#suspects.has(endpoint.id)) {
+      endpoint.reportFault?.(error);
+      this.#observer.inputRejection(endpoint.id, "endpoint_fault");
+      return false;
+    }
+    for (const part of batch.parts) removeBatch(part.job, batch);
+    const isolation: Isolation = {
+      endpoint,
+      error,
+      attempt: batch.attempt,
+      trace: batch.trace,
+      callsLeft: 2 * Math.ceil(Math.log2(items)) + live.length,
+      outstanding: 0,
+      confirmed: false,
+      unconfirmed: [],
+      failedOtherwise: false,
+      outcome: undefined,
+      poisonFound: 0,
+    };
+    this.#split(isolation, live);
+    this.#isolationStep(isolation);
+    return true;
+  }
+
+  /** Sends the two halves of `group` (requests first, then a request's items). */
+  #split(isolation: Isolation, group: readonly BatchPart[]): void {
+    const [left, right] = halve(group);
+    if (!this.#takeCalls(isolation, 2)) {
+      this.#giveUp(isolation, group);
+      return;
+    }
+    this.#sendProbe(isolation, left, { isolation, kind: "split", rest: undefined });
+    this.#sendProbe(isolation, right, { isolation, kind: "split", rest: undefined });
+  }
+
+  /** Narrows down `group`, known to hold a rejected input, to one document (the endpoint is healthy). */
+  #search(isolation: Isolation, group: readonly BatchPart[]): void {
+    const live = group.filter((p) => !p.job.done);
+    if (live.length === 0) return;
+    if (live.length > 1) {
+      this.#split(isolation, live);
+      return;
+    }
+    const part = live[0]!;
+    if (part.end - part.start === 1) {
+      this.#rejectDocument(isolation, part);
+      return;
+    }
+    // The request fails whatever its other documents do: only the rejected one's index is wanted.
+    const mid = part.start + Math.ceil((part.end - part.start) / 2);
+    if (!this.#takeCalls(isolation, 1)) {
+      this.#giveUp(isolation, live);
+      return;
+    }
+    this.#sendProbe(isolation, [{ job: part.job, start: part.start, end: mid }], {
+      isolation,
+      kind: "left",
+      rest: { job: part.job, start: mid, end: part.end },
+    });
+  }
+
+  #probeCompleted(
+    probe: Probe,
+    parts: readonly BatchPart[],
+    result: InferResult | undefined,
+    error: GatewayError | undefined,
+  ): void {
+    const isolation = probe.isolation;
+    isolation.outstanding--;
+    if (result) {
+      if (probe.kind === "left") {
+        this.#search(isolation, [probe.rest!]);
+      } else {
+        this.#answer(isolation.endpoint, parts, result);
+        if (!isolation.confirmed) {
+          isolation.confirmed = true;
+          for (const part of isolation.unconfirmed.splice(0)) this.#search(isolation, [part]);
+        }
+      }
+    } else if (error!.inputRejection) {
+      if (isolation.confirmed) this.#search(isolation, parts);
+      else isolation.unconfirmed.push(...parts);
+    } else {
+      // Failed otherwise (deadline, unreachable…): its requests get that answer, as from any batch.
+      isolation.failedOtherwise = true;
+      for (const part of parts) this.#fail(part.job, error!, undefined);
+    }
+    this.#isolationStep(isolation);
+  }
+
+  /** Settles what the search's answers so far decide, once no call of it is in flight. */
+  #isolationStep(isolation: Isolation): void {
+    if (isolation.outstanding > 0) return;
+    const endpoint = isolation.endpoint;
+    let traceHandedOn = false;
+    if (!isolation.confirmed && isolation.unconfirmed.length > 0 && isolation.failedOtherwise) {
+      // No part was answered, but not every part was rejected: nothing to conclude.
+      isolation.outcome = "inconclusive";
+      for (const part of isolation.unconfirmed.splice(0)) this.#fail(part.job, isolation.error, undefined);
+    } else if (!isolation.confirmed && isolation.unconfirmed.length > 0) {
+      // Every part was rejected: the endpoint, not an input, is at fault.
+      isolation.outcome = "endpoint_fault";
+      this.#suspects.add(endpoint.id);
+      endpoint.reportFault?.(isolation.error);
+      const parts = isolation.unconfirmed.splice(0);
+      traceHandedOn = this.#retry(endpoint, parts, isolation.attempt, isolation.trace, isolation.error);
+      if (!traceHandedOn) for (const part of parts) this.#fail(part.job, isolation.error, undefined);
+    }
+    const outcome = isolation.outcome ?? (isolation.poisonFound > 0 ? "isolated" : "not_reproduced");
+    this.#observer.inputRejection(endpoint.id, outcome);
+    if (!traceHandedOn) isolation.trace?.end(outcome === "not_reproduced" ? undefined : isolation.error);
+  }
+
+  /** Takes `n` calls from the search's allowance and the isolation budget. */
+  #takeCalls(isolation: Isolation, n: number): boolean {
+    if (isolation.callsLeft < n) return false;
+    for (let i = 0; i < n; i++) if (!this.#isolationBudget.tryAcquire()) return false;
+    isolation.callsLeft -= n;
+    return true;
+  }
+
+  /** The search cannot go on: the requests left fail with the rejection. */
+  #giveUp(isolation: Isolation, group: readonly BatchPart[]): void {
+    isolation.outcome = "budget_exhausted";
+    for (const part of group) this.#fail(part.job, isolation.error, undefined);
+  }
+
+  #rejectDocument(isolation: Isolation, part: BatchPart): void {
+    isolation.poisonFound++;
+    this.#observer.poisonItem(isolation.endpoint.id);
+    const error = new GatewayError(
+      status.INVALID_ARGUMENT,
+      "DOCUMENT_REJECTED",
+      `documents[${part.start}]: backend ${this.#opts.backend} cannot score this document; ` +
+        `the model server rejected it: ${isolation.error.message}`,
+      { cause: isolation.error },
+    );
+    this.#fail(part.job, error, undefined);
+  }
+
+  #sendProbe(isolation: Isolation, parts: BatchPart[], probe: Probe): void {
+    const { queries, documents, earliestDeadlineMs } = gather(parts);
+    isolation.outstanding++;
+    this.#observer.isolationCall(isolation.endpoint.id);
+    this.#send(
+      isolation.endpoint,
+      parts,
+      queries,
+      documents,
+      earliestDeadlineMs,
+      this.#clock.now(),
+      isolation.attempt,
+      isolation.trace,
+      probe,
+    );
   }
 
   #succeed(job: Job): void {
@@ -667,6 +916,7 @@ export class Batcher {
       const now = this.#clock.now();
       controller.requestCompleted(now - job.admittedMs, now);
     }
+    this.#observer.requestAnswered(job.requestId, undefined);
     job.resolve({ probabilities: job.probabilities, model: job.model!, endpoint: job.endpoint });
   }
 
@@ -703,6 +953,7 @@ export class Batcher {
       }
     }
     job.batches.length = 0;
+    this.#observer.requestAnswered(job.requestId, error);
     job.reject(error);
     if (this.#queuedItems === 0 && this.#inFlightBatches === 0) this.#notifyIdle();
   }
@@ -778,6 +1029,52 @@ function leadTrace(parts: readonly BatchPart[]): RequestTrace | undefined {
     first ??= trace;
   }
   return first;
+}
+
+/** The texts of `parts`, in order, and the earliest deadline among their requests. */
+function gather(parts: readonly BatchPart[]) {
+  const queries: string[] = [];
+  const documents: string[] = [];
+  let earliestDeadlineMs = Number.POSITIVE_INFINITY;
+  for (const part of parts) {
+    for (let i = part.start; i < part.end; i++) {
+      queries.push(part.job.query);
+      documents.push(part.job.documents[i]!);
+    }
+    if (part.job.deadlineMs < earliestDeadlineMs) earliestDeadlineMs = part.job.deadlineMs;
+  }
+  return { queries, documents, earliestDeadlineMs };
+}
+
+function countItems(parts: readonly BatchPart[]): number {
+  let n = 0;
+  for (const part of parts) n += part.end - part.start;
+  return n;
+}
+
+/**
+ * Two non-empty halves of `group` (two items at least): whole requests, as
+ * even in items as the boundaries allow, or the two halves of a lone request.
+ */
+function halve(group: readonly BatchPart[]): [BatchPart[], BatchPart[]] {
+  if (group.length === 1) {
+    const { job, start, end } = group[0]!;
+    const mid = start + Math.ceil((end - start) / 2);
+    return [[{ job, start, end: mid }], [{ job, start: mid, end }]];
+  }
+  const half = countItems(group) / 2;
+  let cut = 1;
+  let best = Number.POSITIVE_INFINITY;
+  let taken = 0;
+  for (let k = 1; k < group.length; k++) {
+    taken += group[k - 1]!.end - group[k - 1]!.start;
+    const off = Math.abs(taken - half);
+    if (off < best) {
+      best = off;
+      cut = k;
+    }
+  }
+  return [group.slice(0, cut), group.slice(cut)];
 }
 
 function removeBatch(job: Job, batch: Batch): void {
