@@ -47,6 +47,8 @@ async function main(argv: string[]): Promise<void> {
             "malformed-rate": { type: "string" },
             malformed: { type: "string" },
             "reset-rate": { type: "string" },
+            "poison-marker": { type: "string" },
+            "fail-all": { type: "boolean" },
             "fault-seed": { type: "string" },
             "tls-cert": { type: "string" },
             "tls-key": { type: "string" },

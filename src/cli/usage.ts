@@ -43,6 +43,9 @@ on the metrics port for triton and the HTTP port for vllm; see docs/fault-inject
   --malformed KIND       triton: missing-output (default), wrong-shape, wrong-datatype, short-raw;
                          vllm: bad-json (default), wrong-shape, missing-items
   --reset-rate R         share of calls whose connection is reset
+  --poison-marker TEXT   a call with TEXT in a document fails as the model rejecting that input
+                         (triton: INTERNAL from the Python backend; vllm: HTTP 400)
+  --fail-all             every scoring call fails as on a sick GPU (triton: INTERNAL; vllm: HTTP 500)
   --fault-seed N         seed of the fault PRNG, for reproducible runs (default 1)
 
 score options:
