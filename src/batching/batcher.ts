@@ -5,7 +5,7 @@ import {
   isUsable,
   type ModelIdentity,
 } from "../backends/backend-client.js";
-import { RetryBudget } from "../backends/resilience/retry-budget.js";
+import type { RetryBudget } from "../backends/resilience/retry-budget.js";
 import type { BatchTrace, CallTrace, RequestTrace } from "../tracing/request-trace.js";
 import type { CancelSignal } from "../util/cancel-signal.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
@@ -13,6 +13,7 @@ import { GatewayError } from "../util/gateway-error.js";
 import type { BatchController } from "./controller.js";
 import { Fifo } from "./fifo.js";
 import { decideFlush, type FlushTrigger } from "./flush-policy.js";
+import { IsolationBudget } from "./isolation-budget.js";
 import { type BatcherObserver, type InputRejectionOutcome, noopObserver } from "./observer.js";
 
 export type ItemPriority = "interactive" | "bulk";
@@ -51,10 +52,10 @@ export interface BatcherOptions extends BatchLimits {
    */
   readonly shedUnreachableDeadlines?: boolean | undefined;
   /**
-   * Calls spent isolating rejected inputs, as a budget over the batches sent
-   * (see #isolate); default: at most as many as batches sent in the last 10 s, plus 20.
+   * Items that calls isolating rejected inputs may carry (see #isolate);
+   * default: as many as the batches sent in the last 10 s carried, plus 256.
    */
-  readonly isolationBudget?: RetryBudget | undefined;
+  readonly isolationBudget?: IsolationBudget | undefined;
   readonly clock: Clock;
   readonly observer?: BatcherObserver | undefined;
 }
@@ -147,6 +148,8 @@ interface Batch {
   call: CallTrace | undefined;
   /** Set on a call made to isolate a rejected input. */
   readonly probe: Probe | undefined;
+  /** A retry of a batch that another endpoint rejected, every part of its split too. */
+  readonly rejectedElsewhere: boolean;
 }
 
 /**
@@ -157,6 +160,8 @@ interface Isolation {
   readonly endpoint: BackendEndpoint;
   /** The rejection: the answer of requests the search cannot clear. */
   readonly error: GatewayError;
+  /** The endpoint's answered calls when the search began. */
+  readonly answeredAtStart: number;
   /** The rejected batch's attempt and trace, for its retry when the endpoint is at fault. */
   readonly attempt: number;
   readonly trace: BatchTrace | undefined;
@@ -169,7 +174,7 @@ interface Isolation {
    * rejected input. Until then the rejected parts of the first split wait here.
    */
   confirmed: boolean;
-  readonly unconfirmed: BatchPart[];
+  readonly unconfirmed: BatchPart[][];
   /** A part failed otherwise (deadline, cancellation, unreachable): the parts did not all fail alike. */
   failedOtherwise: boolean;
   outcome: InputRejectionOutcome | undefined;
@@ -222,9 +227,11 @@ export class Batcher {
   #idleWaiters: (() => void)[] = [];
   /** Moving average of successful batch call durations; undefined until the first. */
   #recentBatchMs: number | undefined;
-  readonly #isolationBudget: RetryBudget;
+  readonly #isolationBudget: IsolationBudget;
   /** Endpoints whose last split showed them at fault, until they answer a call. */
   readonly #suspects = new Set<string>();
+  /** Calls answered, per endpoint: a search learns from the answers to other batches too. */
+  readonly #answered = new Map<string, number>();
 
   constructor(opts: BatcherOptions) {
     this.#opts = opts;
@@ -240,7 +247,8 @@ export class Batcher {
     };
     this.#preferred = [...opts.preferredBatchSizes].sort((a, b) => a - b);
     this.#isolationBudget =
-      opts.isolationBudget ?? new RetryBudget({ percent: 100, minRetries: 20, windowMs: 10_000 }, opts.clock);
+      opts.isolationBudget ??
+      new IsolationBudget({ percent: 100, minItems: 256, windowMs: 10_000 }, opts.clock);
     this.#observer.limits(opts.maxBatchSize, opts.maxQueueItems);
   }
 
@@ -588,6 +596,7 @@ export class Batcher {
     attempt: number,
     trace: BatchTrace | undefined,
     probe?: Probe,
+    rejectedElsewhere = false,
   ): void {
     const batch: Batch = {
       parts,
@@ -598,6 +607,7 @@ export class Batcher {
       trace,
       call: undefined,
       probe,
+      rejectedElsewhere,
     };
     for (const part of parts) {
       // A job split within this batch appears in several parts but counts once.
@@ -615,7 +625,7 @@ export class Batcher {
     this.#observer.inFlight(this.#inFlightBatches);
     if (attempt === 0 && !probe) {
       this.#opts.retryBudget?.recordCall();
-      this.#isolationBudget.recordCall();
+      this.#isolationBudget.recordSent(documents.length);
     }
 
     const deadlineLeftMs = Number.isFinite(earliestDeadlineMs)
@@ -656,6 +666,7 @@ export class Batcher {
     trace: BatchTrace | undefined,
     error: GatewayError,
     batch?: Batch,
+    rejectedElsewhere = false,
   ): boolean {
     if (attempt > 0 || !this.#opts.retryBudget || !isRetriable(error) || this.#draining) return false;
     const now = this.#clock.now();
@@ -666,7 +677,18 @@ export class Batcher {
     const { queries, documents, earliestDeadlineMs } = gather(parts);
     if (batch) for (const part of parts) removeBatch(part.job, batch);
     this.#observer.retried(failed.id, error);
-    this.#send(other, parts, queries, documents, earliestDeadlineMs, now, attempt + 1, trace);
+    this.#send(
+      other,
+      parts,
+      queries,
+      documents,
+      earliestDeadlineMs,
+      now,
+      attempt + 1,
+      trace,
+      undefined,
+      rejectedElsewhere,
+    );
     return true;
   }
 
@@ -684,7 +706,10 @@ export class Batcher {
     const durationMs = this.#clock.now() - startedMs;
     this.#observer.batchCompleted(endpoint.id, durationMs, error);
     batch.call?.end(error);
-    if (!error) this.#suspects.delete(endpoint.id);
+    if (!error) {
+      this.#suspects.delete(endpoint.id);
+      this.#answered.set(endpoint.id, (this.#answered.get(endpoint.id) ?? 0) + 1);
+    }
     if (batch.probe) {
       for (const part of batch.parts) removeBatch(part.job, batch);
       this.#probeCompleted(batch.probe, batch.parts, result, error);
@@ -695,12 +720,15 @@ export class Batcher {
       this.#recentBatchMs =
         this.#recentBatchMs === undefined ? durationMs : 0.8 * this.#recentBatchMs + 0.2 * durationMs;
       this.#limits.controller?.batchCompleted(batch.items, durationMs, startedMs + durationMs);
-    } else if (
-      (error.inputRejection && this.#isolate(endpoint, batch, error)) ||
-      this.#retry(endpoint, batch.parts, batch.attempt, batch.trace, error, batch)
-    ) {
-      this.#pump();
-      return;
+    } else {
+      const rejection = error.inputRejection ? this.#isolate(endpoint, batch, error) : undefined;
+      if (
+        rejection === "isolating" ||
+        this.#retry(endpoint, batch.parts, batch.attempt, batch.trace, error, batch, rejection === "blamed")
+      ) {
+        this.#pump();
+        return;
+      }
     }
     for (const part of batch.parts) removeBatch(part.job, batch);
     if (result) this.#answer(endpoint, batch.parts, result);
@@ -737,49 +765,59 @@ export class Batcher {
    * endpoint: answered parts answer their requests; once one part is
    * answered the endpoint is healthy, so a rejected part holds a rejected
    * input, and the search narrows down to it and fails only its request,
-   * naming the document. When every part of the first split is rejected too,
-   * the endpoint is at fault: it is reported (`reportFault`) and the batch
-   * takes the usual path (retry elsewhere, or fail with the rejection). So is
-   * a batch of one document, which cannot be split, and a rejection from an
-   * endpoint whose last split showed it at fault, until it answers again.
+   * naming the document. When every part of the first split is rejected too
+   * and the endpoint answered no other call meanwhile, the endpoint is at
+   * fault: it is reported (`reportFault`) and the batch takes the usual path
+   * (retry elsewhere, or fail with the rejection). So is a batch of one
+   * document, which cannot be split, and a rejection from an endpoint whose
+   * last split showed it at fault, until it answers again. A retry rejected
+   * alike by a second endpoint is searched at once: two endpoints agree that
+   * the input is at fault.
    *
    * The search costs at most 2·⌈log₂ items⌉ + requests calls per batch, and
-   * all searches together stay within the isolation budget; past either, the
-   * requests left fail with the rejection. Returns false when the batch is
-   * left to the usual path.
+   * the items of all searches' calls stay within the isolation budget (by
+   * default as many as the batches sent carried); past either, the requests
+   * left fail with the rejection.
+   *
+   * Returns "isolating" when the search has taken the batch over; otherwise
+   * the batch takes the usual path, "blamed" when the endpoint was reported.
    */
-  #isolate(endpoint: BackendEndpoint, batch: Batch, error: GatewayError): boolean {
+  #isolate(endpoint: BackendEndpoint, batch: Batch, error: GatewayError): "isolating" | "blamed" | undefined {
     const live = batch.parts.filter((p) => !p.job.done);
-    if (live.length === 0) return false;
+    if (live.length === 0) return undefined;
     const items = countItems(live);
-    if (items === 1 || this.#suspects.has(endpoint.id)) {
+    // Rejected alike by the endpoint blamed before: two endpoints agree, the input is at fault.
+    const retried = batch.rejectedElsewhere;
+    if ((items === 1 && !retried) || this.#suspects.has(endpoint.id)) {
       endpoint.reportFault?.(error);
       this.#observer.inputRejection(endpoint.id, "endpoint_fault");
-      return false;
+      return "blamed";
     }
     for (const part of batch.parts) removeBatch(part.job, batch);
     const isolation: Isolation = {
       endpoint,
       error,
+      answeredAtStart: this.#answered.get(endpoint.id) ?? 0,
       attempt: batch.attempt,
       trace: batch.trace,
       callsLeft: 2 * Math.ceil(Math.log2(items)) + live.length,
       outstanding: 0,
-      confirmed: false,
+      confirmed: retried,
       unconfirmed: [],
       failedOtherwise: false,
       outcome: undefined,
       poisonFound: 0,
     };
-    this.#split(isolation, live);
+    if (retried) this.#search(isolation, live);
+    else this.#split(isolation, live);
     this.#isolationStep(isolation);
-    return true;
+    return "isolating";
   }
 
   /** Sends the two halves of `group` (requests first, then a request's items). */
   #split(isolation: Isolation, group: readonly BatchPart[]): void {
     const [left, right] = halve(group);
-    if (!this.#takeCalls(isolation, 2)) {
+    if (!this.#takeCalls(isolation, 2, countItems(group))) {
       this.#giveUp(isolation, group);
       return;
     }
@@ -791,6 +829,12 @@ export class Batcher {
   #search(isolation: Isolation, group: readonly BatchPart[]): void {
     const live = group.filter((p) => !p.job.done);
     if (live.length === 0) return;
+    if (live.length < group.length) {
+      // The rejected input may have been in a request that has gone since: try the rest again.
+      if (!this.#takeCalls(isolation, 1, countItems(live))) this.#giveUp(isolation, live);
+      else this.#sendProbe(isolation, live, { isolation, kind: "split", rest: undefined });
+      return;
+    }
     if (live.length > 1) {
       this.#split(isolation, live);
       return;
@@ -802,7 +846,7 @@ export class Batcher {
     }
     // The request fails whatever its other documents do: only the rejected one's index is wanted.
     const mid = part.start + Math.ceil((part.end - part.start) / 2);
-    if (!this.#takeCalls(isolation, 1)) {
+    if (!this.#takeCalls(isolation, 1, mid - part.start)) {
       this.#giveUp(isolation, live);
       return;
     }
@@ -828,12 +872,12 @@ export class Batcher {
         this.#answer(isolation.endpoint, parts, result);
         if (!isolation.confirmed) {
           isolation.confirmed = true;
-          for (const part of isolation.unconfirmed.splice(0)) this.#search(isolation, [part]);
+          for (const group of isolation.unconfirmed.splice(0)) this.#search(isolation, group);
         }
       }
     } else if (error!.inputRejection) {
       if (isolation.confirmed) this.#search(isolation, parts);
-      else isolation.unconfirmed.push(...parts);
+      else isolation.unconfirmed.push([...parts]);
     } else {
       // Failed otherwise (deadline, unreachable…): its requests get that answer, as from any batch.
       isolation.failedOtherwise = true;
@@ -846,18 +890,38 @@ export class Batcher {
   #isolationStep(isolation: Isolation): void {
     if (isolation.outstanding > 0) return;
     const endpoint = isolation.endpoint;
+    if (
+      !isolation.confirmed &&
+      isolation.unconfirmed.length > 0 &&
+      (this.#answered.get(endpoint.id) ?? 0) > isolation.answeredAtStart
+    ) {
+      // Every part was rejected, but the endpoint answered other batches meanwhile: it is healthy.
+      isolation.confirmed = true;
+      for (const group of isolation.unconfirmed.splice(0)) this.#search(isolation, group);
+      if (isolation.outstanding > 0) return;
+    }
     let traceHandedOn = false;
     if (!isolation.confirmed && isolation.unconfirmed.length > 0 && isolation.failedOtherwise) {
       // No part was answered, but not every part was rejected: nothing to conclude.
       isolation.outcome = "inconclusive";
-      for (const part of isolation.unconfirmed.splice(0)) this.#fail(part.job, isolation.error, undefined);
+      for (const group of isolation.unconfirmed.splice(0)) {
+        for (const part of group) this.#fail(part.job, isolation.error, undefined);
+      }
     } else if (!isolation.confirmed && isolation.unconfirmed.length > 0) {
       // Every part was rejected: the endpoint, not an input, is at fault.
       isolation.outcome = "endpoint_fault";
       this.#suspects.add(endpoint.id);
       endpoint.reportFault?.(isolation.error);
-      const parts = isolation.unconfirmed.splice(0);
-      traceHandedOn = this.#retry(endpoint, parts, isolation.attempt, isolation.trace, isolation.error);
+      const parts = isolation.unconfirmed.splice(0).flat();
+      traceHandedOn = this.#retry(
+        endpoint,
+        parts,
+        isolation.attempt,
+        isolation.trace,
+        isolation.error,
+        undefined,
+        true,
+      );
       if (!traceHandedOn) for (const part of parts) this.#fail(part.job, isolation.error, undefined);
     }
     const outcome = isolation.outcome ?? (isolation.poisonFound > 0 ? "isolated" : "not_reproduced");
@@ -865,11 +929,10 @@ export class Batcher {
     if (!traceHandedOn) isolation.trace?.end(outcome === "not_reproduced" ? undefined : isolation.error);
   }
 
-  /** Takes `n` calls from the search's allowance and the isolation budget. */
-  #takeCalls(isolation: Isolation, n: number): boolean {
-    if (isolation.callsLeft < n) return false;
-    for (let i = 0; i < n; i++) if (!this.#isolationBudget.tryAcquire()) return false;
-    isolation.callsLeft -= n;
+  /** Takes `calls` calls from the search's allowance and their `items` from the isolation budget. */
+  #takeCalls(isolation: Isolation, calls: number, items: number): boolean {
+    if (isolation.callsLeft < calls || !this.#isolationBudget.tryTake(items)) return false;
+    isolation.callsLeft -= calls;
     return true;
   }
 

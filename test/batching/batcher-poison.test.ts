@@ -1,6 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import t from "tap";
 import { RetryBudget } from "../../src/backends/resilience/retry-budget.js";
+import { IsolationBudget } from "../../src/batching/isolation-budget.js";
 import { GatewayError } from "../../src/util/gateway-error.js";
 import { expectRows, opts, setup, track } from "../helpers/batcher-harness.js";
 import { FakeClock, settle } from "../helpers/fake-clock.js";
@@ -218,8 +219,8 @@ t.test(
       maxBatchSize: 16,
       maxQueueDelayMs: 1,
       clock,
-      // Two calls in all: no share of the traffic.
-      isolationBudget: new RetryBudget({ percent: 0, minRetries: 2, windowMs: 60_000 }, clock),
+      // Eight items in all: no share of the traffic.
+      isolationBudget: new IsolationBudget({ percent: 0, minItems: 8, windowMs: 60_000 }, clock),
     });
     const b = budgeted.batcher;
     const clean = track(b.submit("q", docsWith("c", 0, 4), { ...opts, requestId: "c" }));
@@ -298,4 +299,129 @@ t.test("a drain waits for a split to finish", async (t) => {
   t.ok(r.value);
   t.equal(p.error?.reason, "DOCUMENT_REJECTED");
   t.equal(drained.settled, 1);
+});
+
+t.test(
+  "a rejected half of several requests is searched as a whole: its clean requests are answered",
+  async (t) => {
+    const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+    const d = [docsWith("a", 0, 2, [1]), docsWith("b", 0, 2), docsWith("c", 0, 2), docsWith("d", 0, 2)];
+    const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
+    await clock.advance(1);
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.same(ep.sizes, [4, 4], "two halves of two requests each");
+    // The rejected half answers first: nothing is known yet about the endpoint.
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    ep.calls.shift()!.answer();
+    await settle();
+    await serve([ep]);
+    t.equal(states[0]!.error?.reason, "DOCUMENT_REJECTED");
+    t.match(states[0]!.error?.message, /^documents\[1\]: /);
+    for (const k of [1, 2, 3]) expectRows(t, states[k]!.value, d[k]!);
+    t.same(rec.inputRejections, ["isolated"]);
+  },
+);
+
+t.test(
+  "a rejected part whose poisoned request has gone meanwhile is tried again, not blamed on the others",
+  async (t) => {
+    const { clock, batcher, ep } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+    const ac = new AbortController();
+    const p = track(
+      batcher.submit("q", docsWith("p", 0, 2, [0]), { ...opts, requestId: "p", signal: ac.signal }),
+    );
+    const c = track(batcher.submit("q", docsWith("c", 0, 1), { ...opts, requestId: "c" }));
+    const others = [0, 1].map((k) =>
+      track(batcher.submit("q", docsWith(`o${k}`, 0, 3), { ...opts, requestId: `o${k}` })),
+    );
+    await clock.advance(1);
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.same(ep.sizes, [3, 6], "halves: the poisoned and the one-document request, and the two others");
+    ep.calls.splice(1, 1)[0]!.answer();
+    await settle();
+    ac.abort(); // the poisoned request goes while its half's answer is on the way
+    await settle();
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.same(ep.sizes, [1], "the request left is tried again on its own");
+    await serve([ep]);
+    t.equal(p.error?.code, status.CANCELLED);
+    expectRows(t, c.value, docs("c", 0, 1));
+    for (const [k, o] of others.entries()) expectRows(t, o.value, docs(`o${k}`, 0, 3));
+  },
+);
+
+t.test("two rejected halves while the endpoint answers other batches: the inputs are at fault", async (t) => {
+  const { clock, batcher, ep, rec } = setup({ maxBatchSize: 4, maxQueueDelayMs: 1, maxConcurrentBatches: 2 });
+  const d = [docsWith("a", 0, 2, [0]), docsWith("b", 0, 2, [1])];
+  const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
+  const other = track(batcher.submit("q", docsWith("o", 0, 4), { ...opts, requestId: "o" }));
+  await clock.advance(1);
+  t.same(ep.sizes, [4, 4], "the poisoned batch and another");
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  // The endpoint answers the other batch while the halves are out.
+  ep.calls.shift()!.answer();
+  await settle();
+  expectRows(t, other.value, docs("o", 0, 4));
+  await serve([ep]);
+  t.match(states[0]!.error?.message, /^documents\[0\]: /);
+  t.match(states[1]!.error?.message, /^documents\[1\]: /);
+  t.same(ep.faults, [], "not blamed on the endpoint");
+  t.same(rec.inputRejections, ["isolated"]);
+});
+
+t.test(
+  "a batch blamed on one endpoint and rejected alike by another: the inputs are at fault after all",
+  async (t) => {
+    const a = new ManualEndpoint("a");
+    const b = new ManualEndpoint("b");
+    const clock = new FakeClock();
+    const { batcher, rec } = setup(
+      {
+        maxBatchSize: 16,
+        maxQueueDelayMs: 1,
+        clock,
+        retryBudget: new RetryBudget({ percent: 100, minRetries: 10, windowMs: 10_000 }, clock),
+      },
+      [a, b],
+    );
+    // Two poisoned requests, one in each half: the split cannot tell them from a sick endpoint.
+    const d = [docsWith("p", 0, 2, [1]), docsWith("c", 0, 2), docsWith("q", 0, 2, [0]), docsWith("e", 0, 2)];
+    const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
+    await clock.advance(1);
+    await serve([a, b]);
+    t.equal(a.faults.length, 1, "the first endpoint was blamed");
+    t.same(rec.retried, ["a"]);
+    t.same(b.faults, [], "the second was not");
+    t.match(states[0]!.error?.message, /^documents\[1\]: /);
+    t.match(states[2]!.error?.message, /^documents\[0\]: /);
+    expectRows(t, states[1]!.value, d[1]!);
+    expectRows(t, states[3]!.value, d[3]!);
+    t.same(rec.inputRejections, ["endpoint_fault", "isolated"]);
+  },
+);
+
+t.test("a one-document request rejected by two endpoints is rejected itself", async (t) => {
+  const a = new ManualEndpoint("a");
+  const b = new ManualEndpoint("b");
+  const clock = new FakeClock();
+  const { batcher } = setup(
+    {
+      maxBatchSize: 16,
+      maxQueueDelayMs: 1,
+      clock,
+      retryBudget: new RetryBudget({ percent: 100, minRetries: 10, windowMs: 10_000 }, clock),
+    },
+    [a, b],
+  );
+  const r = track(batcher.submit("q", docsWith("p", 0, 1, [0]), opts));
+  await clock.advance(1);
+  await serve([a, b]);
+  t.equal(r.error?.reason, "DOCUMENT_REJECTED");
+  t.match(r.error?.message, /^documents\[0\]: /);
+  t.equal(a.faults.length + b.faults.length, 1, "one endpoint blamed (the first), not both");
 });
