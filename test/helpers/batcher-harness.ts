@@ -115,7 +115,11 @@ export function setup(overrides: Partial<BatcherOptions> = {}, endpoints = [new 
   return { clock, batcher, rec, ep: endpoints[0]!, endpoints, metric };
 }
 
-/** Tracks a promise's settlement so tests can assert "not yet" and "exactly once". */
+/**
+ * Tracks a promise's settlement so tests can assert "not yet" and "answered".
+ * A promise settles once whatever the batcher does: "answered once" is
+ * checked on the observer's `requestAnswered` calls (`rec.answers`).
+ */
 export function track<T>(p: Promise<T>) {
   const state: { value?: T; error?: GatewayError; settled: number } = { settled: 0 };
   p.then(
