@@ -13,7 +13,8 @@ import { GatewayError } from "../util/gateway-error.js";
 import type { BatchController } from "./controller.js";
 import { Fifo } from "./fifo.js";
 import { decideFlush, type FlushTrigger } from "./flush-policy.js";
-import { type BatcherObserver, noopObserver } from "./observer.js";
+import { IsolationBudget } from "./isolation-budget.js";
+import { type BatcherObserver, type InputRejectionOutcome, noopObserver } from "./observer.js";
 
 export type ItemPriority = "interactive" | "bulk";
 
@@ -50,6 +51,11 @@ export interface BatcherOptions extends BatchLimits {
    * it and the recent batch time, cannot be answered before its deadline.
    */
   readonly shedUnreachableDeadlines?: boolean | undefined;
+  /**
+   * Items that calls isolating rejected inputs may carry (see #isolate);
+   * default: as many as the batches sent in the last 10 s carried, plus 256.
+   */
+  readonly isolationBudget?: IsolationBudget | undefined;
   readonly clock: Clock;
   readonly observer?: BatcherObserver | undefined;
 }
@@ -75,6 +81,7 @@ export interface ScoredItems {
 
 /** One submitted request: its items are answered in place in `probabilities`. */
 interface Job {
+  readonly requestId: string;
   readonly query: string;
   readonly documents: readonly string[];
   readonly probabilities: Float32Array;
@@ -95,6 +102,8 @@ interface Job {
   onAbort: (() => void) | undefined;
   /** Batches in flight that carry some of this job's items. */
   batches: Batch[];
+  /** The queue holding this job's segment, until the segment leaves it. */
+  queue: Queue | undefined;
   readonly trace: RequestTrace | undefined;
 }
 
@@ -105,6 +114,19 @@ interface Segment {
   readonly end: number;
   readonly enqueuedAtMs: number;
 }
+
+/** One priority's queue; `dead` counts its segments whose job has been answered (expired, cancelled). */
+interface Queue {
+  readonly fifo: Fifo<Segment>;
+  dead: number;
+}
+
+/**
+ * Dead segments a queue may hold beyond its live ones before it is compacted.
+ * Without compaction a live head (a bulk request waiting out an interactive
+ * overload) would keep every expired request behind it, documents included.
+ */
+const DEAD_SEGMENT_SLACK = 64;
 
 interface BatchPart {
   readonly job: Job;
@@ -124,6 +146,51 @@ interface Batch {
   /** Spans of the batch (shared by its attempts) and of this attempt's call; undefined when untraced. */
   readonly trace: BatchTrace | undefined;
   call: CallTrace | undefined;
+  /** Set on a call made to isolate a rejected input. */
+  readonly probe: Probe | undefined;
+  /** A retry of a batch that another endpoint rejected, every part of its split too. */
+  readonly rejectedElsewhere: boolean;
+}
+
+/**
+ * The search for the inputs that made an endpoint reject a batch (see
+ * Batcher#isolate). Its calls go to the endpoint that rejected the batch.
+ */
+interface Isolation {
+  readonly endpoint: BackendEndpoint;
+  /** The rejection: the answer of requests the search cannot clear. */
+  readonly error: GatewayError;
+  /** The endpoint's answered calls when the search began. */
+  readonly answeredAtStart: number;
+  /** The rejected batch's attempt and trace, for its retry when the endpoint is at fault. */
+  readonly attempt: number;
+  readonly trace: BatchTrace | undefined;
+  /** Calls this search may still make. */
+  callsLeft: number;
+  /** Calls in flight. */
+  outstanding: number;
+  /**
+   * The endpoint answered a part: from then on a rejected part holds a
+   * rejected input. Until then the rejected parts of the first split wait here.
+   */
+  confirmed: boolean;
+  readonly unconfirmed: BatchPart[][];
+  /** A part failed otherwise (deadline, cancellation, unreachable): the parts did not all fail alike. */
+  failedOtherwise: boolean;
+  outcome: InputRejectionOutcome | undefined;
+  poisonFound: number;
+}
+
+/**
+ * One isolation call. "split": a part of a split; its rejection, once the
+ * endpoint is confirmed healthy, means it holds a rejected input. "left": the
+ * left half of one request's items known to hold a rejected input; if it is
+ * answered, the input is in `rest`.
+ */
+interface Probe {
+  readonly isolation: Isolation;
+  readonly kind: "split" | "left";
+  readonly rest: BatchPart | undefined;
 }
 
 /**
@@ -146,8 +213,8 @@ export class Batcher {
   /** Last batch size target and wait reported to the observer (reported on change only). */
   #reportedTarget = -1;
   #reportedWaitMs = -1;
-  readonly #interactive = new Fifo<Segment>();
-  readonly #bulk = new Fifo<Segment>();
+  readonly #interactive: Queue = { fifo: new Fifo<Segment>(), dead: 0 };
+  readonly #bulk: Queue = { fifo: new Fifo<Segment>(), dead: 0 };
   readonly #inFlight = new Map<string, number>();
   readonly #batches = new Set<Batch>();
   #queuedItems = 0;
@@ -160,6 +227,11 @@ export class Batcher {
   #idleWaiters: (() => void)[] = [];
   /** Moving average of successful batch call durations; undefined until the first. */
   #recentBatchMs: number | undefined;
+  readonly #isolationBudget: IsolationBudget;
+  /** Endpoints whose last split showed them at fault, until they answer a call. */
+  readonly #suspects = new Set<string>();
+  /** Calls answered, per endpoint: a search learns from the answers to other batches too. */
+  readonly #answered = new Map<string, number>();
 
   constructor(opts: BatcherOptions) {
     this.#opts = opts;
@@ -174,6 +246,9 @@ export class Batcher {
       controller: opts.controller,
     };
     this.#preferred = [...opts.preferredBatchSizes].sort((a, b) => a - b);
+    this.#isolationBudget =
+      opts.isolationBudget ??
+      new IsolationBudget({ percent: 100, minItems: 256, windowMs: 10_000 }, opts.clock);
     this.#observer.limits(opts.maxBatchSize, opts.maxQueueItems);
   }
 
@@ -200,6 +275,11 @@ export class Batcher {
     return this.#queuedItems;
   }
 
+  /** Queue entries held, dead ones (expired, cancelled, not yet dropped) included. */
+  get retainedSegments(): number {
+    return this.#interactive.fifo.length + this.#bulk.fifo.length;
+  }
+
   /** Batches currently at the backend. */
   get inFlightBatches(): number {
     return this.#inFlightBatches;
@@ -215,6 +295,7 @@ export class Batcher {
 
     return new Promise<ScoredItems>((resolve, reject) => {
       const job: Job = {
+        requestId: opts.requestId,
         query,
         documents,
         probabilities: new Float32Array(n * 5),
@@ -231,6 +312,7 @@ export class Batcher {
         signal: opts.signal,
         onAbort: undefined,
         batches: [],
+        queue: undefined,
         trace: opts.trace,
       };
       if (Number.isFinite(deadlineMs)) {
@@ -248,12 +330,9 @@ export class Batcher {
       }
       this.#queuedItems += n;
       this.#limits.controller?.itemsAdmitted(n, now);
-      (opts.priority === "bulk" ? this.#bulk : this.#interactive).push({
-        job,
-        start: 0,
-        end: n,
-        enqueuedAtMs: now,
-      });
+      const queue = opts.priority === "bulk" ? this.#bulk : this.#interactive;
+      queue.fifo.push({ job, start: 0, end: n, enqueuedAtMs: now });
+      job.queue = queue;
       opts.trace?.queueEntered(this.#opts.backend, n);
       this.#observer.queueDepth(this.#queuedItems);
       this.#pump();
@@ -274,7 +353,8 @@ export class Batcher {
   abortAll(error: GatewayError): void {
     this.#draining = true;
     for (const queue of [this.#interactive, this.#bulk]) {
-      for (let seg = queue.shift(); seg; seg = queue.shift()) this.#fail(seg.job, error, "shutdown");
+      for (let seg = this.#shift(queue); seg; seg = this.#shift(queue))
+        this.#fail(seg.job, error, "shutdown");
     }
     for (const batch of this.#batches) {
       for (const part of batch.parts) this.#fail(part.job, error, "shutdown");
@@ -443,12 +523,12 @@ export class Batcher {
   #oldestLiveSegment(now: number): Segment | undefined {
     let oldest: Segment | undefined;
     for (const queue of [this.#interactive, this.#bulk]) {
-      for (let seg = queue.peek(); seg; seg = queue.peek()) {
-        if (!seg.job.done && seg.job.deadlineMs <= now) this.#expire(seg.job);
-        if (!seg.job.done) break;
-        queue.shift();
+      for (let seg = queue.fifo.peek(); seg; seg = queue.fifo.peek()) {
+        if (!seg.job.done && seg.job.deadlineMs > now) break;
+        this.#shift(queue);
+        if (!seg.job.done) this.#expire(seg.job);
       }
-      const head = queue.peek();
+      const head = queue.fifo.peek();
       if (head && (!oldest || head.enqueuedAtMs < oldest.enqueuedAtMs)) oldest = head;
     }
     return oldest;
@@ -474,12 +554,12 @@ export class Batcher {
     let taken = 0;
     for (const queue of [this.#interactive, this.#bulk]) {
       while (taken < size) {
-        const seg = queue.peek();
+        const seg = queue.fifo.peek();
         if (!seg) break;
         const job = seg.job;
         if (job.done || job.deadlineMs <= now) {
+          this.#shift(queue);
           if (!job.done) this.#expire(job);
-          queue.shift();
           continue;
         }
         const end = Math.min(seg.end, seg.start + (size - taken));
@@ -495,7 +575,7 @@ export class Batcher {
         this.#queuedItems -= count;
         taken += count;
         if (job.deadlineMs < earliestDeadlineMs) earliestDeadlineMs = job.deadlineMs;
-        if (end === seg.end) queue.shift();
+        if (end === seg.end) this.#shift(queue);
         else seg.start = end;
       }
     }
@@ -515,6 +595,8 @@ export class Batcher {
     now: number,
     attempt: number,
     trace: BatchTrace | undefined,
+    probe?: Probe,
+    rejectedElsewhere = false,
   ): void {
     const batch: Batch = {
       parts,
@@ -524,13 +606,15 @@ export class Batcher {
       liveJobs: 0,
       trace,
       call: undefined,
+      probe,
+      rejectedElsewhere,
     };
     for (const part of parts) {
       // A job split within this batch appears in several parts but counts once.
       if (part.job.batches.at(-1) !== batch) {
         part.job.batches.push(batch);
         batch.liveJobs++;
-        if (attempt === 0) trace?.addRequest(part.job.trace);
+        if (attempt === 0 && !probe) trace?.addRequest(part.job.trace);
       }
     }
     batch.call = trace?.startCall(endpoint.id, attempt, batch.items);
@@ -539,7 +623,10 @@ export class Batcher {
     this.#batches.add(batch);
     this.#rotation++;
     this.#observer.inFlight(this.#inFlightBatches);
-    if (attempt === 0) this.#opts.retryBudget?.recordCall();
+    if (attempt === 0 && !probe) {
+      this.#opts.retryBudget?.recordCall();
+      this.#isolationBudget.recordSent(documents.length);
+    }
 
     const deadlineLeftMs = Number.isFinite(earliestDeadlineMs)
       ? Math.max(0, earliestDeadlineMs - now)
@@ -572,26 +659,36 @@ export class Batcher {
    * Retries a batch that failed UNAVAILABLE once, on another endpoint with a
    * free slot, when the retry budget and its requests' deadlines allow.
    */
-  #retry(failed: BackendEndpoint, batch: Batch, error: GatewayError): boolean {
-    if (batch.attempt > 0 || !this.#opts.retryBudget || !isRetriable(error) || this.#draining) return false;
+  #retry(
+    failed: BackendEndpoint,
+    from: readonly BatchPart[],
+    attempt: number,
+    trace: BatchTrace | undefined,
+    error: GatewayError,
+    batch?: Batch,
+    rejectedElsewhere = false,
+  ): boolean {
+    if (attempt > 0 || !this.#opts.retryBudget || !isRetriable(error) || this.#draining) return false;
     const now = this.#clock.now();
-    const parts = batch.parts.filter((p) => !p.job.done && p.job.deadlineMs > now);
+    const parts = from.filter((p) => !p.job.done && p.job.deadlineMs > now);
     if (parts.length === 0) return false;
     const other = this.#pickEndpoint(failed.id);
     if (!other || !this.#opts.retryBudget.tryAcquire()) return false;
-    const queries: string[] = [];
-    const documents: string[] = [];
-    let earliestDeadlineMs = Number.POSITIVE_INFINITY;
-    for (const part of parts) {
-      removeBatch(part.job, batch);
-      for (let i = part.start; i < part.end; i++) {
-        queries.push(part.job.query);
-        documents.push(part.job.documents[i]!);
-      }
-      if (part.job.deadlineMs < earliestDeadlineMs) earliestDeadlineMs = part.job.deadlineMs;
-    }
+    const { queries, documents, earliestDeadlineMs } = gather(parts);
+    if (batch) for (const part of parts) removeBatch(part.job, batch);
     this.#observer.retried(failed.id, error);
-    this.#send(other, parts, queries, documents, earliestDeadlineMs, now, batch.attempt + 1, batch.trace);
+    this.#send(
+      other,
+      parts,
+      queries,
+      documents,
+      earliestDeadlineMs,
+      now,
+      attempt + 1,
+      trace,
+      undefined,
+      rejectedElsewhere,
+    );
     return true;
   }
 
@@ -610,35 +707,269 @@ export class Batcher {
     this.#observer.batchCompleted(endpoint.id, durationMs, error);
     batch.call?.end(error);
     if (!error) {
-      this.#recentBatchMs =
-        this.#recentBatchMs === undefined ? durationMs : 0.8 * this.#recentBatchMs + 0.2 * durationMs;
-      this.#limits.controller?.batchCompleted(batch.items, durationMs, startedMs + durationMs);
-    } else if (this.#retry(endpoint, batch, error)) {
+      this.#suspects.delete(endpoint.id);
+      this.#answered.set(endpoint.id, (this.#answered.get(endpoint.id) ?? 0) + 1);
+    }
+    if (batch.probe) {
+      for (const part of batch.parts) removeBatch(part.job, batch);
+      this.#probeCompleted(batch.probe, batch.parts, result, error);
       this.#pump();
       return;
     }
-    let offset = 0;
-    for (const part of batch.parts) {
-      const job = part.job;
-      const count = part.end - part.start;
-      removeBatch(job, batch);
-      if (job.done) {
-        offset += count;
-        continue;
+    if (!error) {
+      this.#recentBatchMs =
+        this.#recentBatchMs === undefined ? durationMs : 0.8 * this.#recentBatchMs + 0.2 * durationMs;
+      this.#limits.controller?.batchCompleted(batch.items, durationMs, startedMs + durationMs);
+    } else {
+      const rejection = error.inputRejection ? this.#isolate(endpoint, batch, error) : undefined;
+      if (
+        rejection === "isolating" ||
+        this.#retry(endpoint, batch.parts, batch.attempt, batch.trace, error, batch, rejection === "blamed")
+      ) {
+        this.#pump();
+        return;
       }
-      if (!result) {
-        this.#fail(job, error!, undefined);
-        continue;
-      }
-      job.probabilities.set(result.probabilities.subarray(offset * 5, (offset + count) * 5), part.start * 5);
-      offset += count;
-      job.model = result.model;
-      job.endpoint = endpoint.id;
-      job.pending -= count;
-      if (job.pending === 0) this.#succeed(job);
     }
+    for (const part of batch.parts) removeBatch(part.job, batch);
+    if (result) this.#answer(endpoint, batch.parts, result);
+    else for (const part of batch.parts) this.#fail(part.job, error!, undefined);
     batch.trace?.end(error);
     this.#pump();
+  }
+
+  /** Answers `parts` (the items of one call, in order) with `result`. */
+  #answer(endpoint: BackendEndpoint, parts: readonly BatchPart[], result: InferResult): void {
+    let offset = 0;
+    for (const part of parts) {
+      const job = part.job;
+      const count = part.end - part.start;
+      if (!job.done) {
+        job.probabilities.set(
+          result.probabilities.subarray(offset * 5, (offset + count) * 5),
+          part.start * 5,
+        );
+        job.model = result.model;
+        job.endpoint = endpoint.id;
+        job.pending -= count;
+        if (job.pending === 0) this.#succeed(job);
+      }
+      offset += count;
+    }
+  }
+
+  /**
+   * A batch failed with an input rejection: one of its documents may have
+   * made the model server refuse the whole batch, and that is no fault of
+   * the endpoint nor of the other requests. Splits the batch (by request,
+   * then halving a request's items) and sends the parts to the same
+   * endpoint: answered parts answer their requests; once one part is
+   * answered the endpoint is healthy, so a rejected part holds a rejected
+   * input, and the search narrows down to it and fails only its request,
+   * naming the document. When every part of the first split is rejected too
+   * and the endpoint answered no other call meanwhile, the endpoint is at
+   * fault: it is reported (`reportFault`) and the batch takes the usual path
+   * (retry elsewhere, or fail with the rejection). So is a batch of one
+   * document, which cannot be split, and a rejection from an endpoint whose
+   * last split showed it at fault, until it answers again. A retry rejected
+   * alike by a second endpoint is searched at once: two endpoints agree that
+   * the input is at fault.
+   *
+   * The search costs at most 2·⌈log₂ items⌉ + requests calls per batch, and
+   * the items of all searches' calls stay within the isolation budget (by
+   * default as many as the batches sent carried); past either, the requests
+   * left fail with the rejection.
+   *
+   * Returns "isolating" when the search has taken the batch over; otherwise
+   * the batch takes the usual path, "blamed" when the endpoint was reported.
+   */
+  #isolate(endpoint: BackendEndpoint, batch: Batch, error: GatewayError): "isolating" | "blamed" | undefined {
+    const live = batch.parts.filter((p) => !p.job.done);
+    if (live.length === 0) return undefined;
+    const items = countItems(live);
+    // Rejected alike by the endpoint blamed before: two endpoints agree, the input is at fault.
+    const retried = batch.rejectedElsewhere;
+    if ((items === 1 && !retried) || this.#suspects.has(endpoint.id)) {
+      endpoint.reportFault?.(error);
+      this.#observer.inputRejection(endpoint.id, "endpoint_fault");
+      return "blamed";
+    }
+    for (const part of batch.parts) removeBatch(part.job, batch);
+    const isolation: Isolation = {
+      endpoint,
+      error,
+      answeredAtStart: this.#answered.get(endpoint.id) ?? 0,
+      attempt: batch.attempt,
+      trace: batch.trace,
+      callsLeft: 2 * Math.ceil(Math.log2(items)) + live.length,
+      outstanding: 0,
+      confirmed: retried,
+      unconfirmed: [],
+      failedOtherwise: false,
+      outcome: undefined,
+      poisonFound: 0,
+    };
+    if (retried) this.#search(isolation, live);
+    else this.#split(isolation, live);
+    this.#isolationStep(isolation);
+    return "isolating";
+  }
+
+  /** Sends the two halves of `group` (requests first, then a request's items). */
+  #split(isolation: Isolation, group: readonly BatchPart[]): void {
+    const [left, right] = halve(group);
+    if (!this.#takeCalls(isolation, 2, countItems(group))) {
+      this.#giveUp(isolation, group);
+      return;
+    }
+    this.#sendProbe(isolation, left, { isolation, kind: "split", rest: undefined });
+    this.#sendProbe(isolation, right, { isolation, kind: "split", rest: undefined });
+  }
+
+  /** Narrows down `group`, known to hold a rejected input, to one document (the endpoint is healthy). */
+  #search(isolation: Isolation, group: readonly BatchPart[]): void {
+    const live = group.filter((p) => !p.job.done);
+    if (live.length === 0) return;
+    if (live.length < group.length) {
+      // The rejected input may have been in a request that has gone since: try the rest again.
+      if (!this.#takeCalls(isolation, 1, countItems(live))) this.#giveUp(isolation, live);
+      else this.#sendProbe(isolation, live, { isolation, kind: "split", rest: undefined });
+      return;
+    }
+    if (live.length > 1) {
+      this.#split(isolation, live);
+      return;
+    }
+    const part = live[0]!;
+    if (part.end - part.start === 1) {
+      this.#rejectDocument(isolation, part);
+      return;
+    }
+    // The request fails whatever its other documents do: only the rejected one's index is wanted.
+    const mid = part.start + Math.ceil((part.end - part.start) / 2);
+    if (!this.#takeCalls(isolation, 1, mid - part.start)) {
+      this.#giveUp(isolation, live);
+      return;
+    }
+    this.#sendProbe(isolation, [{ job: part.job, start: part.start, end: mid }], {
+      isolation,
+      kind: "left",
+      rest: { job: part.job, start: mid, end: part.end },
+    });
+  }
+
+  #probeCompleted(
+    probe: Probe,
+    parts: readonly BatchPart[],
+    result: InferResult | undefined,
+    error: GatewayError | undefined,
+  ): void {
+    const isolation = probe.isolation;
+    isolation.outstanding--;
+    if (result) {
+      if (probe.kind === "left") {
+        this.#search(isolation, [probe.rest!]);
+      } else {
+        this.#answer(isolation.endpoint, parts, result);
+        if (!isolation.confirmed) {
+          isolation.confirmed = true;
+          for (const group of isolation.unconfirmed.splice(0)) this.#search(isolation, group);
+        }
+      }
+    } else if (error!.inputRejection) {
+      if (isolation.confirmed) this.#search(isolation, parts);
+      else isolation.unconfirmed.push([...parts]);
+    } else {
+      // Failed otherwise (deadline, unreachable…): its requests get that answer, as from any batch.
+      isolation.failedOtherwise = true;
+      for (const part of parts) this.#fail(part.job, error!, undefined);
+    }
+    this.#isolationStep(isolation);
+  }
+
+  /** Settles what the search's answers so far decide, once no call of it is in flight. */
+  #isolationStep(isolation: Isolation): void {
+    if (isolation.outstanding > 0) return;
+    const endpoint = isolation.endpoint;
+    if (
+      !isolation.confirmed &&
+      isolation.unconfirmed.length > 0 &&
+      (this.#answered.get(endpoint.id) ?? 0) > isolation.answeredAtStart
+    ) {
+      // Every part was rejected, but the endpoint answered other batches meanwhile: it is healthy.
+      isolation.confirmed = true;
+      for (const group of isolation.unconfirmed.splice(0)) this.#search(isolation, group);
+      if (isolation.outstanding > 0) return;
+    }
+    let traceHandedOn = false;
+    if (!isolation.confirmed && isolation.unconfirmed.length > 0 && isolation.failedOtherwise) {
+      // No part was answered, but not every part was rejected: nothing to conclude.
+      isolation.outcome = "inconclusive";
+      for (const group of isolation.unconfirmed.splice(0)) {
+        for (const part of group) this.#fail(part.job, isolation.error, undefined);
+      }
+    } else if (!isolation.confirmed && isolation.unconfirmed.length > 0) {
+      // Every part was rejected: the endpoint, not an input, is at fault.
+      isolation.outcome = "endpoint_fault";
+      this.#suspects.add(endpoint.id);
+      endpoint.reportFault?.(isolation.error);
+      const parts = isolation.unconfirmed.splice(0).flat();
+      traceHandedOn = this.#retry(
+        endpoint,
+        parts,
+        isolation.attempt,
+        isolation.trace,
+        isolation.error,
+        undefined,
+        true,
+      );
+      if (!traceHandedOn) for (const part of parts) this.#fail(part.job, isolation.error, undefined);
+    }
+    const outcome = isolation.outcome ?? (isolation.poisonFound > 0 ? "isolated" : "not_reproduced");
+    this.#observer.inputRejection(endpoint.id, outcome);
+    if (!traceHandedOn) isolation.trace?.end(outcome === "not_reproduced" ? undefined : isolation.error);
+  }
+
+  /** Takes `calls` calls from the search's allowance and their `items` from the isolation budget. */
+  #takeCalls(isolation: Isolation, calls: number, items: number): boolean {
+    if (isolation.callsLeft < calls || !this.#isolationBudget.tryTake(items)) return false;
+    isolation.callsLeft -= calls;
+    return true;
+  }
+
+  /** The search cannot go on: the requests left fail with the rejection. */
+  #giveUp(isolation: Isolation, group: readonly BatchPart[]): void {
+    isolation.outcome = "budget_exhausted";
+    for (const part of group) this.#fail(part.job, isolation.error, undefined);
+  }
+
+  #rejectDocument(isolation: Isolation, part: BatchPart): void {
+    isolation.poisonFound++;
+    this.#observer.poisonItem(isolation.endpoint.id);
+    const error = new GatewayError(
+      status.INVALID_ARGUMENT,
+      "DOCUMENT_REJECTED",
+      `documents[${part.start}]: backend ${this.#opts.backend} cannot score this document; ` +
+        `the model server rejected it: ${isolation.error.message}`,
+      { cause: isolation.error },
+    );
+    this.#fail(part.job, error, undefined);
+  }
+
+  #sendProbe(isolation: Isolation, parts: BatchPart[], probe: Probe): void {
+    const { queries, documents, earliestDeadlineMs } = gather(parts);
+    isolation.outstanding++;
+    this.#observer.isolationCall(isolation.endpoint.id);
+    this.#send(
+      isolation.endpoint,
+      parts,
+      queries,
+      documents,
+      earliestDeadlineMs,
+      this.#clock.now(),
+      isolation.attempt,
+      isolation.trace,
+      probe,
+    );
   }
 
   #succeed(job: Job): void {
@@ -648,6 +979,7 @@ export class Batcher {
       const now = this.#clock.now();
       controller.requestCompleted(now - job.admittedMs, now);
     }
+    this.#observer.requestAnswered(job.requestId, undefined);
     job.resolve({ probabilities: job.probabilities, model: job.model!, endpoint: job.endpoint });
   }
 
@@ -670,6 +1002,12 @@ export class Batcher {
       job.unsent = 0;
     }
     this.#finish(job);
+    const queue = job.queue;
+    if (queue) {
+      // Its segment stays in the queue until it reaches the head, unless too many have died there.
+      queue.dead++;
+      if (queue.dead > queue.fifo.length - queue.dead + DEAD_SEGMENT_SLACK) this.#compact(queue);
+    }
     for (const batch of job.batches) {
       if (--batch.liveJobs === 0) {
         batch.controller.abort(
@@ -678,8 +1016,29 @@ export class Batcher {
       }
     }
     job.batches.length = 0;
+    this.#observer.requestAnswered(job.requestId, error);
     job.reject(error);
     if (this.#queuedItems === 0 && this.#inFlightBatches === 0) this.#notifyIdle();
+  }
+
+  /** Takes the head segment out of `queue`. */
+  #shift(queue: Queue): Segment | undefined {
+    const seg = queue.fifo.shift();
+    if (seg) {
+      if (seg.job.done) queue.dead--;
+      seg.job.queue = undefined;
+    }
+    return seg;
+  }
+
+  /** Drops every dead segment of `queue` (callers never hold a position in it across a `#fail`). */
+  #compact(queue: Queue): void {
+    queue.fifo.retain((seg) => {
+      if (!seg.job.done) return true;
+      seg.job.queue = undefined;
+      return false;
+    });
+    queue.dead = 0;
   }
 
   #finish(job: Job): void {
@@ -692,7 +1051,7 @@ export class Batcher {
   #failQueuedUnavailable(): void {
     const error = this.#noEndpointError(false);
     for (const queue of [this.#interactive, this.#bulk]) {
-      for (let seg = queue.shift(); seg; seg = queue.shift()) this.#fail(seg.job, error, undefined);
+      for (let seg = this.#shift(queue); seg; seg = this.#shift(queue)) this.#fail(seg.job, error, undefined);
     }
   }
 
@@ -733,6 +1092,52 @@ function leadTrace(parts: readonly BatchPart[]): RequestTrace | undefined {
     first ??= trace;
   }
   return first;
+}
+
+/** The texts of `parts`, in order, and the earliest deadline among their requests. */
+function gather(parts: readonly BatchPart[]) {
+  const queries: string[] = [];
+  const documents: string[] = [];
+  let earliestDeadlineMs = Number.POSITIVE_INFINITY;
+  for (const part of parts) {
+    for (let i = part.start; i < part.end; i++) {
+      queries.push(part.job.query);
+      documents.push(part.job.documents[i]!);
+    }
+    if (part.job.deadlineMs < earliestDeadlineMs) earliestDeadlineMs = part.job.deadlineMs;
+  }
+  return { queries, documents, earliestDeadlineMs };
+}
+
+function countItems(parts: readonly BatchPart[]): number {
+  let n = 0;
+  for (const part of parts) n += part.end - part.start;
+  return n;
+}
+
+/**
+ * Two non-empty halves of `group` (two items at least): whole requests, as
+ * even in items as the boundaries allow, or the two halves of a lone request.
+ */
+function halve(group: readonly BatchPart[]): [BatchPart[], BatchPart[]] {
+  if (group.length === 1) {
+    const { job, start, end } = group[0]!;
+    const mid = start + Math.ceil((end - start) / 2);
+    return [[{ job, start, end: mid }], [{ job, start: mid, end }]];
+  }
+  const half = countItems(group) / 2;
+  let cut = 1;
+  let best = Number.POSITIVE_INFINITY;
+  let taken = 0;
+  for (let k = 1; k < group.length; k++) {
+    taken += group[k - 1]!.end - group[k - 1]!.start;
+    const off = Math.abs(taken - half);
+    if (off < best) {
+      best = off;
+      cut = k;
+    }
+  }
+  return [group.slice(0, cut), group.slice(cut)];
 }
 
 function removeBatch(job: Job, batch: Batch): void {

@@ -8,6 +8,22 @@ export type DropReason = "deadline" | "cancelled" | "shutdown";
 export type RejectReason = "queue_full" | "no_ready_endpoint" | "circuit_open" | "deadline_unreachable";
 
 /**
+ * How a batch call that failed with an input rejection (`GatewayError.inputRejection`) ended:
+ * - "isolated": splitting it found the rejected inputs; only their requests failed;
+ * - "endpoint_fault": counted against the endpoint (every part of the split failed the same
+ *   way, the endpoint had just done so, or the batch was a single document that cannot be split);
+ * - "budget_exhausted": the split ran out of its call allowance; the rest failed with the backend's error;
+ * - "not_reproduced": every part of the split was answered;
+ * - "inconclusive": no part was answered, but some failed otherwise (deadline, cancellation, unreachable).
+ */
+export type InputRejectionOutcome =
+  | "isolated"
+  | "endpoint_fault"
+  | "budget_exhausted"
+  | "not_reproduced"
+  | "inconclusive";
+
+/**
  * What a batcher reports; the gateway wires it to metrics. Implementations
  * must be cheap and never throw: they run on the request path.
  */
@@ -21,8 +37,16 @@ export interface BatcherObserver {
   inFlight(batches: number): void;
   itemsDropped(reason: DropReason, items: number): void;
   rejected(reason: RejectReason): void;
+  /** An admitted request was answered: with its scores (`error` undefined) or with `error`. Once per request. */
+  requestAnswered(requestId: string, error: GatewayError | undefined): void;
   /** A failed batch was sent again to another endpoint. */
   retried(failedEndpoint: string, error: GatewayError): void;
+  /** A batch rejected with an input rejection has been dealt with (see InputRejectionOutcome). */
+  inputRejection(endpoint: string, outcome: InputRejectionOutcome): void;
+  /** One extra backend call made to isolate a rejected input. */
+  isolationCall(endpoint: string): void;
+  /** One input found to be the cause of a rejection; its request failed DOCUMENT_REJECTED. */
+  poisonItem(endpoint: string): void;
   /** The static limits in force (at start and on every reconfiguration). */
   limits(maxBatchSize: number, maxQueueItems: number): void;
   /** The batch size aimed for and the queue delay in force, whenever either changes. */
@@ -37,7 +61,11 @@ export const noopObserver: BatcherObserver = {
   inFlight() {},
   itemsDropped() {},
   rejected() {},
+  requestAnswered() {},
   retried() {},
+  inputRejection() {},
+  isolationCall() {},
+  poisonItem() {},
   limits() {},
   targets() {},
 };

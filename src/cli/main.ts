@@ -49,6 +49,8 @@ async function main(argv: string[]): Promise<void> {
             "reset-rate": { type: "string" },
             "slow-rate": { type: "string" },
             "slow-ms": { type: "string" },
+            "poison-marker": { type: "string" },
+            "fail-all": { type: "boolean" },
             "fault-seed": { type: "string" },
             "tls-cert": { type: "string" },
             "tls-key": { type: "string" },

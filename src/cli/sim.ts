@@ -26,6 +26,8 @@ export interface FaultFlags {
   readonly "reset-rate"?: string | undefined;
   readonly "slow-rate"?: string | undefined;
   readonly "slow-ms"?: string | undefined;
+  readonly "poison-marker"?: string | undefined;
+  readonly "fail-all"?: boolean | undefined;
   readonly "fault-seed"?: string | undefined;
 }
 
@@ -41,6 +43,8 @@ const NUMERIC_FAULT_FLAGS = {
 const FLAG_OF: Record<string, string> = {
   ...Object.fromEntries(Object.entries(NUMERIC_FAULT_FLAGS).map(([flag, field]) => [field, `--${flag}`])),
   malformed: "--malformed",
+  poisonMarker: "--poison-marker",
+  failAll: "--fail-all",
 };
 
 /** The fault spec the flags ask for, undefined when none is given; a CliError names the flag. */
@@ -54,6 +58,8 @@ export function faultSpecFromFlags(
     if (value !== undefined) raw[field] = numberOption(flag, value, 0);
   }
   if (flags.malformed !== undefined) raw.malformed = flags.malformed;
+  if (flags["poison-marker"] !== undefined) raw.poisonMarker = flags["poison-marker"];
+  if (flags["fail-all"]) raw.failAll = true;
   if (Object.keys(raw).length === 0) return undefined;
   const spec = validateFaultSpec(raw, malformedKinds);
   if (typeof spec !== "string") return spec;

@@ -45,6 +45,9 @@ on the metrics port for triton and the HTTP port for vllm; see docs/fault-inject
   --reset-rate R         share of calls whose connection is reset
   --slow-rate R          share of calls delayed by --slow-ms, spread evenly (a gray failure)
   --slow-ms MS           the delay of a --slow-rate call
+  --poison-marker TEXT   a call with TEXT in a document fails as the model rejecting that input
+                         (triton: INTERNAL from the Python backend; vllm: HTTP 400)
+  --fail-all             every scoring call fails as on a sick GPU (triton: INTERNAL; vllm: HTTP 500)
   --fault-seed N         seed of the fault PRNG, for reproducible runs (default 1)
 
 score options:

@@ -118,6 +118,26 @@ export function createMetrics(opts: { collectDefault: boolean; registry?: Regist
       labelNames: ["backend"] as const,
       registers,
     }),
+    poisonIsolationCalls: new Counter({
+      name: `${p}poison_isolation_calls_total`,
+      help: "Extra backend calls made to find the input that made a backend reject a batch.",
+      labelNames: ["backend"] as const,
+      registers,
+    }),
+    poisonItems: new Counter({
+      name: `${p}poison_items_total`,
+      help: "Inputs found to make a backend reject a batch; their requests failed DOCUMENT_REJECTED.",
+      labelNames: ["backend"] as const,
+      registers,
+    }),
+    inputRejections: new Counter({
+      name: `${p}input_rejections_total`,
+      help:
+        "Batches a backend rejected in a way one input may cause, by outcome " +
+        "(isolated, endpoint_fault, budget_exhausted, not_reproduced, inconclusive).",
+      labelNames: ["backend", "outcome"] as const,
+      registers,
+    }),
     breakerState: new Gauge({
       name: `${p}breaker_state`,
       help: "Circuit breaker of an endpoint: 0 closed, 1 half-open, 2 open.",
@@ -285,8 +305,19 @@ export function batcherMetrics(metrics: GatewayMetrics, backend: string): Batche
     rejected(reason) {
       metrics.rejected.labels(backend, reason).inc();
     },
+    // Answers are counted per route and code by requests_total, where the response leaves.
+    requestAnswered() {},
     retried() {
       metrics.retries.labels(backend).inc();
+    },
+    inputRejection(_endpoint, outcome) {
+      metrics.inputRejections.labels(backend, outcome).inc();
+    },
+    isolationCall() {
+      metrics.poisonIsolationCalls.labels(backend).inc();
+    },
+    poisonItem() {
+      metrics.poisonItems.labels(backend).inc();
     },
     limits(maxBatchSize, maxQueueItems) {
       batchMaxSize.set(maxBatchSize);

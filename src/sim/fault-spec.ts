@@ -20,12 +20,35 @@ export interface FaultSpec {
   slowRate?: number;
   /** The delay of a `slowRate` call, ms, on top of `addedLatencyMs`. */
   slowMs?: number;
+  /**
+   * A call with this text in one of its documents fails as a model that
+   * cannot take that input does, whatever its batch-mates (Triton: INTERNAL
+   * from the Python backend; vLLM: HTTP 400).
+   */
+  poisonMarker?: string;
+  /** Every scoring call fails as on a sick GPU (Triton: INTERNAL; vLLM: HTTP 500). */
+  failAll?: boolean;
 }
 
 export type FaultDecision = "error" | "hang" | "malformed" | "reset" | "ok";
 /** What the stats and `sim_injected_faults_total{kind}` count: each decided fault, and calls given added latency. */
-export type FaultKind = Exclude<FaultDecision, "ok"> | "latency" | "slow";
-export const FAULT_KINDS: readonly FaultKind[] = ["error", "hang", "malformed", "reset", "latency", "slow"];
+export type FaultKind = Exclude<FaultDecision, "ok"> | "latency" | "slow" | "poison" | "internal";
+export const FAULT_KINDS: readonly FaultKind[] = [
+  "error",
+  "hang",
+  "malformed",
+  "reset",
+  "latency",
+  "slow",
+  "poison",
+  "internal",
+];
+
+/** What a call's content or the spec alone decide, before any draw (see FaultInjector.inputFault). */
+export type InputFault = "poison" | "internal";
+
+/** The longest poison marker accepted. */
+export const MAX_POISON_MARKER_CHARS = 1024;
 
 export const TRITON_MALFORMED_KINDS = [
   "missing-output",
@@ -50,6 +73,8 @@ const FIELDS = new Set<string>([
   "addedLatencyMs",
   "malformed",
   ...SLOW_FIELDS,
+  "poisonMarker",
+  "failAll",
 ]);
 /** Node's longest timer; a longer one would fire at once. */
 const MAX_LATENCY_MS = 2_147_483_647;
@@ -90,6 +115,18 @@ export function validateFaultSpec(raw: unknown, malformedKinds: readonly string[
       return `malformed: must be one of ${allowed}, got ${JSON.stringify(kind)}`;
     }
     spec.malformed = kind;
+  }
+  const marker = body.poisonMarker;
+  if (marker !== undefined) {
+    if (typeof marker !== "string" || marker.length === 0 || marker.length > MAX_POISON_MARKER_CHARS) {
+      return `poisonMarker: must be a string of 1 to ${MAX_POISON_MARKER_CHARS} characters, got ${JSON.stringify(marker).slice(0, 80)}`;
+    }
+    spec.poisonMarker = marker;
+  }
+  const failAll = body.failAll;
+  if (failAll !== undefined) {
+    if (typeof failAll !== "boolean") return `failAll: must be true or false, got ${JSON.stringify(failAll)}`;
+    spec.failAll = failAll;
   }
   const slow = validateSlow(body);
   if (typeof slow === "string") return slow;

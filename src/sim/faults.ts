@@ -21,6 +21,7 @@ import {
   type FaultDecision,
   type FaultKind,
   type FaultSpec,
+  type InputFault,
   RATES,
   validateFaultSpec,
 } from "./fault-spec.js";
@@ -30,6 +31,7 @@ export {
   type FaultDecision,
   type FaultKind,
   type FaultSpec,
+  type InputFault,
   TRITON_MALFORMED_KINDS,
   VLLM_MALFORMED_KINDS,
   validateFaultSpec,
@@ -128,6 +130,26 @@ export class FaultInjector {
   /** The malformation to apply to a call decided "malformed". */
   get malformed(): string {
     return this.#spec.malformed ?? this.malformedKinds[0]!;
+  }
+
+  /**
+   * The fault a call meets before any draw, counted: "poison" when one of
+   * `documents` holds the spec's poison marker, "internal" when the spec
+   * fails every call; undefined otherwise (then call `decide`). Such a call
+   * is answered at once, without added latency, and draws nothing, so the
+   * fates of the other calls do not depend on it.
+   */
+  inputFault(documents: readonly string[]): InputFault | undefined {
+    const marker = this.#spec.poisonMarker;
+    if (marker !== undefined && documents.some((d) => d.includes(marker))) {
+      this.#count("poison");
+      return "poison";
+    }
+    if (this.#spec.failAll) {
+      this.#count("internal");
+      return "internal";
+    }
+    return undefined;
   }
 
   /** One call's fate; call once per call. Counts the fault, and "latency" when the spec adds some. */

@@ -15,7 +15,7 @@ import type { ReceivedTraces } from "./received-traces.js";
 import type { SimModel } from "./sim-model.js";
 import type { SimScheduler, SimTicket } from "./sim-scheduler.js";
 import { type Logits5, simLogits, softmax5 } from "./sim-scores.js";
-import { malformResponse, resetConnection } from "./triton-faults.js";
+import { malformResponse, poisonDetails, resetConnection, SICK_GPU_DETAILS } from "./triton-faults.js";
 import { labelsOf, type TritonSimMetrics } from "./triton-sim-metrics.js";
 
 /** How many recent batch sizes the counters keep. */
@@ -124,6 +124,15 @@ export function modelInferHandler(
       return;
     }
     const labels = labelsOf(v.model);
+    const inputFault = faults.inputFault(v.documents);
+    if (inputFault) {
+      // The model ran and failed: Triton counts it as a failed inference.
+      counters.failures++;
+      metrics.failed(labels, "OTHER");
+      const details = inputFault === "poison" ? poisonDetails(v.model.name) : SICK_GPU_DETAILS;
+      callback({ code: grpc.status.INTERNAL, details });
+      return;
+    }
     // Only valid calls draw a fault: an invalid one gets Triton's own error, as from any server.
     const fault = faults.decide();
     const malformation = faults.malformed;

@@ -38,6 +38,22 @@ export function malformResponse(res: ModelInferResponseMessage, kind: string): M
   }
 }
 
+/**
+ * What Triton's Python backend answers (gRPC INTERNAL, its default for an
+ * exception raised in `execute`) when the tokenizer of `model`'s ensemble
+ * raises on one input of the request: the whole request fails.
+ */
+export function poisonDetails(model: string): string {
+  return (
+    `Failed to process the request(s) for model instance '${model}_0_0', message: ` +
+    "ValueError: the tokenizer cannot encode the input (injected poison)"
+  );
+}
+
+/** What Triton answers (gRPC INTERNAL) for every request once its GPU has failed. */
+export const SICK_GPU_DETAILS =
+  "onnx runtime error 1: CUDA failure 700: an illegal memory access was encountered (injected fault)";
+
 interface MaybeStream {
   readonly session?: { destroy?: unknown } | undefined;
 }

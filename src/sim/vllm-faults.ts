@@ -6,9 +6,27 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { FaultDecision, FaultInjector } from "./faults.js";
-import { VllmSimError } from "./vllm-errors.js";
+import { badRequest, VllmSimError } from "./vllm-errors.js";
 
 export const INJECTED_FAULT_MESSAGE = "injected fault";
+
+/**
+ * The 400 vLLM answers when one prompt of a list cannot be taken (a
+ * tokenizer or template error becomes a BadRequestError): the whole request
+ * fails.
+ */
+export function poisonError(): VllmSimError {
+  return badRequest("the tokenizer cannot encode the input (injected poison)");
+}
+
+/** vLLM's answer to every request once its engine has died (e.g. a CUDA error). */
+export function sickEngineError(): VllmSimError {
+  return new VllmSimError(
+    500,
+    "InternalServerError",
+    "EngineCore encountered an issue. See stack trace (above) for the root cause.",
+  );
+}
 
 /**
  * Waits out the added latency, then: "error" throws a 500 in vLLM's error

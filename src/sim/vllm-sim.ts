@@ -31,7 +31,7 @@ import {
   type SequenceHooks,
 } from "./vllm-endpoints.js";
 import { errorBody, VllmSimError } from "./vllm-errors.js";
-import { faultBeforeWork, malformedJson } from "./vllm-faults.js";
+import { faultBeforeWork, malformedJson, poisonError, sickEngineError } from "./vllm-faults.js";
 import { DEFAULT_MAX_BODY_BYTES, readJson, sendEmpty, sendJson, sendText } from "./vllm-http.js";
 import { parseClassify, parseCompletion, type ServedModel } from "./vllm-requests.js";
 import { DEFAULT_VLLM_SIM_COST, VllmScheduler, validateVllmCost } from "./vllm-scheduler.js";
@@ -143,14 +143,17 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
       }
       const raw = await readJson(req, maxBodyBytes);
       let work: () => Promise<Record<string, unknown>>;
+      let prompts: readonly { readonly text: string }[];
       if (route === "classify") {
         const job = parseClassify(raw, served);
+        prompts = job.prompts;
         work = async () => {
           await runPrompts(engine, job.prompts, hooks("stop", 0), abort.signal);
           return classifyBody(job, shuffle, opts.id2label);
         };
       } else {
         const job = parseCompletion(raw, served);
+        prompts = job.prompts;
         if (job.temperatureUnset && !warnedTemperature) {
           warnedTemperature = true;
           logger?.warn("completion without temperature: a real server would sample at 1.0; send 0");
@@ -160,6 +163,8 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
           return completionBody(job, shuffle);
         };
       }
+      const inputFault = faults.inputFault(prompts.map((p) => p.text));
+      if (inputFault) throw inputFault === "poison" ? poisonError() : sickEngineError();
       // Only valid calls draw a fault: an invalid one gets vLLM's own 4xx, as from any server.
       const fault = faults.decide();
       const malformation = faults.malformed;

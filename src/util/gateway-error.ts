@@ -3,6 +3,7 @@ import { status } from "@grpc/grpc-js";
 /** Stable machine-readable reasons (undici `UND_ERR_*` style); never renamed once shipped. */
 export type ErrorReason =
   | "INVALID_REQUEST"
+  | "DOCUMENT_REJECTED"
   | "BATCH_QUEUE_FULL"
   | "DEADLINE_EXCEEDED"
   | "CLIENT_CANCELLED"

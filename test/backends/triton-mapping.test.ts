@@ -104,3 +104,36 @@ t.test("GatewayErrors pass through; anything else is INTERNAL", async (t) => {
     message: "backend student: call to 127.0.0.1:8001 failed: boom",
   });
 });
+
+t.test(
+  "INTERNAL (other than a response parsing error) may come from one input: an input rejection",
+  async (t) => {
+    const pythonBackend =
+      "Failed to process the request(s) for model instance 'relevance_student_0_0', message: " +
+      "ValueError: the tokenizer cannot encode the input";
+    const rejected = mapTritonError(status(grpc.status.INTERNAL, pythonBackend), site);
+    t.match(rejected, {
+      code: grpc.status.UNAVAILABLE,
+      reason: "BACKEND_ERROR",
+      inputRejection: true,
+      message: `backend student: triton on 127.0.0.1:8001 failed with INTERNAL: ${pythonBackend}`,
+    });
+    const others: [grpc.status, string][] = [
+      [grpc.status.INTERNAL, "Response message parsing error: truncated message"],
+      [grpc.status.INVALID_ARGUMENT, "unexpected shape for input 'QUERY'"],
+      [grpc.status.UNAVAILABLE, "No connection established"],
+      [grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded"],
+      [grpc.status.RESOURCE_EXHAUSTED, "Received message larger than max"],
+      [grpc.status.UNKNOWN, "Stream removed"],
+      [grpc.status.NOT_FOUND, "'reranker' version 3 is not found"],
+    ];
+    for (const [code, details] of others) {
+      t.equal(
+        mapTritonError(status(code, details), site).inputRejection,
+        false,
+        `${grpc.status[code]} ${details}`,
+      );
+    }
+    t.equal(mapTritonError(new Error("boom"), site).inputRejection, false, "a non-gRPC error");
+  },
+);

@@ -202,3 +202,18 @@ t.test("our deadline and the caller's abort", async (t) => {
   });
   t.equal(mapVllmCallError(reason, site), reason, "GatewayErrors pass through");
 });
+
+t.test("400 may come from one prompt: an input rejection; no other answer is", async (t) => {
+  t.equal(
+    mapVllmHttpError(400, ERROR_BODIES.tooLong, generateSite, "POST /v1/completions").inputRejection,
+    true,
+  );
+  for (const httpStatus of [401, 403, 404, 408, 422, 429, 500, 501, 502, 503]) {
+    t.equal(
+      mapVllmHttpError(httpStatus, ERROR_BODIES.internal, site, "POST /classify").inputRejection,
+      false,
+      String(httpStatus),
+    );
+  }
+  t.equal(mapVllmCallError(new DeadlineExceededError(50), site).inputRejection, false, "our deadline");
+});

@@ -78,3 +78,19 @@ t.test("--slow-rate and --slow-ms", (t) => {
   });
   t.end();
 });
+
+t.test("--poison-marker and --fail-all", (t) => {
+  t.same(faultSpecFromFlags({ "poison-marker": "BAD", "fail-all": true }, TRITON_MALFORMED_KINDS), {
+    poisonMarker: "BAD",
+    failAll: true,
+  });
+  t.same(faultSpecFromFlags({ "fail-all": false }, VLLM_MALFORMED_KINDS), undefined, "absent is off");
+  try {
+    faultSpecFromFlags({ "poison-marker": "" }, TRITON_MALFORMED_KINDS);
+    t.fail("an empty marker is refused");
+  } catch (err) {
+    t.type(err, CliError);
+    t.match((err as Error).message, /^--poison-marker: must be a string of 1 to 1024 characters/);
+  }
+  t.end();
+});

@@ -5,6 +5,7 @@ import type {
   InferBatch,
   InferResult,
 } from "../../src/backends/backend-client.js";
+import type { GatewayError } from "../../src/util/gateway-error.js";
 
 export interface PendingCall {
   readonly batch: InferBatch;
@@ -26,6 +27,10 @@ export class ManualEndpoint implements BackendEndpoint {
   state: EndpointState = "ready";
   maxBatchSize: number | undefined;
   readonly calls: PendingCall[] = [];
+  /** Every call received, answered or not (`calls` is the test's to consume). */
+  received = 0;
+  /** Failures the batcher reported against this endpoint (`reportFault`). */
+  readonly faults: GatewayError[] = [];
 
   constructor(id = "ep-a", maxBatchSize?: number) {
     this.id = id;
@@ -33,6 +38,7 @@ export class ManualEndpoint implements BackendEndpoint {
   }
 
   infer(batch: InferBatch, ctx: CallContext): Promise<InferResult> {
+    this.received++;
     return new Promise((resolve, reject) => {
       this.calls.push({
         batch,
@@ -47,6 +53,10 @@ export class ManualEndpoint implements BackendEndpoint {
         fail: reject,
       });
     });
+  }
+
+  reportFault(error: GatewayError): void {
+    this.faults.push(error);
   }
 
   /** Sizes of the batches received so far. */

@@ -73,7 +73,16 @@ t.test("counts by kind, with latency counted per delayed call", (t) => {
   tally(f, 10);
   f.set({ hangRate: 1 });
   tally(f, 3);
-  t.same(f.counts(), { error: 10, hang: 3, malformed: 0, reset: 0, latency: 10, slow: 0 });
+  t.same(f.counts(), {
+    error: 10,
+    hang: 3,
+    malformed: 0,
+    reset: 0,
+    latency: 10,
+    slow: 0,
+    poison: 0,
+    internal: 0,
+  });
   t.end();
 });
 
@@ -249,5 +258,44 @@ t.test("slowRate validation names the field", (t) => {
   t.equal(v({ slowRate: 1.5, slowMs: 1 }), "slowRate: must be a number from 0 to 1, got 1.5");
   t.match(v({ slowRate: 0.5, slowMs: -1 }), /^slowMs: must be a number from 0 to \d+, got -1$/);
   t.equal(v({ slowRate: 0.5 }), "slowMs: required with slowRate");
+  t.end();
+});
+
+t.test("poisonMarker and failAll: validated, decided before any draw, counted", (t) => {
+  const v = (raw: unknown) => validateFaultSpec(raw, VLLM_MALFORMED_KINDS);
+  t.same(v({ poisonMarker: "BAD", failAll: false }), { poisonMarker: "BAD", failAll: false });
+  t.match(v({ poisonMarker: "" }), /^poisonMarker: must be a string of 1 to 1024 characters, got ""$/);
+  t.match(v({ poisonMarker: 7 }), /^poisonMarker: must be a string/);
+  t.match(v({ poisonMarker: "x".repeat(1025) }), /^poisonMarker: must be a string of 1 to 1024/);
+  t.equal(v({ failAll: "yes" }), 'failAll: must be true or false, got "yes"');
+
+  const spec = { errorRate: 0.5, poisonMarker: "BAD" };
+  const injector = new FaultInjector({ malformedKinds: VLLM_MALFORMED_KINDS, seed: 9, spec });
+  const oracle = new FaultInjector({
+    malformedKinds: VLLM_MALFORMED_KINDS,
+    seed: 9,
+    spec: { errorRate: 0.5 },
+  });
+  const fates: string[] = [];
+  const want: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const poisoned = i % 3 === 0;
+    const fault = injector.inputFault(poisoned ? ["fine", "a BAD one"] : ["fine", "also fine"]);
+    if (poisoned) {
+      fates.push(fault ?? "none");
+      want.push("poison");
+    } else {
+      t.equal(fault, undefined);
+      fates.push(injector.decide());
+      want.push(oracle.decide());
+    }
+  }
+  t.same(fates, want, "poisoned calls draw nothing: the other calls meet the fates they would without them");
+  t.match(injector.counts(), { poison: 7, internal: 0 });
+
+  injector.set({ failAll: true, poisonMarker: "BAD" });
+  t.equal(injector.inputFault(["BAD"]), "poison", "a poisoned call is poison even on a sick server");
+  t.equal(injector.inputFault(["ok"]), "internal");
+  t.match(injector.counts(), { poison: 8, internal: 1 });
   t.end();
 });

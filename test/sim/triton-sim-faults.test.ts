@@ -204,3 +204,42 @@ t.test("slow-rate over /sim/faults: the slow share of calls waits slowMs, the re
   const text = await (await fetch(`http://127.0.0.1:${sim.metricsPort}/metrics`)).text();
   t.match(text, 'sim_injected_faults_total{kind="slow"} 2');
 });
+
+t.test(
+  "poison marker: a call with it in one document fails INTERNAL as a Python backend would",
+  async (t) => {
+    const { sim, client, control } = await startSim(t);
+    const put = await fetch(control, { method: "PUT", body: JSON.stringify({ poisonMarker: "\u0000BAD" }) });
+    t.same(await put.json(), { poisonMarker: "\u0000BAD" }, "set over /sim/faults");
+    const poisoned = ["a fine document", "this one is \u0000BAD", "another fine one"];
+    const err = await failure(rawInfer(client, pairRequest(Q, poisoned)).result);
+    t.match(err, {
+      code: grpc.status.INTERNAL,
+      details:
+        "Failed to process the request(s) for model instance 'relevance_student_0_0', message: " +
+        "ValueError: the tokenizer cannot encode the input (injected poison)",
+    });
+    t.same(
+      readFloats((await infer(client)).rawOutputContents[0]!),
+      expected.map(Math.fround),
+      "a call without the marker is answered",
+    );
+    t.match(sim.stats(), { requests: 2, failures: 1, faults: { poison: 1, internal: 0, error: 0 } });
+    const text = await (await fetch(`http://127.0.0.1:${sim.metricsPort}/metrics`)).text();
+    t.match(text, 'sim_injected_faults_total{kind="poison"} 1');
+    t.match(text, /nv_inference_request_failure\{[^}]*reason="OTHER"[^}]*\} 1/, "a model failure");
+  },
+);
+
+t.test("failAll: every call fails INTERNAL as on a failed GPU", async (t) => {
+  const { sim, client } = await startSim(t, { faults: { failAll: true } });
+  for (let i = 0; i < 3; i++) {
+    t.match(await failure(infer(client)), {
+      code: grpc.status.INTERNAL,
+      details: /^onnx runtime error 1: CUDA failure 700: an illegal memory access was encountered/,
+    });
+  }
+  t.match(sim.stats(), { requests: 3, failures: 3, faults: { internal: 3 } });
+  sim.clearFaults();
+  t.same(readFloats((await infer(client)).rawOutputContents[0]!), expected.map(Math.fround));
+});

@@ -211,3 +211,50 @@ t.test("control endpoint: GET, PUT, DELETE /sim/faults", async (t) => {
   t.equal(patch.status, 405);
   t.equal(patch.headers.get("allow"), "GET, PUT, DELETE");
 });
+
+t.test("poison marker: a request with it in one prompt is answered 400 as a whole", async (t) => {
+  const sim = await startSim(t);
+  const put = await call(sim, "/sim/faults", {
+    method: "PUT",
+    body: JSON.stringify({ poisonMarker: "BAD" }),
+  });
+  t.same(put.body, { poisonMarker: "BAD" });
+  const bodies = [
+    ["/classify", { input: ["fine", "a BAD prompt", "fine too"] }],
+    ["/v1/completions", { prompt: ["fine", "a BAD prompt"], max_tokens: 1, logprobs: 20, temperature: 0 }],
+  ] as const;
+  for (const [path, body] of bodies) {
+    const r = await post(sim, path, body);
+    t.equal(r.status, 400, path);
+    t.same(r.body, {
+      error: {
+        message: "the tokenizer cannot encode the input (injected poison)",
+        type: "BadRequestError",
+        param: null,
+        code: 400,
+      },
+    });
+  }
+  t.equal((await classify(sim)).status, 200, "a request without the marker is answered");
+  t.match(sim.stats(), { faults: { poison: 2, internal: 0 } });
+});
+
+t.test("failAll: every scoring request fails 500 as from a dead engine", async (t) => {
+  const sim = await startSim(t, { faults: { failAll: true } });
+  for (const send of [classify, complete]) {
+    const r = await send(sim);
+    t.equal(r.status, 500);
+    t.same(r.body, {
+      error: {
+        message: "EngineCore encountered an issue. See stack trace (above) for the root cause.",
+        type: "InternalServerError",
+        param: null,
+        code: 500,
+      },
+    });
+  }
+  t.equal((await call(sim, "/health")).status, 200, "health is unaffected");
+  t.match(sim.stats(), { faults: { internal: 2 } });
+  sim.clearFaults();
+  t.equal((await classify(sim)).status, 200);
+});

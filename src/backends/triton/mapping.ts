@@ -98,7 +98,15 @@ export function mapTritonError(err: unknown, site: TritonCallSite): GatewayError
           options,
         );
       }
-      break;
+      // Anything else INTERNAL is what a Python backend raising on one input
+      // (a tokenizer error) sends by default, but also what a sick GPU sends
+      // for every call: the batcher splits the batch to tell which.
+      return new GatewayError(
+        status.UNAVAILABLE,
+        "BACKEND_ERROR",
+        `${where}: triton on ${site.endpoint} failed with INTERNAL: ${details}`,
+        { cause: err, inputRejection: true },
+      );
   }
   return new GatewayError(
     status.UNAVAILABLE,

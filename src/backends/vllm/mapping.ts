@@ -165,13 +165,14 @@ export function mapVllmHttpError(
   }
   // 400 is vLLM's validation error. Callers' texts are validated before they
   // reach a batch and prompts are truncated to the server's max_model_len, so a
-  // 400 means the gateway and the server disagree (template, options, a list
-  // cap): the caller's input is not at fault and another endpoint will not help.
-  return new GatewayError(
-    status.INTERNAL,
-    "BACKEND_REJECTED",
-    `${where}: vllm on ${site.endpoint} rejected the request the gateway built for model '${site.model}': ${answered}`,
-  );
+  // 400 usually means the gateway and the server disagree (template, options,
+  // a list cap) and another endpoint will not help. But one prompt the
+  // tokenizer or template cannot take fails the whole list too: the batcher
+  // splits the batch to find such an input before blaming anyone.
+  const rejected = `${where}: vllm on ${site.endpoint} rejected the request the gateway built for model '${site.model}': ${answered}`;
+  return httpStatus === 400
+    ? new GatewayError(status.INTERNAL, "BACKEND_REJECTED", rejected, { inputRejection: true })
+    : new GatewayError(status.INTERNAL, "BACKEND_REJECTED", rejected);
 }
 
 const CONNECTION_CODES = new Set([

@@ -1,0 +1,427 @@
+import { status } from "@grpc/grpc-js";
+import t from "tap";
+import { RetryBudget } from "../../src/backends/resilience/retry-budget.js";
+import { IsolationBudget } from "../../src/batching/isolation-budget.js";
+import { GatewayError } from "../../src/util/gateway-error.js";
+import { expectRows, opts, setup, track } from "../helpers/batcher-harness.js";
+import { FakeClock, settle } from "../helpers/fake-clock.js";
+import { docs, ManualEndpoint } from "../helpers/manual-endpoint.js";
+
+const MARKER = "POISON";
+
+/** What Triton's mapping makes of a Python backend raising on one input (see triton/mapping.ts). */
+function rejection(endpoint: string): GatewayError {
+  return new GatewayError(
+    status.UNAVAILABLE,
+    "BACKEND_ERROR",
+    `backend student: triton on ${endpoint} failed with INTERNAL: Failed to process the request(s) for model ` +
+      "instance 'relevance_student_0_0', message: ValueError: the tokenizer cannot encode the input",
+    { inputRejection: true },
+  );
+}
+
+/** `count` documents "<prefix>#<from+i>", with the marker in front of those at `poisoned` indices. */
+function docsWith(prefix: string, from: number, count: number, poisoned: number[] = []): string[] {
+  return docs(prefix, from, count).map((d, i) => (poisoned.includes(i) ? `${MARKER}${d}` : d));
+}
+
+/**
+ * Answers every call of `endpoints` as a model server would: a call carrying
+ * the marker (or any call, with `rejectAll`) is rejected, the others scored;
+ * until no call is left.
+ */
+async function serve(endpoints: ManualEndpoint[], rejectAll = false): Promise<void> {
+  for (let round = 0; round < 100; round++) {
+    const calls = endpoints.flatMap((ep) => ep.calls.splice(0).map((c) => ({ ep, c })));
+    if (calls.length === 0) return;
+    for (const { ep, c } of calls) {
+      if (rejectAll || c.batch.documents.some((d) => d.startsWith(MARKER))) c.fail(rejection(ep.id));
+      else c.answer();
+    }
+    await settle();
+  }
+  throw new Error("calls kept coming");
+}
+
+/** The per-batch allowance of isolation calls (see Batcher#isolate), computed independently. */
+const cap = (items: number, requests: number) => 2 * Math.ceil(Math.log2(items)) + requests;
+
+t.test("a rejected document fails only its request; its batch-mates are answered", async (t) => {
+  const { clock, batcher, ep, rec, metric } = setup({ maxBatchSize: 32, maxQueueDelayMs: 1 });
+  const sizes = [3, 5, 4, 4];
+  const requests = sizes.map((n, k) => {
+    const d = docsWith(`r${k}`, k * 100, n, k === 2 ? [3] : []);
+    return { d, state: track(batcher.submit("q", d, { ...opts, requestId: `r${k}` })) };
+  });
+  await clock.advance(1);
+  t.same(ep.sizes, [16], "one batch of the four requests");
+  await serve([ep]);
+  for (const k of [0, 1, 3]) expectRows(t, requests[k]!.state.value, requests[k]!.d);
+  const poisoned = requests[2]!.state.error;
+  t.equal(poisoned?.code, status.INVALID_ARGUMENT);
+  t.equal(poisoned?.reason, "DOCUMENT_REJECTED");
+  t.match(poisoned?.message, /^documents\[3\]: backend student cannot score this document; the model server/);
+  t.match(
+    poisoned?.message,
+    /failed with INTERNAL: Failed to process the request/,
+    "with the server's words",
+  );
+  t.same(ep.faults, [], "not counted against the endpoint");
+  t.same(rec.inputRejections, ["isolated"]);
+  t.equal(rec.poisonItems, 1);
+  const extra = ep.received - 1;
+  t.equal(rec.isolationCalls, extra, "every extra call the endpoint received is counted");
+  t.ok(extra >= 2 && extra <= cap(16, 4), `${extra} extra calls, within the cap of ${cap(16, 4)}`);
+  t.equal(await metric("poison_isolation_calls_total"), extra);
+  t.equal(await metric("poison_items_total"), 1);
+  t.equal(await metric("input_rejections_total", { outcome: "isolated" }), 1);
+  t.same(
+    [...rec.answers.values()],
+    [1, 1, 1, 1],
+    "each request answered once (a late answer would show here)",
+  );
+  t.equal(batcher.inFlightBatches, 0);
+});
+
+t.test("a lone request: the rejected document is found by halving its items", async (t) => {
+  for (const index of [0, 6, 9]) {
+    const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+    const r = track(batcher.submit("q", docsWith("a", 0, 10, [index]), opts));
+    await clock.advance(1);
+    await serve([ep]);
+    t.equal(r.error?.reason, "DOCUMENT_REJECTED");
+    t.match(r.error?.message, new RegExp(`^documents\\[${index}\\]: `), `names documents[${index}]`);
+    t.same(ep.faults, []);
+    t.ok(
+      rec.isolationCalls <= cap(10, 1),
+      `${rec.isolationCalls} extra calls, within the cap of ${cap(10, 1)}`,
+    );
+  }
+});
+
+t.test("the index named is the one in the client's request, for a request split over batches", async (t) => {
+  const { clock, batcher, ep } = setup({ maxBatchSize: 4, maxQueueDelayMs: 1, maxConcurrentBatches: 3 });
+  const r = track(batcher.submit("q", docsWith("a", 0, 10, [6]), opts));
+  await clock.advance(1);
+  t.same(ep.sizes, [4, 4, 2], "three batches");
+  await serve([ep]);
+  t.equal(r.error?.reason, "DOCUMENT_REJECTED");
+  t.match(r.error?.message, /^documents\[6\]: /);
+});
+
+t.test(
+  "every part of the split rejected too: the endpoint is at fault, reported and retried elsewhere",
+  async (t) => {
+    const a = new ManualEndpoint("a");
+    const b = new ManualEndpoint("b");
+    const clock = new FakeClock();
+    const { batcher, rec, metric } = setup(
+      {
+        maxBatchSize: 16,
+        maxQueueDelayMs: 1,
+        clock,
+        retryBudget: new RetryBudget({ percent: 100, minRetries: 10, windowMs: 10_000 }, clock),
+      },
+      [a, b],
+    );
+    const d1 = docs("x", 0, 3);
+    const d2 = docs("y", 0, 2);
+    const r1 = track(batcher.submit("q", d1, { ...opts, requestId: "x" }));
+    const r2 = track(batcher.submit("q", d2, { ...opts, requestId: "y" }));
+    await clock.advance(1);
+    t.same([a.sizes, b.sizes], [[5], []], "the batch went to a");
+    a.calls.shift()!.fail(rejection("a"));
+    await settle();
+    t.same(a.sizes, [3, 2], "split by request");
+    for (const c of a.calls.splice(0)) c.fail(rejection("a"));
+    await settle();
+    t.equal(a.faults.length, 1, "one fault reported against a");
+    t.equal(a.faults[0]?.reason, "BACKEND_ERROR", "the backend's error");
+    t.same(rec.retried, ["a"], "retried on the other endpoint");
+    t.same(b.sizes, [5]);
+    b.calls.shift()!.answer();
+    await settle();
+    expectRows(t, r1.value, d1);
+    expectRows(t, r2.value, d2);
+    t.same(rec.inputRejections, ["endpoint_fault"]);
+    t.equal(await metric("input_rejections_total", { outcome: "endpoint_fault" }), 1);
+    t.equal(await metric("poison_isolation_calls_total"), 2);
+    t.equal(await metric("poison_items_total"), 0);
+  },
+);
+
+t.test(
+  "an endpoint that failed a split is reported at once until it answers again; then poison is isolated again",
+  async (t) => {
+    const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+    const batch = async (tag: string, poisoned: number[] = []) => {
+      const states = [0, 1].map((k) =>
+        track(
+          batcher.submit("q", docsWith(`${tag}${k}`, 0, 3, k === 1 ? poisoned : []), {
+            ...opts,
+            requestId: `${tag}${k}`,
+          }),
+        ),
+      );
+      await clock.advance(1);
+      return states;
+    };
+    const sick = await batch("s");
+    await serve([ep], true);
+    t.equal(ep.received, 3, "the batch and its two halves");
+    t.same(
+      sick.map((s) => s.error?.reason),
+      ["BACKEND_ERROR", "BACKEND_ERROR"],
+      "requests fail with the backend's error",
+    );
+    t.equal(ep.faults.length, 1);
+
+    const again = await batch("t");
+    await serve([ep], true);
+    t.equal(ep.received, 4, "no split this time");
+    t.same(
+      again.map((s) => s.error?.reason),
+      ["BACKEND_ERROR", "BACKEND_ERROR"],
+    );
+    t.equal(ep.faults.length, 2, "reported at once");
+
+    const healed = await batch("h");
+    await serve([ep]);
+    t.ok(
+      healed.every((s) => s.value !== undefined),
+      "the endpoint answers again",
+    );
+    const poison = await batch("p", [1]);
+    await serve([ep]);
+    t.ok(poison[0]!.value, "the clean request is answered");
+    t.equal(poison[1]!.error?.reason, "DOCUMENT_REJECTED");
+    t.equal(ep.faults.length, 2, "no new fault");
+    t.same(rec.inputRejections, ["endpoint_fault", "endpoint_fault", "isolated"]);
+  },
+);
+
+t.test("a batch of one document cannot be split: its rejection counts against the endpoint", async (t) => {
+  const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+  const r = track(batcher.submit("q", docsWith("a", 0, 1, [0]), opts));
+  await clock.advance(1);
+  await serve([ep]);
+  t.equal(r.error?.reason, "BACKEND_ERROR", "the backend's error");
+  t.equal(ep.received, 1, "no extra call");
+  t.equal(ep.faults.length, 1);
+  t.same(rec.inputRejections, ["endpoint_fault"]);
+});
+
+t.test(
+  "the isolation budget bounds the extra calls: past it, requests fail with the backend's error",
+  async (t) => {
+    const clock = new FakeClock();
+    const budgeted = setup({
+      maxBatchSize: 16,
+      maxQueueDelayMs: 1,
+      clock,
+      // Eight items in all: no share of the traffic.
+      isolationBudget: new IsolationBudget({ percent: 0, minItems: 8, windowMs: 60_000 }, clock),
+    });
+    const b = budgeted.batcher;
+    const clean = track(b.submit("q", docsWith("c", 0, 4), { ...opts, requestId: "c" }));
+    const dirty = track(b.submit("q", docsWith("d", 0, 4, [2]), { ...opts, requestId: "d" }));
+    await clock.advance(1);
+    await serve([budgeted.ep]);
+    expectRows(t, clean.value, docs("c", 0, 4));
+    t.equal(dirty.error?.reason, "BACKEND_ERROR", "no call left to find the document");
+    t.equal(budgeted.rec.isolationCalls, 2);
+    t.same(budgeted.ep.faults, [], "not counted against the endpoint");
+
+    const next = [0, 1].map((k) =>
+      track(b.submit("q", docsWith(`n${k}`, 0, 3, k === 0 ? [0] : []), { ...opts, requestId: `n${k}` })),
+    );
+    await clock.advance(1);
+    await serve([budgeted.ep]);
+    t.same(
+      next.map((s) => s.error?.reason),
+      ["BACKEND_ERROR", "BACKEND_ERROR"],
+      "a rejected batch fails as it is, without a split",
+    );
+    t.equal(budgeted.rec.isolationCalls, 2, "no call beyond the budget");
+    t.same(budgeted.rec.inputRejections, ["budget_exhausted", "budget_exhausted"]);
+    t.equal(await budgeted.metric("input_rejections_total", { outcome: "budget_exhausted" }), 2);
+  },
+);
+
+t.test("deadlines and cancellation hold during a split; every request is answered once", async (t) => {
+  const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+  const ac = new AbortController();
+  const clean = track(batcher.submit("q", docs("c", 0, 3), { ...opts, requestId: "c" }));
+  const late = track(
+    batcher.submit("q", docsWith("l", 0, 3, [1]), { ...opts, requestId: "l", deadlineMs: clock.now() + 10 }),
+  );
+  const gone = track(batcher.submit("q", docs("g", 0, 2), { ...opts, requestId: "g", signal: ac.signal }));
+  await clock.advance(1);
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  const probes = ep.calls.splice(0);
+  t.same(
+    probes.map((c) => c.batch.documents.length),
+    [3, 5],
+    "split into whole requests, about half the items each",
+  );
+  t.same(
+    probes.map((c) => c.ctx.timeoutMs),
+    [undefined, 9],
+    "each split call carries the earliest deadline left among its requests",
+  );
+  ac.abort();
+  await clock.advance(9);
+  t.equal(late.error?.code, status.DEADLINE_EXCEEDED, "answered at its deadline");
+  t.equal(gone.error?.code, status.CANCELLED);
+  t.ok(probes[1]!.ctx.signal.aborted, "the call whose requests have all gone is aborted");
+  t.notOk(probes[0]!.ctx.signal.aborted);
+  probes[1]!.fail(new GatewayError(status.CANCELLED, "CLIENT_CANCELLED", "aborted"));
+  probes[0]!.answer();
+  await settle();
+  expectRows(t, clean.value, docs("c", 0, 3));
+  await serve([ep]);
+  t.same(Object.fromEntries(rec.answers), { c: 1, l: 1, g: 1 }, "one answer each");
+  t.equal(batcher.inFlightBatches, 0);
+  t.same(ep.faults, []);
+});
+
+t.test("a drain waits for a split to finish", async (t) => {
+  const { clock, batcher, ep } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+  const r = track(batcher.submit("q", docs("c", 0, 2), { ...opts, requestId: "c" }));
+  const p = track(batcher.submit("q", docsWith("p", 0, 2, [0]), { ...opts, requestId: "p" }));
+  await clock.advance(1);
+  const drained = track(batcher.drain());
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  t.equal(drained.settled, 0, "not idle while the split's calls are out");
+  await serve([ep]);
+  t.ok(r.value);
+  t.equal(p.error?.reason, "DOCUMENT_REJECTED");
+  t.equal(drained.settled, 1);
+});
+
+t.test(
+  "a rejected half of several requests is searched as a whole: its clean requests are answered",
+  async (t) => {
+    const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+    const d = [docsWith("a", 0, 2, [1]), docsWith("b", 0, 2), docsWith("c", 0, 2), docsWith("d", 0, 2)];
+    const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
+    await clock.advance(1);
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.same(ep.sizes, [4, 4], "two halves of two requests each");
+    // The rejected half answers first: nothing is known yet about the endpoint.
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    ep.calls.shift()!.answer();
+    await settle();
+    await serve([ep]);
+    t.equal(states[0]!.error?.reason, "DOCUMENT_REJECTED");
+    t.match(states[0]!.error?.message, /^documents\[1\]: /);
+    for (const k of [1, 2, 3]) expectRows(t, states[k]!.value, d[k]!);
+    t.same(rec.inputRejections, ["isolated"]);
+  },
+);
+
+t.test(
+  "a rejected part whose poisoned request has gone meanwhile is tried again, not blamed on the others",
+  async (t) => {
+    const { clock, batcher, ep } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+    const ac = new AbortController();
+    const p = track(
+      batcher.submit("q", docsWith("p", 0, 2, [0]), { ...opts, requestId: "p", signal: ac.signal }),
+    );
+    const c = track(batcher.submit("q", docsWith("c", 0, 1), { ...opts, requestId: "c" }));
+    const others = [0, 1].map((k) =>
+      track(batcher.submit("q", docsWith(`o${k}`, 0, 3), { ...opts, requestId: `o${k}` })),
+    );
+    await clock.advance(1);
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.same(ep.sizes, [3, 6], "halves: the poisoned and the one-document request, and the two others");
+    ep.calls.splice(1, 1)[0]!.answer();
+    await settle();
+    ac.abort(); // the poisoned request goes while its half's answer is on the way
+    await settle();
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.same(ep.sizes, [1], "the request left is tried again on its own");
+    await serve([ep]);
+    t.equal(p.error?.code, status.CANCELLED);
+    expectRows(t, c.value, docs("c", 0, 1));
+    for (const [k, o] of others.entries()) expectRows(t, o.value, docs(`o${k}`, 0, 3));
+  },
+);
+
+t.test("two rejected halves while the endpoint answers other batches: the inputs are at fault", async (t) => {
+  const { clock, batcher, ep, rec } = setup({ maxBatchSize: 4, maxQueueDelayMs: 1, maxConcurrentBatches: 2 });
+  const d = [docsWith("a", 0, 2, [0]), docsWith("b", 0, 2, [1])];
+  const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
+  const other = track(batcher.submit("q", docsWith("o", 0, 4), { ...opts, requestId: "o" }));
+  await clock.advance(1);
+  t.same(ep.sizes, [4, 4], "the poisoned batch and another");
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  // The endpoint answers the other batch while the halves are out.
+  ep.calls.shift()!.answer();
+  await settle();
+  expectRows(t, other.value, docs("o", 0, 4));
+  await serve([ep]);
+  t.match(states[0]!.error?.message, /^documents\[0\]: /);
+  t.match(states[1]!.error?.message, /^documents\[1\]: /);
+  t.same(ep.faults, [], "not blamed on the endpoint");
+  t.same(rec.inputRejections, ["isolated"]);
+});
+
+t.test(
+  "a batch blamed on one endpoint and rejected alike by another: the inputs are at fault after all",
+  async (t) => {
+    const a = new ManualEndpoint("a");
+    const b = new ManualEndpoint("b");
+    const clock = new FakeClock();
+    const { batcher, rec } = setup(
+      {
+        maxBatchSize: 16,
+        maxQueueDelayMs: 1,
+        clock,
+        retryBudget: new RetryBudget({ percent: 100, minRetries: 10, windowMs: 10_000 }, clock),
+      },
+      [a, b],
+    );
+    // Two poisoned requests, one in each half: the split cannot tell them from a sick endpoint.
+    const d = [docsWith("p", 0, 2, [1]), docsWith("c", 0, 2), docsWith("q", 0, 2, [0]), docsWith("e", 0, 2)];
+    const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
+    await clock.advance(1);
+    await serve([a, b]);
+    t.equal(a.faults.length, 1, "the first endpoint was blamed");
+    t.same(rec.retried, ["a"]);
+    t.same(b.faults, [], "the second was not");
+    t.match(states[0]!.error?.message, /^documents\[1\]: /);
+    t.match(states[2]!.error?.message, /^documents\[0\]: /);
+    expectRows(t, states[1]!.value, d[1]!);
+    expectRows(t, states[3]!.value, d[3]!);
+    t.same(rec.inputRejections, ["endpoint_fault", "isolated"]);
+  },
+);
+
+t.test("a one-document request rejected by two endpoints is rejected itself", async (t) => {
+  const a = new ManualEndpoint("a");
+  const b = new ManualEndpoint("b");
+  const clock = new FakeClock();
+  const { batcher } = setup(
+    {
+      maxBatchSize: 16,
+      maxQueueDelayMs: 1,
+      clock,
+      retryBudget: new RetryBudget({ percent: 100, minRetries: 10, windowMs: 10_000 }, clock),
+    },
+    [a, b],
+  );
+  const r = track(batcher.submit("q", docsWith("p", 0, 1, [0]), opts));
+  await clock.advance(1);
+  await serve([a, b]);
+  t.equal(r.error?.reason, "DOCUMENT_REJECTED");
+  t.match(r.error?.message, /^documents\[0\]: /);
+  t.equal(a.faults.length + b.faults.length, 1, "one endpoint blamed (the first), not both");
+});
