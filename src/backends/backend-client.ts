@@ -59,6 +59,13 @@ export interface BackendEndpoint {
   /** As configured or resolved, e.g. "127.0.0.1:8001". */
   readonly id: string;
   readonly state: EndpointState;
+  /**
+   * True while the endpoint's half-open circuit breaker has its one trial
+   * batch in flight: the endpoint takes no other batch (its state reads
+   * `ejected`), but work may queue for it, since the trial's outcome decides
+   * within one call whether it opens again or closes.
+   */
+  readonly onTrial?: boolean | undefined;
   /** The server's own batch cap (Triton's max_batch_size), when known; batches never exceed it. */
   readonly maxBatchSize: number | undefined;
   /**

@@ -390,7 +390,7 @@ export class Batcher {
           `request has ${n} documents)`,
       );
     }
-    if (!this.#endpointUsable()) return this.#noEndpointError(true);
+    if (!this.#endpointUsable() && !this.#awaitingOwnTrial()) return this.#noEndpointError(true);
     const predictedMs = this.#predictedWaitMs();
     if (predictedMs !== undefined && predictedMs > deadlineMs - now) {
       this.#observer.rejected("deadline_unreachable");
@@ -451,6 +451,16 @@ export class Batcher {
 
   #endpointUsable(): boolean {
     return this.#opts.endpoints().some((e) => isUsable(e.state));
+  }
+
+  /**
+   * Some endpoint's half-open breaker is trying one of this batcher's own
+   * batches: a request may queue for the trial's outcome, which is certain to
+   * pump the queue again when it completes (a trial of another batcher's
+   * would not wake this one, so it does not count).
+   */
+  #awaitingOwnTrial(): boolean {
+    return this.#opts.endpoints().some((e) => e.onTrial === true && (this.#inFlight.get(e.id) ?? 0) > 0);
   }
 
   #describeEndpoints(): string {

@@ -163,3 +163,73 @@ t.test("every endpoint ejected: UNAVAILABLE saying the breakers are open", async
   t.equal(r.error?.reason, "BACKEND_CIRCUIT_OPEN");
   t.same(rejected, ["circuit_open"]);
 });
+
+t.test(
+  "half-open trial: a request queues for this batcher's own trial, and is refused for another's",
+  async (t) => {
+    const { setup, track } = await import("../helpers/batcher-harness.js");
+    const { batcher, ep, clock } = setup({ maxBatchSize: 2, maxQueueDelayMs: 0 });
+
+    // Another batcher's trial (none of this batcher's batches in flight): nothing would wake a queued request.
+    ep.state = "ejected";
+    ep.onTrial = true;
+    const refused = track(
+      batcher.submit("q", docs("r", 0, 1), { requestId: "refused", priority: "interactive" }),
+    );
+    await settle();
+    t.equal(refused.error?.reason, "BACKEND_CIRCUIT_OPEN", "refused at once, as while open");
+    t.equal(ep.received, 0);
+
+    // This batcher's own batch is the trial: a request arriving meanwhile waits for its outcome.
+    ep.state = "ready";
+    ep.onTrial = false;
+    const trial = track(
+      batcher.submit("q", docs("a", 0, 2), { requestId: "trial", priority: "interactive" }),
+    );
+    await settle();
+    t.equal(ep.received, 1, "the trial batch is at the endpoint");
+    ep.state = "ejected";
+    ep.onTrial = true;
+    const waiting = track(
+      batcher.submit("q", docs("b", 0, 2), { requestId: "waiting", priority: "interactive" }),
+    );
+    await settle();
+    t.equal(waiting.settled, 0, "admitted and queued while the trial is in flight");
+    t.equal(batcher.queuedItems, 2);
+    t.equal(ep.received, 1, "not sent to the endpoint on trial");
+
+    // The trial succeeds: the breaker closes and the queued request goes.
+    ep.state = "ready";
+    ep.onTrial = false;
+    ep.calls.shift()!.answer();
+    await settle();
+    t.ok(trial.value, "the trial's request answered");
+    t.equal(ep.received, 2, "the waiting request sent after the trial");
+    ep.calls.shift()!.answer();
+    await settle();
+    t.ok(waiting.value, "the waiting request answered");
+
+    // A failed trial: the request that queued for it is answered at once, not left waiting.
+    const trial2 = track(
+      batcher.submit("q", docs("c", 0, 2), { requestId: "trial2", priority: "interactive" }),
+    );
+    await settle();
+    ep.state = "ejected";
+    ep.onTrial = true;
+    const waiting2 = track(
+      batcher.submit("q", docs("d", 0, 2), { requestId: "waiting2", priority: "interactive" }),
+    );
+    await settle();
+    t.equal(waiting2.settled, 0);
+    ep.onTrial = false; // the breaker opened again
+    ep.calls.shift()!.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "trial failed"));
+    await settle();
+    t.equal(trial2.error?.reason, "BACKEND_UNAVAILABLE");
+    t.equal(
+      waiting2.error?.reason,
+      "BACKEND_CIRCUIT_OPEN",
+      "the queued request fails with the breaker's state",
+    );
+    clock.advance(0);
+  },
+);

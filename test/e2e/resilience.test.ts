@@ -156,7 +156,7 @@ t.test(
 );
 
 t.test(
-  "one endpoint, half-open: only the trial batch reaches it; the batches queued behind it wait and succeed",
+  "one endpoint, half-open: only the trial batch reaches it; the batches queued behind it, and requests arriving during the trial, wait and succeed",
   async (t) => {
     const resetTimeoutMs = 300;
     const { client, sim, metricsText } = await useGateway(t, {
@@ -212,14 +212,22 @@ t.test(
     t.equal(await queueDepth(), 8, "eight items stay queued while the trial is in flight");
     t.equal(sim.stats().requests, before + 1, "only the trial batch reached the endpoint");
 
+    // A request arriving while the trial is in flight is admitted and waits for its outcome,
+    // instead of being refused as while the breaker is open.
+    const arrivedDuringTrial = client.score({ query, documents: docs("late", 4) }, { deadlineMs: 20_000 });
+    const startedLate = Date.now();
+    while ((await queueDepth()) !== 12 && Date.now() - startedLate < 10_000) await sleep(10);
+    t.equal(await queueDepth(), 12, "the request that arrived during the trial is queued");
+    t.equal(sim.stats().requests, before + 1, "still only the trial batch at the endpoint");
+
     sim.clearFaults(); // releases the trial, which succeeds
-    const outcomes = await Promise.all([...small, big]);
+    const outcomes = await Promise.all([...small, big, arrivedDuringTrial]);
     t.same(
       outcomes.map((o) => (o.ok ? "OK" : `${grpc.status[o.code]} ${o.details}`)),
-      ["OK", "OK", "OK", "OK"],
+      ["OK", "OK", "OK", "OK", "OK"],
       "every request answered OK, none with BACKEND_CIRCUIT_OPEN",
     );
-    t.equal(sim.stats().requests, before + 3, "the trial, then the two queued batches");
+    t.equal(sim.stats().requests, before + 4, "the trial, then the three queued batches");
     const text = await metricsText();
     t.equal(transitions(text, "half-open"), 1);
     t.equal(transitions(text, "closed"), 2, "closed at start, then by the trial");

@@ -25,6 +25,8 @@ export function rowFor(document: string): number[] {
 export class ManualEndpoint implements BackendEndpoint {
   readonly id: string;
   state: EndpointState = "ready";
+  /** Set by a test to play a half-open breaker's trial in flight. */
+  onTrial = false;
   maxBatchSize: number | undefined;
   readonly calls: PendingCall[] = [];
   /** Every call received, answered or not (`calls` is the test's to consume). */

@@ -178,6 +178,10 @@ export function createResilientBackend(inner: BackendClient, opts: ResilienceOpt
       return s;
     }
 
+    get onTrial(): boolean {
+      return this.#trialInFlight;
+    }
+
     /** Closed, or half-open with the trial not yet taken (opossum's pendingClose until an outcome is fired). */
     #admits(): boolean {
       const b = this.#breaker;
