@@ -4,8 +4,8 @@
 //
 // It is not installed with apt: machines of this project's kind already carry another package's
 // /usr/bin/kubectl, and dpkg refuses to let kubernetes-client overwrite it. fetch-kubectl.sh (run
-// by .ci/run) downloads the .deb and unpacks it into the user's cache directory instead, which is
-// where this module looks. A missing tool fails the tests: it is never skipped.
+// by scripts/provision-test-tools.sh, the first step of `npm test`) downloads the .deb and unpacks
+// it into the user's cache directory instead, which is where this module looks. A missing tool fails the tests: it is never skipped.
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
@@ -24,7 +24,7 @@ export function debianKubectlPath(env: NodeJS.ProcessEnv = process.env): string 
 }
 
 export const INSTALL_HINT =
-  "run `bash test/deploy/fetch-kubectl.sh` (Debian: it unpacks the kubernetes-client package's kubectl; .ci/run does it)";
+  "run `npm run test:tools` (Debian: test/deploy/fetch-kubectl.sh unpacks the kubernetes-client package's kubectl; `npm test` does it first)";
 
 /** The Debian kubectl, checked to be the 1.20 the tests promise; throws with the fix otherwise. */
 export async function debianKubectl(): Promise<string> {

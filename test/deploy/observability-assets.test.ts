@@ -2,7 +2,8 @@
 // alert rules name is one the gateway exports, and the rules pass Prometheus's own checks. Also: the
 // dashboard's PromQL parses, the rules' unit tests pass, the example prometheus.yml loads the rules,
 // every alert has a severity, a summary and a runbook section that exists, and each check is shown to
-// fail on a broken input. Needs `promtool` (Debian package `prometheus`; .ci/run installs it).
+// fail on a broken input. Needs `promtool` (Debian package `prometheus`;
+// scripts/provision-test-tools.sh, the first step of `npm test`, installs it).
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -22,7 +23,7 @@ const ALERTS = repoPath("deploy/prometheus/alerts.yaml");
 const ALERT_TESTS = repoPath("deploy/prometheus/alerts.test.yaml");
 const PROMETHEUS_CONFIG = repoPath("deploy/prometheus/prometheus.yml");
 const RUNBOOK = "docs/observability.md";
-const INSTALL = "run `apt-get install prometheus` (Debian's package ships promtool; .ci/run installs it)";
+const INSTALL = "run `npm run test:tools` (it installs Debian's prometheus package, which ships promtool)";
 const TIMEOUT_MS = 60_000;
 
 const METRIC_TOKEN = /relevance_gateway_[a-z0-9_]+/g;

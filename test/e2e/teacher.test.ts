@@ -34,6 +34,12 @@ t.test("a named experiment is answered by the teacher, with its own scores and r
   if (!out.ok) return;
   t.equal(out.response.route, "experiment:teacher-eval");
   t.same(out.response.model, { role: 2, name: "relevance-teacher", version: "", backend: "teacher" });
+  // The loop below asserts nothing on an empty answer: the documents come back first, in order.
+  t.same(
+    out.response.scores.map((s) => s.documentId),
+    documents.map((d) => d.id),
+    "one score per document, in request order",
+  );
   for (const [i, s] of out.response.scores.entries()) {
     t.equal(s.documentId, documents[i]!.id);
     closeTo(

@@ -6,12 +6,21 @@ export type ScoreOutcome =
   | { ok: true; response: ScoreResponseMessage; elapsedMs: number }
   | { ok: false; code: grpc.status; details: string; metadata: grpc.Metadata; elapsedMs: number };
 
+/**
+ * The deadline of a call that sets none. Long enough for any answer on a loaded machine, short
+ * enough that a lost answer fails its test with DEADLINE_EXCEEDED in seconds rather than at tap's
+ * 300 s timeout. A test that expects a longer wait passes `deadlineMs` (Infinity: no deadline).
+ */
+export const DEFAULT_DEADLINE_MS = 15_000;
+
 /** A plain grpc-js client of RelevanceService (the hand-written codec on the client side too). */
 export class ScoreClient {
   readonly client: grpc.Client;
+  readonly defaultDeadlineMs: number;
 
-  constructor(target: string) {
+  constructor(target: string, opts: { defaultDeadlineMs?: number } = {}) {
     this.client = new grpc.Client(target, grpc.credentials.createInsecure());
+    this.defaultDeadlineMs = opts.defaultDeadlineMs ?? DEFAULT_DEADLINE_MS;
   }
 
   score(request: Partial<ScoreRequestMessage>, opts: { deadlineMs?: number } = {}): Promise<ScoreOutcome> {
@@ -26,6 +35,7 @@ export class ScoreClient {
       modelPreference: 0,
       ...request,
     };
+    const deadlineMs = opts.deadlineMs ?? this.defaultDeadlineMs;
     const started = performance.now();
     return new Promise((resolve) => {
       this.client.makeUnaryRequest(
@@ -34,7 +44,7 @@ export class ScoreClient {
         method.responseDeserialize,
         full,
         new grpc.Metadata(),
-        opts.deadlineMs === undefined ? {} : { deadline: Date.now() + opts.deadlineMs },
+        deadlineMs === Number.POSITIVE_INFINITY ? {} : { deadline: Date.now() + deadlineMs },
         (err, response) => {
           const elapsedMs = performance.now() - started;
           if (err)

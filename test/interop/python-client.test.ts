@@ -18,7 +18,7 @@ const execFileAsync = promisify(execFile);
 /** Debian's interpreter: the one that sees python3-grpcio and python3-protobuf. */
 const PYTHON = "/usr/bin/python3";
 const INSTALL =
-  "run `apt-get install python3-grpcio python3-protobuf protobuf-compiler` (see test/interop/README.md)";
+  "run `npm run test:tools` (it installs python3-grpcio python3-protobuf protobuf-compiler; see test/interop/README.md)";
 const CLIENT = fileURLToPath(new URL("./client.py", import.meta.url));
 const PROTO_DIR = fileURLToPath(new URL("../../proto/", import.meta.url));
 const TIMEOUT_MS = 60_000;
