@@ -169,7 +169,7 @@ t.test("transport errors", async (t) => {
       new errors.ResponseExceededMaxSizeError(),
       grpc.status.INTERNAL,
       "BACKEND_MALFORMED_RESPONSE",
-      /the response of vllm on http:\/\/10\.0\.0\.7:8000 exceeds the size limit/,
+      /the response of vllm on http:\/\/10\.0\.0\.7:8000 exceeds the size limit \(raise backends\.teacher\.maxResponseBytes/,
     ],
     ["closed", new errors.ClientClosedError(), grpc.status.UNAVAILABLE, "SHUTTING_DOWN", /is closed$/],
     ["destroyed", new errors.ClientDestroyedError(), grpc.status.UNAVAILABLE, "SHUTTING_DOWN", /is closed$/],

@@ -253,7 +253,7 @@ export function mapVllmCallError(err: unknown, site: VllmCallSite): GatewayError
     return new GatewayError(
       status.INTERNAL,
       "BACKEND_MALFORMED_RESPONSE",
-      `${where}: the response of vllm on ${site.endpoint} exceeds the size limit: ${detail}`,
+      `${where}: the response of vllm on ${site.endpoint} exceeds the size limit (raise backends.${site.backend}.maxResponseBytes or lower the batch size): ${detail}`,
       options,
     );
   }
