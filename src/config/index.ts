@@ -18,6 +18,7 @@ export {
   planConfigPatch,
   redactChange,
   redactConfig,
+  redactConfigKeepingShape,
 } from "./live.js";
 export { LIST_FIELDS, MODEL_TEXT_FIELDS, type ModelTextFieldName } from "./model-text-schema.js";
 export {

@@ -121,6 +121,31 @@ export function redactChange(path: string, value: unknown): unknown {
   return redactConfig(value);
 }
 
+/**
+ * Like `redactConfig`, but a secret's shape is kept: each value of a secret
+ * mapping (`tracing.headers`: the header names stay) and each element of a
+ * secret list is "[redacted]", and an empty one stays empty. `check-config`
+ * prints this, so that its output still loads as a config wherever no
+ * secret's format is checked (header values, tokens; not SHA-256 digests).
+ */
+export function redactConfigKeepingShape(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redactConfigKeepingShape);
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = SECRET_KEY.test(k) && !/File$/.test(k) ? redactLeaves(v) : redactConfigKeepingShape(v);
+  }
+  return out;
+}
+
+function redactLeaves(value: unknown): unknown {
+  if (value === null || value === undefined) return value;
+  if (Array.isArray(value)) return value.map(redactLeaves);
+  if (isPlainObject(value))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactLeaves(v)]));
+  return "[redacted]";
+}
+
 export function redactConfig(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redactConfig);
   if (!isPlainObject(value)) return value;

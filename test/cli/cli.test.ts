@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
+import { parseConfig } from "../../src/config/index.js";
 import { cliArgs } from "../helpers/cli.js";
 import { useGateway } from "../helpers/use-gateway.js";
 
@@ -44,7 +45,17 @@ t.test("check-config redacts secrets, tracing.headers among them, as GET /admin/
   const r = await cli(["check-config", tempConfig(withHeaders)]);
   t.equal(r.code, 0, r.stderr);
   t.notMatch(r.stdout, /hc-secret-value-0123/, "the header's value is not printed");
-  t.match(r.stdout, /^ {2}headers: "?\[redacted\]"?$/m, "the key is shown as redacted");
+  t.match(
+    r.stdout,
+    /^ {4}x-honeycomb-team: "?\[redacted\]"?$/m,
+    "the header's name is shown, its value redacted",
+  );
+  const effective = parseConfig(r.stdout.replace(/^#.*\n/, ""), "check-config output", {});
+  t.same(
+    effective.tracing.headers,
+    { "x-honeycomb-team": "[redacted]" },
+    "the output still loads as a config",
+  );
   t.match(r.stdout, /maxQueueItems: 4096/, "the rest is printed");
 });
 
