@@ -46,12 +46,14 @@ t.test(
 
 t.test("with the backend saturated, items whose deadline passes in the queue are never sent", async (t) => {
   const { client, sim, metricsText } = await useGateway(t, {
-    sim: { cost: { baseMs: 200, perItemMs: 0, instances: 1 } },
+    // A batch takes 1 s: long enough that, on a loaded machine too, every doomed request below
+    // arrives while the blocker still holds the only slot.
+    sim: { cost: { baseMs: 1000, perItemMs: 0, instances: 1 } },
     batching: { maxBatchSize: 8, maxQueueDelayMs: 0, maxQueueItems: 1000, maxConcurrentBatches: 1 },
   });
   const blocker = client.score({ query, documents: docs("blocker", 8) }, { deadlineMs: 30_000 });
   while (sim.stats().executing === 0) await new Promise((r) => setTimeout(r, 5));
-  // These wait behind the 200 ms batch with a 50 ms deadline: they must expire in the queue.
+  // These wait behind the 1 s batch with a 50 ms deadline: they must expire in the queue.
   const doomed = await Promise.all(
     Array.from({ length: 5 }, (_, i) =>
       client.score({ query, documents: docs(`late${i}`, 3) }, { deadlineMs: 50 }),
