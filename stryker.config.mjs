@@ -6,6 +6,8 @@
 // would narrow the runs anyway, but its dry run executes every listed file once, and the e2e
 // suites are slow and timing-sensitive: a mutant they kill by a timeout teaches nothing.
 
+import { fileURLToPath } from "node:url";
+
 /** @type {Record<string, { mutate: string[]; testFiles: string[] }>} */
 const TARGETS = {
   routing: {
@@ -43,13 +45,20 @@ const label = names.join("+");
 // cost seconds per process, and Stryker marks instrumented files @ts-nocheck anyway.
 process.env.TS_NODE_TRANSPILE_ONLY ??= "1";
 
+// An absolute path: Stryker links node_modules into its sandbox only when it is a real directory;
+// where it is a symlink (a shared install), the sandbox has none, and packages resolve from the
+// project directory above it, but a relative path to the loader would not.
+const tsLoader = fileURLToPath(
+  new URL("./node_modules/@tapjs/typescript/dist/esm/import.mjs", import.meta.url),
+);
+
 /** @type {import("@stryker-mutator/api/core").PartialStrykerOptions} */
 export default {
   testRunner: "tap",
   plugins: ["@stryker-mutator/tap-runner"],
   tap: {
     testFiles: chosen.flatMap((t) => t.testFiles),
-    nodeArgs: ["--import", "./node_modules/@tapjs/typescript/dist/esm/import.mjs", "-r", "{{hookFile}}"],
+    nodeArgs: ["--import", tsLoader, "-r", "{{hookFile}}"],
     forceBail: true,
   },
   mutate: chosen.flatMap((t) => t.mutate),

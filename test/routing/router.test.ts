@@ -119,3 +119,112 @@ t.test("sampling: salts give independent cohorts; 0 and 100 are exact", (t) => {
   t.ok(p >= 0 && p < 100);
   t.end();
 });
+
+// Sample points below were computed outside this code base (FNV-1a 32-bit over `salt:key`,
+// then murmur3's fmix32, divided by 2³² and scaled to 100), so they check the hash itself.
+t.test("samplePoint: FNV-1a + fmix32 over salt:key, in [0, 100)", (t) => {
+  t.equal(samplePoint("s", "k"), 69.36864394228905);
+  t.equal(samplePoint("canary", "user-1"), 14.395247609354556);
+  t.equal(samplePoint("canary", "user-2"), 97.59934816975147);
+  t.equal(samplePoint("salt", "key"), 7.574224448762834);
+  t.equal(samplePoint("", ""), 28.190421988256276);
+  t.end();
+});
+
+t.test("inSample: the sample is [0, percent), a point equal to the percentage is outside", (t) => {
+  const p = 14.395247609354556; // samplePoint("canary", "user-1")
+  t.notOk(inSample(p, "canary", "user-1"));
+  t.ok(inSample(p + 1e-9, "canary", "user-1"));
+  t.notOk(inSample(-5, "canary", "user-1"));
+  t.ok(inSample(250, "canary", "user-2"));
+  t.end();
+});
+
+t.test("canary cohort: routing_key decides when set, the request id only when it is empty", (t) => {
+  const router = createRouter({
+    ...base,
+    canary: { backend: "teacher", percent: 50, salt: "canary", fallback: true },
+  });
+  const canary = { kind: "forward", backend: "teacher", route: "canary", fallback: "student" };
+  const bulk = { kind: "forward", backend: "student", route: "bulk" };
+  // "user-1" is at 14.4 (in a 50% cohort), "user-2" at 97.6 and "r-1" at 50.3 (out).
+  t.same(router.route({ ...input, routingKey: "user-1", requestId: "r-1" }), canary);
+  t.same(router.route({ ...input, routingKey: "user-2", requestId: "user-1" }), bulk);
+  t.same(router.route({ ...input, routingKey: "", requestId: "user-1" }), canary);
+  t.same(router.route({ ...input, routingKey: "", requestId: "user-2" }), bulk);
+  // A request asking for the student never takes the canary, even when its key is in the cohort.
+  t.same(router.route({ ...input, routingKey: "user-1", modelPreference: "student" }), bulk);
+  t.end();
+});
+
+t.test("a route whose fallback would be its own backend carries no fallback", (t) => {
+  const router = createRouter({
+    ...base,
+    canary: { backend: "student", percent: 100, salt: "c", fallback: true },
+    experiments: [
+      { name: "self", backend: "student", fallback: true },
+      { name: "other", backend: "teacher", fallback: true },
+    ],
+  });
+  const self = router.route({ ...input, experiment: "self" });
+  t.same(self, { kind: "forward", backend: "student", route: "experiment:self" });
+  t.notOk("fallback" in self, "no fallback key at all");
+  const canary = router.route(input);
+  t.same(canary, { kind: "forward", backend: "student", route: "canary" });
+  t.notOk("fallback" in canary);
+  t.same(router.route({ ...input, experiment: "other" }), {
+    kind: "forward",
+    backend: "teacher",
+    route: "experiment:other",
+    fallback: "student",
+  });
+  t.end();
+});
+
+t.test("refusals: reason, code and the whole message", (t) => {
+  const refusal = (d: ReturnType<ReturnType<typeof createRouter>["route"]>) => {
+    if (d.kind !== "reject") throw new Error(`expected a refusal, got ${JSON.stringify(d)}`);
+    return { code: d.error.code, reason: d.error.reason, message: d.error.message };
+  };
+  t.same(
+    refusal(
+      createRouter({ ...base, allowForcedTeacher: false }).route({ ...input, modelPreference: "teacher" }),
+    ),
+    {
+      code: status.PERMISSION_DENIED,
+      reason: "NOT_PERMITTED",
+      message: "model_preference: forcing the teacher is not permitted",
+    },
+  );
+  t.same(
+    refusal(
+      createRouter({ ...base, roles: new Map([["student", "student"]]) }).route({
+        ...input,
+        modelPreference: "teacher",
+      }),
+    ),
+    {
+      code: status.UNAVAILABLE,
+      reason: "NO_BACKEND_FOR_ROLE",
+      message: "model_preference: MODEL_ROLE_TEACHER asked, but no teacher backend is configured",
+    },
+  );
+  const two = createRouter({
+    ...base,
+    experiments: [
+      { name: "a", backend: "teacher", fallback: false },
+      { name: "b", backend: "student", fallback: false },
+    ],
+  });
+  t.same(refusal(two.route({ ...input, experiment: "c" })), {
+    code: status.INVALID_ARGUMENT,
+    reason: "INVALID_REQUEST",
+    message: 'experiment: unknown experiment "c" (configured: a, b)',
+  });
+  t.same(refusal(createRouter({ ...base, experiments: [] }).route({ ...input, experiment: "c" })), {
+    code: status.INVALID_ARGUMENT,
+    reason: "INVALID_REQUEST",
+    message: 'experiment: unknown experiment "c" (configured: none)',
+  });
+  t.end();
+});

@@ -55,3 +55,54 @@ t.test("never more than maxEjectionPercent of the endpoints, but always one may 
   for (let i = 0; i < 3; i++) single.recordFailure("x", 2);
   t.ok(single.isEjected("x"), "one endpoint may always be ejected");
 });
+
+t.test("a success on an endpoint with no failure on record changes nothing", async (t) => {
+  const d = new OutlierDetector(opts, new FakeClock());
+  d.recordSuccess("a");
+  t.notOk(d.isEjected("a"));
+  for (let i = 0; i < 3; i++) d.recordFailure("a", 2);
+  t.ok(d.isEjected("a"), "three failures after it still eject");
+});
+
+/** Ejects "a" (3 failures), waits `healthyMs` past the end of the ejection, then reports one success. */
+async function ejectThenHeal(
+  healthyMs: number,
+): Promise<{ d: OutlierDetector; clock: FakeClock; ejections: number[] }> {
+  const clock = new FakeClock();
+  const ejections: number[] = [];
+  const d = new OutlierDetector(opts, clock, (_, ms) => ejections.push(ms));
+  for (let i = 0; i < 3; i++) d.recordFailure("a", 2);
+  await clock.advance(100 + healthyMs); // the base ejection time, then the healthy spell
+  d.recordSuccess("a");
+  for (let i = 0; i < 3; i++) d.recordFailure("a", 2);
+  return { d, clock, ejections };
+}
+
+t.test("ten base ejection times of good behaviour forget past ejections, no less", async (t) => {
+  t.same((await ejectThenHeal(1001)).ejections, [100, 100], "healthy 1001 ms > 10 × 100 ms: base time again");
+  t.same((await ejectThenHeal(1000)).ejections, [100, 200], "healthy exactly 10 × 100 ms: still a repeat");
+  t.same((await ejectThenHeal(10)).ejections, [100, 200], "a success soon after: still a repeat");
+  const { d, clock } = await ejectThenHeal(1001);
+  await clock.advance(99);
+  t.ok(d.isEjected("a"));
+  await clock.advance(1);
+  t.notOk(d.isEjected("a"), "the forgotten endpoint's new ejection lasts the base time");
+});
+
+t.test("an endpoint that left the backend and came back starts with a clean record", async (t) => {
+  const clock = new FakeClock();
+  const ejections: string[] = [];
+  const d = new OutlierDetector(opts, clock, (id) => ejections.push(id));
+  for (let i = 0; i < 3; i++) d.recordFailure("a", 4);
+  d.recordFailure("b", 4);
+  d.recordFailure("b", 4);
+  t.ok(d.isEjected("a"));
+  d.retain(new Set(["b", "c"]));
+  t.notOk(d.isEjected("a"), "a left: no longer ejected");
+  d.recordFailure("a", 4);
+  d.recordFailure("a", 4);
+  t.notOk(d.isEjected("a"), "its old streak is gone: two failures do not eject");
+  d.recordFailure("b", 4);
+  t.ok(d.isEjected("b"), "b stayed and kept its streak: the third failure ejects");
+  t.same(ejections, ["a", "b"]);
+});
