@@ -23,7 +23,8 @@ const TARGETS = {
     testFiles: ["test/batching/*.test.ts"],
   },
   resilience: {
-    mutate: ["src/backends/resilience/**/*.ts"],
+    // The retry budget is a RollingBudget (src/util), tested through retry-budget.test.ts.
+    mutate: ["src/backends/resilience/**/*.ts", "src/util/rolling-budget.ts"],
     testFiles: ["test/backends/resilience/*.test.ts"],
   },
 };
