@@ -177,6 +177,8 @@ interface Isolation {
   readonly unconfirmed: BatchPart[][];
   /** A part failed otherwise (deadline, cancellation, unreachable): the parts did not all fail alike. */
   failedOtherwise: boolean;
+  /** Rounds of splits made before the endpoint was known healthy (see BLIND_SPLIT_ROUNDS). */
+  blindRounds: number;
   outcome: InputRejectionOutcome | undefined;
   poisonFound: number;
 }
@@ -815,6 +817,7 @@ export class Batcher {
       confirmed: retried,
       unconfirmed: [],
       failedOtherwise: false,
+      blindRounds: retried ? 0 : 1,
       outcome: undefined,
       poisonFound: 0,
     };
@@ -908,6 +911,22 @@ export class Batcher {
       // Every part was rejected, but the endpoint answered other batches meanwhile: it is healthy.
       isolation.confirmed = true;
       for (const group of isolation.unconfirmed.splice(0)) this.#search(isolation, group);
+      if (isolation.outstanding > 0) return;
+    }
+    if (
+      !isolation.confirmed &&
+      isolation.unconfirmed.length > 0 &&
+      !isolation.failedOtherwise &&
+      isolation.blindRounds < BLIND_SPLIT_ROUNDS
+    ) {
+      // Every part was rejected and the endpoint answered nothing else. Two rejected inputs,
+      // one in each half, look the same as a sick endpoint: split the parts once more first.
+      isolation.blindRounds++;
+      for (const group of isolation.unconfirmed.splice(0)) {
+        const live = group.filter((p) => !p.job.done);
+        if (countItems(live) > 1) this.#split(isolation, live);
+        else if (live.length > 0) isolation.unconfirmed.push(live);
+      }
       if (isolation.outstanding > 0) return;
     }
     let traceHandedOn = false;
@@ -1129,6 +1148,14 @@ function countItems(parts: readonly BatchPart[]): number {
  * Two non-empty halves of `group` (two items at least): whole requests, as
  * even in items as the boundaries allow, or the two halves of a lone request.
  */
+/**
+ * Rounds of splits a search makes while every part is rejected and the
+ * endpoint answers nothing else, before it blames the endpoint. One round
+ * cannot tell two rejected inputs in the two halves from a sick endpoint;
+ * two can unless every quarter holds one.
+ */
+const BLIND_SPLIT_ROUNDS = 2;
+
 function halve(group: readonly BatchPart[]): [BatchPart[], BatchPart[]] {
   if (group.length === 1) {
     const { job, start, end } = group[0]!;

@@ -135,6 +135,10 @@ t.test(
     t.same(a.sizes, [3, 2], "split by request");
     for (const c of a.calls.splice(0)) c.fail(rejection("a"));
     await settle();
+    t.same(a.sizes, [2, 1, 1, 1], "both rejected: each half split once more");
+    t.same(a.faults, [], "not blamed after one round");
+    for (const c of a.calls.splice(0)) c.fail(rejection("a"));
+    await settle();
     t.equal(a.faults.length, 1, "one fault reported against a");
     t.equal(a.faults[0]?.reason, "BACKEND_ERROR", "the backend's error");
     t.same(rec.retried, ["a"], "retried on the other endpoint");
@@ -145,7 +149,7 @@ t.test(
     expectRows(t, r2.value, d2);
     t.same(rec.inputRejections, ["endpoint_fault"]);
     t.equal(await metric("input_rejections_total", { outcome: "endpoint_fault" }), 1);
-    t.equal(await metric("poison_isolation_calls_total"), 2);
+    t.equal(await metric("poison_isolation_calls_total"), 2 + 4);
     t.equal(await metric("poison_items_total"), 0);
   },
 );
@@ -168,7 +172,7 @@ t.test(
     };
     const sick = await batch("s");
     await serve([ep], true);
-    t.equal(ep.received, 3, "the batch and its two halves");
+    t.equal(ep.received, 1 + 2 + 4, "the batch, its two halves and their halves");
     t.same(
       sick.map((s) => s.error?.reason),
       ["BACKEND_ERROR", "BACKEND_ERROR"],
@@ -178,7 +182,7 @@ t.test(
 
     const again = await batch("t");
     await serve([ep], true);
-    t.equal(ep.received, 4, "no split this time");
+    t.equal(ep.received, 7 + 1, "no split this time");
     t.same(
       again.map((s) => s.error?.reason),
       ["BACKEND_ERROR", "BACKEND_ERROR"],
@@ -354,6 +358,34 @@ t.test(
   },
 );
 
+t.test(
+  "two rejected halves on a lone endpoint answering nothing else: split once more before blaming it",
+  async (t) => {
+    const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+    // Two poisoned requests, one in each half, and no other endpoint to retry on.
+    const d = [docsWith("p", 0, 2, [1]), docsWith("c", 0, 2), docsWith("q", 0, 2, [0]), docsWith("e", 0, 2)];
+    const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
+    await clock.advance(1);
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.same(ep.sizes, [4, 4], "two halves of two requests each");
+    for (const c of ep.calls.splice(0)) c.fail(rejection("ep-a"));
+    await settle();
+    t.same(ep.sizes, [2, 2, 2, 2], "both rejected: each half split again, request by request");
+    t.same(ep.faults, [], "not blamed yet");
+    await serve([ep]);
+    t.match(states[0]!.error?.message, /^documents\[1\]: /);
+    t.match(states[2]!.error?.message, /^documents\[0\]: /);
+    expectRows(t, states[1]!.value, d[1]!);
+    expectRows(t, states[3]!.value, d[3]!);
+    t.same(ep.faults, [], "never blamed on the endpoint");
+    t.same(rec.inputRejections, ["isolated"]);
+    // 2 + 4 for the two rounds of splits, then each poisoned request halved once.
+    t.equal(rec.isolationCalls, 2 + 4 + 2);
+    t.ok(rec.isolationCalls <= cap(8, 4), "within the per-batch allowance");
+  },
+);
+
 t.test("two rejected halves while the endpoint answers other batches: the inputs are at fault", async (t) => {
   const { clock, batcher, ep, rec } = setup({ maxBatchSize: 4, maxQueueDelayMs: 1, maxConcurrentBatches: 2 });
   const d = [docsWith("a", 0, 2, [0]), docsWith("b", 0, 2, [1])];
@@ -389,18 +421,20 @@ t.test(
       },
       [a, b],
     );
-    // Two poisoned requests, one in each half: the split cannot tell them from a sick endpoint.
-    const d = [docsWith("p", 0, 2, [1]), docsWith("c", 0, 2), docsWith("q", 0, 2, [0]), docsWith("e", 0, 2)];
+    // Two poisoned one-document requests: no split can tell them from a sick endpoint.
+    const d = [docsWith("p", 0, 1, [0]), docsWith("q", 0, 1, [0])];
     const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
     await clock.advance(1);
     await serve([a, b]);
     t.equal(a.faults.length, 1, "the first endpoint was blamed");
     t.same(rec.retried, ["a"]);
     t.same(b.faults, [], "the second was not");
-    t.match(states[0]!.error?.message, /^documents\[1\]: /);
-    t.match(states[2]!.error?.message, /^documents\[0\]: /);
-    expectRows(t, states[1]!.value, d[1]!);
-    expectRows(t, states[3]!.value, d[3]!);
+    t.equal(a.received, 3, "the batch and its halves, which cannot be split again");
+    t.equal(b.received, 3, "the retry, searched at once: split into its two requests");
+    for (const s of states) {
+      t.equal(s.error?.reason, "DOCUMENT_REJECTED");
+      t.match(s.error?.message, /^documents\[0\]: /);
+    }
     t.same(rec.inputRejections, ["endpoint_fault", "isolated"]);
   },
 );
