@@ -170,6 +170,15 @@ t.test("a document without text", async (t) => {
   ]) {
     t.ok(validateScoreRequest(request({ documents: [doc("a", { ...none, ...fields })] }), limits, newId).ok);
   }
+  // A list item with text counts even when blank items follow it, in its own list or the next one.
+  for (const fields of [
+    { boardTitles: ["b", "", " "] },
+    { engagedQueries: ["q", "\t"] },
+    { boardTitles: ["b"], engagedQueries: [" "] },
+  ]) {
+    const v = validateScoreRequest(request({ documents: [doc("a", { ...none, ...fields })] }), limits, newId);
+    t.ok(v.ok, JSON.stringify(fields));
+  }
 });
 
 t.test("field byte limits name the field", async (t) => {
@@ -179,6 +188,7 @@ t.test("field byte limits name the field", async (t) => {
   const cases: [Partial<ScoreRequestMessage>, string][] = [
     [{ requestId: over }, "request_id: 11 bytes exceeds the limit of 10"],
     [{ query: { text: over, locale: "" } }, "query.text: 11 bytes exceeds the limit of 10"],
+    [{ query: { text: "q", locale: over } }, "query.locale: 11 bytes exceeds the limit of 10"],
     [{ routingKey: over }, "routing_key: 11 bytes exceeds the limit of 10"],
     [{ experiment: "中文字符" }, "experiment: 12 bytes exceeds the limit of 10"],
     [{ documents: [doc("a"), doc(over)] }, "documents[1].id: 11 bytes exceeds the limit of 10"],
@@ -197,6 +207,10 @@ t.test("field byte limits name the field", async (t) => {
     [
       { documents: [doc("a", { linkText: over })] },
       "documents[0].link_text: 11 bytes exceeds the limit of 10",
+    ],
+    [
+      { documents: [doc("a"), doc("b"), doc("c"), doc("d", { locale: over })] },
+      "documents[3].locale: 11 bytes exceeds the limit of 10",
     ],
     [
       { documents: [doc("a", { boardTitles: ["ok", over] })] },
@@ -243,5 +257,43 @@ t.test("total request text", async (t) => {
   t.equal(
     rejection(t, msg, { ...measured, maxRequestTextBytes: 83 }),
     "documents: request text of 84 bytes exceeds the limit of 83",
+  );
+});
+
+t.test("total request text counts every string of the request", async (t) => {
+  // Each string a different length, so that leaving any one out (or subtracting it) changes the
+  // total: 1 + 2 + ... + 15 = 120 bytes. The cheap bound (3 bytes per code unit, 360) is over the
+  // limits below, so the request is measured exactly.
+  const x = (n: number) => "x".repeat(n);
+  const msg = request({
+    requestId: x(1),
+    routingKey: x(2),
+    experiment: x(3),
+    query: { text: x(4), locale: x(5) },
+    documents: [
+      {
+        id: x(6),
+        title: x(7),
+        description: x(8),
+        imageCaption: x(9),
+        linkText: x(10),
+        locale: x(11),
+        boardTitles: [x(12), x(13)],
+        engagedQueries: [x(14), x(15)],
+      },
+    ],
+  });
+  t.ok(validateScoreRequest(msg, { ...limits, maxRequestTextBytes: 120 }, newId).ok, "exactly the limit");
+  t.equal(
+    rejection(t, msg, { ...limits, maxRequestTextBytes: 119 }),
+    "documents: request text of 120 bytes exceeds the limit of 119",
+  );
+  // Over several documents: the second adds 6 + ... + 15 = 105 bytes (its id is "y" × 6).
+  const second = { ...msg.documents[0]!, id: "y".repeat(6) };
+  const two = request({ ...msg, documents: [msg.documents[0]!, second] });
+  t.ok(validateScoreRequest(two, { ...limits, maxRequestTextBytes: 225 }, newId).ok, "exactly the limit");
+  t.equal(
+    rejection(t, two, { ...limits, maxRequestTextBytes: 224 }),
+    "documents: request text of 225 bytes exceeds the limit of 224",
   );
 });
