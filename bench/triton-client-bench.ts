@@ -1,6 +1,6 @@
 /**
  * CPU per ModelInfer call of the Triton backend's HTTP/2 unary client
- * (src/backends/triton/h2-unary.ts) against a grpc-js channel making the same
+ * (src/backends/triton/transport.ts) against a grpc-js channel making the same
  * call with the same codec, in interleaved rounds, against the Triton
  * simulator at zero cost in its own process. Only this process's CPU is
  * counted: the client side of the call, which is what the gateway pays.
@@ -11,10 +11,10 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
-import { H2UnaryChannel } from "../src/backends/triton/h2-unary.js";
+import { packBytesTensor } from "../src/backends/triton/codec.js";
 import { inferenceMethods } from "../src/backends/triton/kserve-service.js";
-import { packBytesTensor } from "../src/backends/triton/tensors.js";
-import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../src/codec/messages.js";
+import { H2UnaryChannel } from "../src/backends/triton/transport.js";
+import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../src/codec/index.js";
 
 const ROUND_MS = Number(process.env.BENCH_MS ?? 3000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);

@@ -106,3 +106,29 @@ t.test("process.env is read only in config/env.ts", (t) => {
   t.same(readers, []);
   t.end();
 });
+
+t.test("backend kinds share one layout: the same file names for the same roles", (t) => {
+  // client (the backend), endpoint (one server), transport (the connection), codec (batch ↔ wire),
+  // errors (the server's failures → GatewayError), readiness (the probe), target (endpoint strings),
+  // defaults (shared by the config schema and the client). A kind may add files of its own.
+  const roles = ["client", "codec", "defaults", "endpoint", "errors", "readiness", "target", "transport"];
+  for (const kind of ["triton", "vllm"]) {
+    const names = new Set(
+      files.filter((f) => dirname(f) === `backends/${kind}`).map((f) => f.slice(f.lastIndexOf("/") + 1, -3)),
+    );
+    t.same(
+      roles.filter((r) => !names.has(r)),
+      [],
+      `backends/${kind}/ has every role's file`,
+    );
+    const tests = new Set(
+      readdirSync(resolve(SRC, `../test/backends/${kind}`)).map((f) => f.replace(/\.test\.ts$/, "")),
+    );
+    t.same(
+      ["client", "codec", "errors", "target", "discovery", "tls"].filter((n) => !tests.has(n)),
+      [],
+      `test/backends/${kind}/ mirrors it: the same test file names for the same roles`,
+    );
+  }
+  t.end();
+});

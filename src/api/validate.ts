@@ -9,7 +9,7 @@
  */
 
 import { status } from "@grpc/grpc-js";
-import type { DocumentMessage, QueryMessage, ScoreRequestMessage } from "../codec/messages.js";
+import type { DocumentMessage, QueryMessage, ScoreRequestMessage } from "../codec/index.js";
 import { hasVisibleText } from "../model-text/index.js";
 import { quoteClientText } from "../util/client-text.js";
 import { GatewayError } from "../util/gateway-error.js";

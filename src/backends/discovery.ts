@@ -37,6 +37,11 @@ export type TargetSpec =
       readonly makeId: (address: string) => string;
     };
 
+/** A configured target read: what to dial, or what is wrong with it (for the operator). */
+export type TargetReading =
+  | { readonly spec: TargetSpec; readonly problem?: undefined }
+  | { readonly spec?: undefined; readonly problem: string };
+
 export interface DiscoveredEndpoint {
   readonly id: string;
   /** Stops new work at once; resolves once the work in flight has finished. */

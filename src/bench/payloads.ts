@@ -1,4 +1,4 @@
-import { packBytesTensor } from "../backends/triton/tensors.js";
+import { packBytesTensor } from "../backends/triton/codec.js";
 import {
   type DocumentMessage,
   encodeModelInferRequest,

@@ -1,7 +1,8 @@
 import { pino } from "pino";
 import type { BackendClient } from "../backends/backend-client.js";
 import { createBackend } from "../backends/create-backend.js";
-import { checkTritonEndpoint, checkVllmEndpoint } from "../config/endpoints.js";
+import { checkTritonEndpoint } from "../backends/triton/target.js";
+import { checkVllmEndpoint } from "../backends/vllm/target.js";
 import { type BackendConfig, loadConfigFile } from "../config/index.js";
 import { createLogger } from "../observability/logger.js";
 import { describePoint } from "../tune/chart.js";

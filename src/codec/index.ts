@@ -17,8 +17,9 @@ export {
   decodeModelInferResponse,
   encodeModelInferRequest,
   encodeModelInferResponse,
-} from "./kserve.js";
-export type * from "./messages.js";
-export { decodeScoreRequest, encodeScoreRequest } from "./relevance-request.js";
-export { decodeScoreResponse, encodeScoreResponse } from "./relevance-response.js";
+} from "./kserve-v2/infer.js";
+export type * from "./kserve-v2/messages.js";
+export type * from "./relevance-v1/messages.js";
+export { decodeScoreRequest, encodeScoreRequest } from "./relevance-v1/request.js";
+export { decodeScoreResponse, encodeScoreResponse } from "./relevance-v1/response.js";
 export { CodecError } from "./wire.js";

@@ -1,6 +1,8 @@
 import { z } from "zod";
-import { DEFAULT_CLASSIFY_TEMPLATE, DEFAULT_GENERATE_TEMPLATE } from "../backends/vllm/templates.js";
-import { checkTritonEndpoint, checkVllmEndpoint } from "./endpoints.js";
+import { TRITON_DEFAULTS } from "../backends/triton/defaults.js";
+import { checkTritonEndpoint } from "../backends/triton/target.js";
+import { VLLM_DEFAULTS } from "../backends/vllm/defaults.js";
+import { checkVllmEndpoint } from "../backends/vllm/target.js";
 import { int, MAX_GRPC_MESSAGE_BYTES, MiB, timerMs } from "./schema-helpers.js";
 import { tritonTlsSchema, vllmApiKeyShape, vllmTlsSchema } from "./tls-schema.js";
 
@@ -67,24 +69,26 @@ function batchingSchema(defaults: BatchingDefaults) {
     .readonly();
 }
 
-const readinessSchema = z
-  .object({
-    intervalMs: timerMs().min(10).default(5000),
-    timeoutMs: timerMs().min(1).default(2000),
-  })
-  .strict()
-  .superRefine((r, ctx) => {
-    // A probe outliving its interval would pile up probes on a hung server.
-    if (r.timeoutMs > r.intervalMs) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["timeoutMs"],
-        input: r.timeoutMs,
-        message: `must be ≤ intervalMs (${r.intervalMs})`,
-      });
-    }
-  })
-  .readonly();
+function readinessSchema(defaults: { readonly intervalMs: number; readonly timeoutMs: number }) {
+  return z
+    .object({
+      intervalMs: timerMs().min(10).default(defaults.intervalMs),
+      timeoutMs: timerMs().min(1).default(defaults.timeoutMs),
+    })
+    .strict()
+    .superRefine((r, ctx) => {
+      // A probe outliving its interval would pile up probes on a hung server.
+      if (r.timeoutMs > r.intervalMs) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["timeoutMs"],
+          input: r.timeoutMs,
+          message: `must be ≤ intervalMs (${r.intervalMs})`,
+        });
+      }
+    })
+    .readonly();
+}
 
 /**
  * Re-resolution of the endpoints that name a DNS name to resolve
@@ -189,32 +193,24 @@ export const tritonBackendSchema = z
       .regex(/^(?:[1-9][0-9]*)?$/, {
         error: 'must be "" (the server\'s version policy) or a positive integer',
       })
-      .default(""),
-    role: z.enum(BACKEND_ROLES).default("student"),
-    timeoutMs: timerMs().min(1).default(10_000),
-    readiness: readinessSchema.prefault({}),
+      .default(TRITON_DEFAULTS.modelVersion),
+    role: z.enum(BACKEND_ROLES).default(TRITON_DEFAULTS.role),
+    timeoutMs: timerMs().min(1).default(TRITON_DEFAULTS.timeoutMs),
+    readiness: readinessSchema(TRITON_DEFAULTS.readiness).prefault({}),
     discovery: discoverySchema.prefault({}),
     ...resilienceShape,
-    batching: batchingSchema({
-      maxBatchSize: 64,
-      maxQueueDelayMs: 2,
-      maxQueueItems: 4096,
-      maxConcurrentBatches: 2,
-    }).prefault({}),
+    batching: batchingSchema(TRITON_DEFAULTS.batching).prefault({}),
     tensors: z
       .object({
-        query: tensorName.default("QUERY"),
-        document: tensorName.default("DOCUMENT"),
-        output: tensorName.default("LOGITS"),
+        query: tensorName.default(TRITON_DEFAULTS.tensors.query),
+        document: tensorName.default(TRITON_DEFAULTS.tensors.document),
+        output: tensorName.default(TRITON_DEFAULTS.tensors.output),
       })
       .strict()
       .readonly()
       .prefault({}),
-    outputKind: z.enum(["logits", "probabilities"]).default("logits"),
-    maxMessageBytes: int()
-      .min(1024)
-      .max(MAX_GRPC_MESSAGE_BYTES)
-      .default(64 * MiB),
+    outputKind: z.enum(["logits", "probabilities"]).default(TRITON_DEFAULTS.outputKind),
+    maxMessageBytes: int().min(1024).max(MAX_GRPC_MESSAGE_BYTES).default(TRITON_DEFAULTS.maxMessageBytes),
     tls: tritonTlsSchema,
   })
   .strict()
@@ -226,36 +222,35 @@ export const vllmBackendSchema = z
     kind: z.literal("vllm"),
     endpoints: endpointsSchema(checkVllmEndpoint),
     model: z.string().min(1),
-    mode: z.enum(["classify", "generate"]).default("classify"),
+    mode: z.enum(["classify", "generate"]).default(VLLM_DEFAULTS.mode),
     templates: z
       .object({
-        classify: pairTemplate.default(DEFAULT_CLASSIFY_TEMPLATE),
-        generate: pairTemplate.default(DEFAULT_GENERATE_TEMPLATE),
+        classify: pairTemplate.default(VLLM_DEFAULTS.classifyTemplate),
+        generate: pairTemplate.default(VLLM_DEFAULTS.generateTemplate),
       })
       .strict()
       .readonly()
       .prefault({}),
-    labelTokens: z.array(z.string().min(1)).length(5).readonly().prefault(["1", "2", "3", "4", "5"]),
-    topLogprobs: int().min(5).max(20).default(20),
+    labelTokens: z
+      .array(z.string().min(1))
+      .length(5)
+      .readonly()
+      .prefault([...VLLM_DEFAULTS.labelTokens]),
+    topLogprobs: int().min(5).max(20).default(VLLM_DEFAULTS.topLogprobs),
     maxInputTokens: int().min(1).optional(),
-    role: z.enum(BACKEND_ROLES).default("teacher"),
-    timeoutMs: timerMs().min(1).default(30_000),
-    readiness: readinessSchema.prefault({}),
+    role: z.enum(BACKEND_ROLES).default(VLLM_DEFAULTS.role),
+    timeoutMs: timerMs().min(1).default(VLLM_DEFAULTS.timeoutMs),
+    readiness: readinessSchema(VLLM_DEFAULTS.readiness).prefault({}),
     discovery: discoverySchema.prefault({}),
     ...resilienceShape,
-    batching: batchingSchema({
-      maxBatchSize: 32,
-      maxQueueDelayMs: 5,
-      maxQueueItems: 2048,
-      maxConcurrentBatches: 4,
-    }).prefault({}),
+    batching: batchingSchema(VLLM_DEFAULTS.batching).prefault({}),
     // Largest response body read, like Triton's maxMessageBytes: a server (or a proxy in front of it)
     // that answers more, or never stops, fails the call instead of filling the gateway's memory.
     // 256 MiB stays well below the longest string V8 can hold (the body is read as text).
     maxResponseBytes: int()
       .min(1024)
       .max(256 * MiB)
-      .default(64 * MiB),
+      .default(VLLM_DEFAULTS.maxResponseBytes),
     tls: vllmTlsSchema,
     ...vllmApiKeyShape,
   })

@@ -10,7 +10,7 @@
  * Each field is normalised (see normalise.ts) and capped to its byte budget.
  */
 
-import type { DocumentMessage } from "../codec/messages.js";
+import type { DocumentMessage } from "../codec/index.js";
 import { normaliseText } from "./normalise.js";
 import { truncateUtf8 } from "./truncate.js";
 

@@ -7,7 +7,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../codec/messages.js";
+import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../codec/index.js";
 import type { Clock } from "../util/clock.js";
 import type { FaultInjector } from "./faults.js";
 import { SimRpcError, toStatus, type ValidInfer, validateInferRequest } from "./infer-validation.js";

@@ -5,7 +5,7 @@
  * handler in model-infer.ts.
  */
 import type * as grpc from "@grpc/grpc-js";
-import type { ModelInferResponseMessage } from "../codec/messages.js";
+import type { ModelInferResponseMessage } from "../codec/index.js";
 
 /**
  * A response broken as `kind` says (one of TRITON_MALFORMED_KINDS), each a

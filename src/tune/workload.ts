@@ -1,4 +1,4 @@
-import type { DocumentMessage } from "../codec/messages.js";
+import type { DocumentMessage } from "../codec/index.js";
 import { createModelText, defaultModelTextOptions, type ModelTextOptions } from "../model-text/index.js";
 import { mulberry32 } from "../util/mulberry32.js";
 

@@ -1,7 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import t, { type Test } from "tap";
 import { type ValidationLimits, validateScoreRequest } from "../../src/api/validate.js";
-import type { DocumentMessage, ScoreRequestMessage } from "../../src/codec/messages.js";
+import type { DocumentMessage, ScoreRequestMessage } from "../../src/codec/index.js";
 import { GatewayError } from "../../src/util/gateway-error.js";
 
 const limits: ValidationLimits = {

@@ -4,7 +4,7 @@ import t, { type Test } from "tap";
 import { validateConfig } from "../../src/config/index.js";
 import { createGateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/observability/logger.js";
-import { CLASSIFY_BODY, MODEL, modelsBody } from "../backends/vllm-fixtures.js";
+import { CLASSIFY_BODY, MODEL, modelsBody } from "../backends/vllm/fixtures.js";
 import { doc, ScoreClient } from "../helpers/grpc-client.js";
 import { waitFor } from "../helpers/triton-raw-client.js";
 

@@ -1,5 +1,5 @@
 import t from "tap";
-import type { DocumentMessage } from "../../src/codec/messages.js";
+import type { DocumentMessage } from "../../src/codec/index.js";
 import {
   createModelText,
   defaultModelTextOptions,

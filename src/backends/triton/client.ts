@@ -13,12 +13,13 @@
 import { type Logger, pino } from "pino";
 import { type Clock, systemClock } from "../../util/clock.js";
 import type { BackendClient } from "../backend-client.js";
-import type { Resolver, TargetSpec } from "../discovery.js";
-import { formatHostPort, splitHostPort } from "../host-port.js";
+import type { Resolver } from "../discovery.js";
 import { createProbedBackend } from "../probed-backend.js";
+import type { OutputKind } from "./codec.js";
+import { TRITON_DEFAULTS } from "./defaults.js";
 import { type EndpointSettings, TritonEndpoint } from "./endpoint.js";
 import type { TensorNames } from "./readiness.js";
-import type { OutputKind } from "./tensors.js";
+import { parseTritonTarget, tritonVirtualHost } from "./target.js";
 
 export interface TritonBackendOptions {
   /** The config name, e.g. "student"; names the backend in logs and errors. */
@@ -60,31 +61,6 @@ export interface TritonTlsOptions {
   readonly ca?: Buffer | undefined;
   readonly identity?: { readonly certificate: Buffer; readonly privateKey: Buffer } | undefined;
   readonly serverName?: string | undefined;
-}
-
-export const TRITON_DEFAULTS = {
-  modelVersion: "",
-  tensors: { query: "QUERY", document: "DOCUMENT", output: "LOGITS" },
-  outputKind: "logits",
-  timeoutMs: 10_000,
-  readiness: { intervalMs: 5_000, timeoutMs: 1_000 },
-  maxMessageBytes: 64 * 1024 * 1024,
-} as const;
-
-const DNS_SCHEME = "dns:///";
-
-/**
- * `host:port` is one endpoint, its id the target; `dns:///name:port` is one
- * endpoint per address of the name, its id the address and port
- * ("10.0.0.7:8001"), which is what metrics and logs show (the join is logged
- * with the target it came from).
- */
-export function parseTritonTarget(target: string): TargetSpec {
-  if (!target.startsWith(DNS_SCHEME)) return { kind: "static", id: target };
-  const hostPort = splitHostPort(target.slice(DNS_SCHEME.length));
-  if (!hostPort) throw new RangeError(`"${target}" must be dns:///host:port`);
-  const { host, port } = hostPort;
-  return { kind: "dns", host, port, makeId: (address) => formatHostPort(address, port) };
 }
 
 export function createTritonBackend(opts: TritonBackendOptions): BackendClient {
@@ -129,7 +105,7 @@ export function createTritonBackend(opts: TritonBackendOptions): BackendClient {
           id,
           settings,
           maxMessageBytes,
-          address === undefined ? undefined : target.slice(DNS_SCHEME.length),
+          address === undefined ? undefined : tritonVirtualHost(target),
         ),
       resolve: opts.discovery?.resolve,
       intervalMs: opts.discovery?.intervalMs,

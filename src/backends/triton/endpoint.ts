@@ -1,11 +1,11 @@
 /**
- * One Triton endpoint: one HTTP/2 connection (h2-unary.ts) carrying ModelInfer
+ * One Triton endpoint: one HTTP/2 connection (transport.ts) carrying ModelInfer
  * calls through the hand-written codec with BYTES tensors [n,1] and the
  * readiness probes, and its readiness state.
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../../codec/messages.js";
+import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../../codec/index.js";
 import { TRACEPARENT, TRACESTATE, type TraceHeaders } from "../../tracing/trace-headers.js";
 import { GatewayError } from "../../util/gateway-error.js";
 import { VERSION } from "../../version.js";
@@ -16,11 +16,11 @@ import type {
   InferBatch,
   InferResult,
 } from "../backend-client.js";
-import { H2UnaryChannel, type UnaryCallError, type UnaryCallHandle } from "./h2-unary.js";
+import { type OutputKind, packBytesTensor, readProbabilities } from "./codec.js";
+import { mapTritonError, type TritonCallSite } from "./errors.js";
 import { inferenceMethods } from "./kserve-service.js";
-import { mapTritonError, type TritonCallSite } from "./mapping.js";
 import { type ProbeOutcome, probeEndpoint, type TensorNames } from "./readiness.js";
-import { type OutputKind, packBytesTensor, readProbabilities } from "./tensors.js";
+import { H2UnaryChannel, type UnaryCallError, type UnaryCallHandle } from "./transport.js";
 
 export interface EndpointSettings {
   readonly backend: string;

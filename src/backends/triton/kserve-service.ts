@@ -18,13 +18,13 @@
  */
 import type { MethodDefinition, ServiceDefinition } from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../../codec/index.js";
 import {
   decodeModelInferRequest,
   decodeModelInferResponse,
   encodeModelInferRequest,
   encodeModelInferResponse,
 } from "../../codec/index.js";
-import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../../codec/messages.js";
 import { PROTO_DIR } from "../../util/proto-path.js";
 
 export const INFERENCE_SERVICE_NAME = "inference.GRPCInferenceService";

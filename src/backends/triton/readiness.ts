@@ -12,9 +12,9 @@
  * not-ready model is followed by ModelConfig to name the cause.
  */
 import { type MethodDefinition, status } from "@grpc/grpc-js";
-import { type H2UnaryChannel, UnaryCallError, type UnaryCallHandle } from "./h2-unary.js";
+import { mapTritonError, type TritonCallSite } from "./errors.js";
 import { inferenceMethods, type ModelConfig, type ModelTensorConfig } from "./kserve-service.js";
-import { mapTritonError, type TritonCallSite } from "./mapping.js";
+import { type H2UnaryChannel, UnaryCallError, type UnaryCallHandle } from "./transport.js";
 
 export interface TensorNames {
   readonly query: string;

@@ -5,20 +5,20 @@
  * never overlap: the next one is scheduled an interval after the previous one
  * finished; an endpoint that joins between rounds is probed at once.
  */
-import { isIP } from "node:net";
 import { status } from "@grpc/grpc-js";
 import { type Logger, pino } from "pino";
 import { type Clock, systemClock } from "../../util/clock.js";
 import { GatewayError } from "../../util/gateway-error.js";
 import type { BackendClient } from "../backend-client.js";
-import type { Resolver, TargetSpec } from "../discovery.js";
-import { formatHostPort } from "../host-port.js";
+import type { Resolver } from "../discovery.js";
 import { createProbedBackend } from "../probed-backend.js";
-import { type EndpointSettings, VllmEndpoint, type VllmVirtualHost } from "./endpoint.js";
-import type { VllmMode } from "./mapping.js";
-import { compileTemplate, DEFAULT_CLASSIFY_TEMPLATE, DEFAULT_GENERATE_TEMPLATE } from "./templates.js";
+import { VLLM_DEFAULTS } from "./defaults.js";
+import { type EndpointSettings, VllmEndpoint } from "./endpoint.js";
+import type { VllmMode } from "./errors.js";
+import { parseVllmTarget, vllmVirtualHost } from "./target.js";
+import { compileTemplate } from "./templates.js";
 
-export type { VllmMode } from "./mapping.js";
+export type { VllmMode } from "./errors.js";
 
 export interface VllmBackendOptions {
   /** The config name, e.g. "teacher"; names the backend in logs and errors. */
@@ -67,57 +67,6 @@ export interface VllmBackendOptions {
   readonly apiKey?: (() => string) | undefined;
   readonly clock?: Clock;
   readonly logger?: Logger;
-}
-
-export const VLLM_DEFAULTS = {
-  classifyTemplate: DEFAULT_CLASSIFY_TEMPLATE,
-  generateTemplate: DEFAULT_GENERATE_TEMPLATE,
-  labelTokens: ["1", "2", "3", "4", "5"],
-  topLogprobs: 20,
-  timeoutMs: 30_000,
-  readiness: { intervalMs: 5_000, timeoutMs: 2_000 },
-  maxConnections: 16,
-  maxResponseBytes: 64 * 1024 * 1024,
-} as const;
-
-const DNS_PREFIX = "dns+";
-
-/** The URL a `dns+http(s)://` endpoint stands for, or undefined for a plain URL. */
-function dnsUrl(target: string): URL | undefined {
-  if (!target.startsWith(`${DNS_PREFIX}http://`) && !target.startsWith(`${DNS_PREFIX}https://`))
-    return undefined;
-  try {
-    return new URL(target.slice(DNS_PREFIX.length));
-  } catch {
-    throw new RangeError(`"${target}" must be dns+http://host:port or dns+https://host:port`);
-  }
-}
-
-/**
- * A plain URL is one endpoint, its id the URL; `dns+http://name:port/prefix`
- * is one endpoint per address of the name, its id the URL that is dialled
- * ("http://10.0.0.7:8000/prefix"). Requests still carry `Host: name:port`
- * (and, over https, the name as TLS server name), as if the name had been dialled.
- */
-export function parseVllmTarget(target: string): TargetSpec {
-  const url = dnsUrl(target);
-  if (!url) return { kind: "static", id: target };
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
-  const path = url.pathname.replace(/\/+$/, "");
-  return {
-    kind: "dns",
-    host,
-    port,
-    makeId: (address) => `${url.protocol}//${formatHostPort(address, port)}${path}`,
-  };
-}
-
-function virtualHost(target: string): VllmVirtualHost | undefined {
-  const url = dnsUrl(target);
-  if (!url) return undefined;
-  const name = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  return { host: url.host, servername: isIP(name) === 0 ? name : undefined };
 }
 
 export function createVllmBackend(opts: VllmBackendOptions): BackendClient {
@@ -169,7 +118,7 @@ export function createVllmBackend(opts: VllmBackendOptions): BackendClient {
         const endpoint = new VllmEndpoint(
           id,
           settings,
-          address === undefined ? undefined : virtualHost(target),
+          address === undefined ? undefined : vllmVirtualHost(target),
         );
         created.add(endpoint);
         return endpoint;

@@ -16,9 +16,17 @@ import type {
   InferBatch,
   InferResult,
 } from "../backend-client.js";
-import { CLASSIFY_PATH, CLASSIFY_ROUTE, classifyRequestBody, parseClassifyResponse } from "./classify.js";
-import { completionRequestBody, GENERATE_PATH, GENERATE_ROUTE, parseCompletionResponse } from "./generate.js";
-import { authorizationHeader, httpExchange } from "./http-call.js";
+import type { ParsedScores } from "./codec.js";
+import {
+  CLASSIFY_PATH,
+  CLASSIFY_ROUTE,
+  classifyRequestBody,
+  completionRequestBody,
+  GENERATE_PATH,
+  GENERATE_ROUTE,
+  parseClassifyResponse,
+  parseCompletionResponse,
+} from "./codec.js";
 import {
   CallerAbortedError,
   malformedResponse,
@@ -26,10 +34,10 @@ import {
   mapVllmHttpError,
   type VllmCallSite,
   type VllmMode,
-} from "./mapping.js";
-import type { ParsedScores } from "./parse-helpers.js";
+} from "./errors.js";
 import { type ProbeOutcome, probeEndpoint } from "./readiness.js";
 import type { PairTemplate } from "./templates.js";
+import { authorizationHeader, httpExchange } from "./transport.js";
 
 /**
  * vLLM caps list inputs (completion prompts, /classify inputs) at

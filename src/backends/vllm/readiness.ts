@@ -6,9 +6,9 @@
  */
 import type { Dispatcher } from "undici";
 import type { Clock } from "../../util/clock.js";
-import { authorizationHeader, httpExchange } from "./http-call.js";
-import { credentialsHint, mapVllmCallError, parseErrorBody, type VllmCallSite } from "./mapping.js";
-import { isRecord } from "./parse-helpers.js";
+import { isRecord } from "./codec.js";
+import { credentialsHint, mapVllmCallError, parseErrorBody, type VllmCallSite } from "./errors.js";
+import { authorizationHeader, httpExchange } from "./transport.js";
 
 export type ProbeOutcome =
   /** `maxModelLen` is undefined when the server did not report it. */

@@ -1,0 +1,194 @@
+/**
+ * Codec for relevance.v1 ScoreRequest (proto/relevance/v1/relevance.proto).
+ * Tags are literals, `(field << 3) | wireType`: every field number is below 16, so one byte each.
+ */
+
+import { Reader } from "../wire.js";
+import {
+  delimitedSize,
+  int32Size,
+  lengths,
+  putHeader,
+  putStr,
+  putStrRepeated,
+  strFieldSize,
+  strRepeatedSize,
+  writeInt32,
+} from "../wire-writer.js";
+import type { DocumentMessage, QueryMessage, ScoreRequestMessage } from "./messages.js";
+
+// ---- decode ----------------------------------------------------------------
+
+function decodeQuery(r: Reader, end: number, m: QueryMessage): QueryMessage {
+  while (r.pos < end) {
+    const tag = r.uint32();
+    if (tag === 0x0a) m.text = r.string();
+    else if (tag === 0x12) m.locale = r.string();
+    else r.skipField(tag);
+  }
+  r.endMessage(end);
+  return m;
+}
+
+function decodeDocument(r: Reader, end: number): DocumentMessage {
+  const m: DocumentMessage = {
+    id: "",
+    title: "",
+    description: "",
+    imageCaption: "",
+    boardTitles: [],
+    engagedQueries: [],
+    linkText: "",
+    locale: "",
+  };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 0x0a:
+        m.id = r.string();
+        break;
+      case 0x12:
+        m.title = r.string();
+        break;
+      case 0x1a:
+        m.description = r.string();
+        break;
+      case 0x22:
+        m.imageCaption = r.string();
+        break;
+      case 0x2a:
+        m.boardTitles.push(r.string());
+        break;
+      case 0x32:
+        m.engagedQueries.push(r.string());
+        break;
+      case 0x3a:
+        m.linkText = r.string();
+        break;
+      case 0x42:
+        m.locale = r.string();
+        break;
+      default:
+        r.skipField(tag);
+    }
+  }
+  r.endMessage(end);
+  return m;
+}
+
+export function decodeScoreRequest(buf: Buffer): ScoreRequestMessage {
+  const r = new Reader(buf);
+  const end = buf.length;
+  const m: ScoreRequestMessage = {
+    requestId: "",
+    query: undefined,
+    documents: [],
+    routingKey: "",
+    experiment: "",
+    priority: 0,
+    modelPreference: 0,
+  };
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag) {
+      case 0x0a:
+        m.requestId = r.string();
+        break;
+      case 0x12:
+        // A message field repeated on the wire merges into the earlier value.
+        m.query = decodeQuery(r, r.delimitedEnd(), m.query ?? { text: "", locale: "" });
+        break;
+      case 0x1a:
+        m.documents.push(decodeDocument(r, r.delimitedEnd()));
+        break;
+      case 0x22:
+        m.routingKey = r.string();
+        break;
+      case 0x2a:
+        m.experiment = r.string();
+        break;
+      case 0x30:
+        m.priority = r.int32();
+        break;
+      case 0x38:
+        m.modelPreference = r.int32();
+        break;
+      default:
+        r.skipField(tag);
+    }
+  }
+  return m;
+}
+
+// ---- encode ----------------------------------------------------------------
+
+function sizeDocument(d: DocumentMessage): number {
+  const slot = lengths.reserve();
+  const size =
+    strFieldSize(d.id) +
+    strFieldSize(d.title) +
+    strFieldSize(d.description) +
+    strFieldSize(d.imageCaption) +
+    strRepeatedSize(d.boardTitles) +
+    strRepeatedSize(d.engagedQueries) +
+    strFieldSize(d.linkText) +
+    strFieldSize(d.locale);
+  lengths.set(slot, size);
+  return size;
+}
+
+function sizeScoreRequest(m: ScoreRequestMessage): number {
+  let size = strFieldSize(m.requestId);
+  if (m.query !== undefined) {
+    const slot = lengths.reserve();
+    const q = strFieldSize(m.query.text) + strFieldSize(m.query.locale);
+    lengths.set(slot, q);
+    size += delimitedSize(q);
+  }
+  const docs = m.documents;
+  for (let i = 0; i < docs.length; i++) size += delimitedSize(sizeDocument(docs[i]!));
+  size += strFieldSize(m.routingKey) + strFieldSize(m.experiment);
+  const priority = m.priority | 0;
+  const preference = m.modelPreference | 0;
+  if (priority !== 0) size += 1 + int32Size(priority);
+  if (preference !== 0) size += 1 + int32Size(preference);
+  return size;
+}
+
+function writeDocument(buf: Buffer, pos: number, d: DocumentMessage): number {
+  pos = putHeader(buf, pos, 0x1a);
+  pos = putStr(buf, pos, 0x0a, d.id);
+  pos = putStr(buf, pos, 0x12, d.title);
+  pos = putStr(buf, pos, 0x1a, d.description);
+  pos = putStr(buf, pos, 0x22, d.imageCaption);
+  pos = putStrRepeated(buf, pos, 0x2a, d.boardTitles);
+  pos = putStrRepeated(buf, pos, 0x32, d.engagedQueries);
+  pos = putStr(buf, pos, 0x3a, d.linkText);
+  return putStr(buf, pos, 0x42, d.locale);
+}
+
+export function encodeScoreRequest(m: ScoreRequestMessage): Buffer {
+  lengths.reset();
+  const buf = Buffer.allocUnsafe(sizeScoreRequest(m));
+  let pos = putStr(buf, 0, 0x0a, m.requestId);
+  if (m.query !== undefined) {
+    pos = putHeader(buf, pos, 0x12);
+    pos = putStr(buf, pos, 0x0a, m.query.text);
+    pos = putStr(buf, pos, 0x12, m.query.locale);
+  }
+  const docs = m.documents;
+  for (let i = 0; i < docs.length; i++) pos = writeDocument(buf, pos, docs[i]!);
+  pos = putStr(buf, pos, 0x22, m.routingKey);
+  pos = putStr(buf, pos, 0x2a, m.experiment);
+  const priority = m.priority | 0;
+  const preference = m.modelPreference | 0;
+  if (priority !== 0) {
+    buf[pos++] = 0x30;
+    pos = writeInt32(buf, pos, priority);
+  }
+  if (preference !== 0) {
+    buf[pos++] = 0x38;
+    pos = writeInt32(buf, pos, preference);
+  }
+  return lengths.done(buf, pos);
+}
