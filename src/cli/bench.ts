@@ -1,6 +1,6 @@
-import { FULL_DURATIONS, QUICK_DURATIONS } from "../bench/context.js";
-import { SCENARIO_IDS, type ScenarioId } from "../bench/results.js";
-import { type BenchIo, runBench, summariseProfiles } from "../bench/run.js";
+import { FULL_DURATIONS, QUICK_DURATIONS } from "../tools/bench/context.js";
+import { SCENARIO_IDS, type ScenarioId } from "../tools/bench/results.js";
+import { type BenchIo, runBench, summariseProfiles } from "../tools/bench/run.js";
 import { CliError } from "./fail.js";
 
 export interface BenchFlags {

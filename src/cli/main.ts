@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { isConfigError } from "../config/index.js";
-import { runShadowReport } from "../shadow-report/index.js";
+import { runShadowReport } from "../tools/shadow-report/index.js";
 import { VERSION } from "../version.js";
 import { bench } from "./bench.js";
 import { checkConfig } from "./check-config.js";
