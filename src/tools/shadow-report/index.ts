@@ -1,4 +1,3 @@
-import { parseArgs } from "node:util";
 import { CliError, intOption } from "../../cli/fail.js";
 import { ShadowAggregator } from "./aggregate.js";
 import { writeCharts } from "./charts.js";
@@ -22,33 +21,28 @@ const processIo: ReportIo = {
 /** Bad lines echoed to stderr as they are found; the rest are only counted. */
 const MAX_BAD_LINES_SHOWN = 20;
 
-function parse(args: string[]) {
-  try {
-    return parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        out: { type: "string" },
-        k: { type: "string" },
-        worst: { type: "string" },
-        json: { type: "boolean" },
-        progress: { type: "boolean" },
-      },
-    });
-  } catch (err) {
-    throw new CliError(`shadow-report: ${(err as Error).message}`);
-  }
+/** The options of `relevance-gateway shadow-report` (src/cli/commands.ts), as given. */
+export interface ShadowReportFlags {
+  readonly out?: string | undefined;
+  readonly k?: string | undefined;
+  readonly worst?: string | undefined;
+  readonly json?: boolean | undefined;
+  readonly progress?: boolean | undefined;
 }
 
 /**
- * `relevance-gateway shadow-report FILE… [--out DIR] [--k N] [--worst N] [--json] [--progress]`:
+ * `relevance-gateway shadow-report FILE… [--out DIR] [--k N] [--worst N] [--json] [--progress]`
+ * (options parsed by the CLI, src/cli/commands.ts):
  * reads comparison logs, prints the report (or JSON) and writes the charts.
  * Usage errors throw a CliError (exit 2); so does a run where no file could
  * be read, or the charts could not be written (exit 1). Bad lines are
  * reported and counted but do not fail the run.
  */
-export async function runShadowReport(args: string[], io: ReportIo = processIo): Promise<void> {
-  const { values, positionals: files } = parse(args);
+export async function runShadowReport(
+  files: readonly string[],
+  values: ShadowReportFlags,
+  io: ReportIo = processIo,
+): Promise<void> {
   if (files.length === 0) throw new CliError("shadow-report: give at least one comparison log FILE");
   const k = intOption("k", values.k, 10);
   if (k < 1) throw new CliError(`--k: expected a positive integer, got ${JSON.stringify(values.k)}`);

@@ -2,10 +2,9 @@ import { execFile } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
-import { USAGE } from "../../../src/cli/usage.js";
 import type { ComparisonRecord } from "../../../src/shadow/comparison-record.js";
 import type { ShadowAggregate } from "../../../src/tools/shadow-report/aggregate.js";
-import { runShadowReport } from "../../../src/tools/shadow-report/index.js";
+import { runShadowReport, type ShadowReportFlags } from "../../../src/tools/shadow-report/index.js";
 import { cliArgs } from "../../helpers/cli.js";
 import { checkSvg, randomRecords, tmp, writeLog } from "./fixtures.js";
 
@@ -21,11 +20,11 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
-/** Runs the command in process, collecting what it writes. */
-async function run(args: string[], stderrIsTTY = false) {
+/** Runs the command in process (options as the CLI parses them), collecting what it writes. */
+async function run(files: string[], flags: ShadowReportFlags, stderrIsTTY = false) {
   let stdout = "";
   let stderr = "";
-  await runShadowReport(args, {
+  await runShadowReport(files, flags, {
     stdout: (s) => {
       stdout += s;
     },
@@ -87,6 +86,12 @@ t.test("--json prints the aggregate; usage errors exit 2; no readable file exits
   const bad = await cli(["shadow-report", a, "--k", "0"]);
   t.equal(bad.code, 2);
   t.equal(bad.stderr, 'relevance-gateway: --k: expected a positive integer, got "0"\n', "one line");
+  const bogus = await cli(["shadow-report", a, "--bogus"]);
+  t.equal(bogus.code, 2);
+  t.equal(bogus.stderr, "relevance-gateway: shadow-report: unknown option '--bogus'\n", "names the option");
+  const noFile = await cli(["shadow-report", "--json"]);
+  t.equal(noFile.code, 2);
+  t.match(noFile.stderr, /^relevance-gateway: shadow-report: missing required argument 'file'\n$/);
   const none = await cli(["shadow-report", join(dir, "nope.jsonl"), join(dir, "nope2.jsonl.gz")]);
   t.equal(none.code, 1);
   t.match(none.stderr, /cannot read .*nope\.jsonl: ENOENT/);
@@ -95,7 +100,7 @@ t.test("--json prints the aggregate; usage errors exit 2; no readable file exits
 
 t.test("in process: one readable file of two is enough; TTY progress; usage errors", async (t) => {
   const { dir, a } = logs();
-  const r = await run([a, join(dir, "missing.jsonl"), "--out", join(dir, "o")], true);
+  const r = await run([a, join(dir, "missing.jsonl")], { out: join(dir, "o") }, true);
   t.match(r.stdout, /missing\.jsonl: not read: ENOENT/);
   t.match(r.stdout, /30 requests/);
   const final = /read 30 records \(.*, 100%\)/.exec(r.stderr);
@@ -104,31 +109,33 @@ t.test("in process: one readable file of two is enough; TTY progress; usage erro
   t.equal(r.stderr.slice(final!.index - 1, final!.index), "\r", "drawn from the start of the line");
   t.equal(r.stderr.slice(final!.index + final![0].length).startsWith(`${erase}\n`), true, "then ended");
   t.match(r.stderr, /cannot read .*missing\.jsonl/);
-  await t.rejects(run([join(dir, "missing.jsonl"), "--out", join(dir, "o")]), {
+  await t.rejects(run([join(dir, "missing.jsonl")], { out: join(dir, "o") }), {
     name: "CliError",
     exitCode: 1,
     message: /no file could be read/,
   });
-  for (const args of [
-    ["--k", "3"],
-    [a, "--worst", "x"],
-    [a, "--k", "1.5"],
-    [a, "--bogus"],
-  ]) {
-    await t.rejects(run(args), { name: "CliError", exitCode: 2 }, args.join(" "));
+  for (const [files, flags] of [
+    [[], { k: "3" }],
+    [[a], { worst: "x" }],
+    [[a], { k: "1.5" }],
+  ] as const) {
+    await t.rejects(run([...files], flags), { name: "CliError", exitCode: 2 }, JSON.stringify(flags));
   }
-  t.match(USAGE, /relevance-gateway shadow-report FILE…/, "listed in --help");
   const blocker = join(dir, "a-file");
   writeFileSync(blocker, "");
   let printed = "";
   await t.rejects(
-    runShadowReport([a, "--out", join(blocker, "charts")], {
-      stdout: (x) => {
-        printed += x;
+    runShadowReport(
+      [a],
+      { out: join(blocker, "charts") },
+      {
+        stdout: (x) => {
+          printed += x;
+        },
+        stderr: () => {},
+        stderrIsTTY: false,
       },
-      stderr: () => {},
-      stderrIsTTY: false,
-    }),
+    ),
     { exitCode: 1, message: /cannot write the charts to .*a-file/ },
   );
   t.match(printed, /# Shadow comparison report/, "the report is still printed");
