@@ -5,7 +5,7 @@ import t from "tap";
 /**
  * The dependency rules of src/ (STYLE): requests flow api → routing →
  * batching → backends; config reaches the request path only through the
- * composition root; nothing on the request path imports the simulators; no
+ * composition root; serving code imports no tool code (src/tools/); no
  * import cycles; process.env is read in one place.
  */
 const SRC = resolve(new URL("../src", import.meta.url).pathname);
@@ -18,12 +18,15 @@ function sourceFiles(dir: string): string[] {
 
 const files = sourceFiles(SRC).map((f) => relative(SRC, f));
 const imports = new Map<string, string[]>();
+/** Without `import type`: what is loaded when the module is. */
+const runtimeImports = new Map<string, string[]>();
 for (const file of files) {
   const text = readFileSync(join(SRC, file), "utf8");
-  const targets = [...text.matchAll(/^(?:import|export)[^"']*?from\s+["'](\.[^"']+)["']/gm)].map((m) =>
-    relative(SRC, resolve(SRC, dirname(file), m[1]!)).replace(/\.js$/, ".ts"),
-  );
-  imports.set(file, targets);
+  const found = [...text.matchAll(/^(?:import|export)( type )?[^"']*?from\s+["'](\.[^"']+)["']/gm)];
+  const target = (m: RegExpMatchArray) =>
+    relative(SRC, resolve(SRC, dirname(file), m[2]!)).replace(/\.js$/, ".ts");
+  imports.set(file, found.map(target));
+  runtimeImports.set(file, found.filter((m) => m[1] === undefined).map(target));
 }
 
 const top = (f: string) => (f.includes("/") ? f.slice(0, f.indexOf("/")) : f);
@@ -41,8 +44,8 @@ t.test("layers only import downstream", (t) => {
     routing: ["api", "batching", "backends", "pipeline.ts", "gateway.ts", "cli", "admin", "config"],
     "model-text": ["api", "routing", "batching", "backends", "pipeline.ts", "gateway.ts", "cli", "config"],
     codec: ["api", "routing", "batching", "backends", "pipeline.ts", "gateway.ts", "cli", "config"],
-    util: ["api", "routing", "batching", "backends", "pipeline.ts", "gateway.ts", "cli", "config", "sim"],
-    observability: ["api", "routing", "backends", "pipeline.ts", "gateway.ts", "cli", "config", "sim"],
+    util: ["api", "routing", "batching", "backends", "pipeline.ts", "gateway.ts", "cli", "config", "tools"],
+    observability: ["api", "routing", "backends", "pipeline.ts", "gateway.ts", "cli", "config", "tools"],
   };
   const violations: string[] = [];
   for (const [file, targets] of imports) {
@@ -60,7 +63,9 @@ t.test("config is read only by the composition root, the backend factory and the
     f === "gateway-control.ts" ||
     f === "backends/create-backend.ts" ||
     top(f) === "cli" ||
-    top(f) === "config";
+    top(f) === "config" ||
+    // The micro-benchmarks build a gateway from a config, as the CLI does; they are scripts, not built.
+    f.startsWith("tools/bench/micro/");
   const violations = [...imports].flatMap(([file, targets]) =>
     targets.filter((x) => top(x) === "config" && !allowed(file)).map((x) => `${file} → ${x}`),
   );
@@ -68,11 +73,23 @@ t.test("config is read only by the composition root, the backend factory and the
   t.end();
 });
 
-t.test("nothing on the request path imports the simulators", (t) => {
+/** The CLI's subcommands that run tools; main.ts loads each with import() when it runs. */
+const TOOL_COMMANDS = ["cli/sim.ts", "cli/tune.ts", "cli/bench.ts", "cli/dev.ts"];
+const isServing = (f: string) => top(f) !== "tools" && !TOOL_COMMANDS.includes(f);
+
+t.test("serving code imports no tool code", (t) => {
+  t.ok(files.some((f) => top(f) === "tools") && files.some(isServing), "both trees were read");
   const violations = [...imports].flatMap(([file, targets]) =>
-    targets
-      .filter((x) => top(x) === "sim" && top(file) !== "sim" && top(file) !== "cli")
-      .map((x) => `${file} → ${x}`),
+    isServing(file) ? targets.filter((x) => top(x) === "tools").map((x) => `${file} → ${x}`) : [],
+  );
+  t.same(violations, []);
+  t.end();
+});
+
+t.test("serving code loads no tool subcommand statically (only import() or types)", (t) => {
+  t.ok((imports.get("cli/commands.ts") ?? []).includes("cli/sim.ts"), "type imports were read");
+  const violations = [...runtimeImports].flatMap(([file, targets]) =>
+    isServing(file) ? targets.filter((x) => TOOL_COMMANDS.includes(x)).map((x) => `${file} → ${x}`) : [],
   );
   t.same(violations, []);
   t.end();
@@ -100,8 +117,12 @@ t.test("no import cycles", (t) => {
 });
 
 t.test("process.env is read only in config/env.ts", (t) => {
+  // The micro-benchmarks are scripts run from source (not built) and take their knobs from the environment.
   const readers = files.filter(
-    (f) => f !== "config/env.ts" && readFileSync(join(SRC, f), "utf8").includes("process.env"),
+    (f) =>
+      f !== "config/env.ts" &&
+      !f.startsWith("tools/bench/micro/") &&
+      readFileSync(join(SRC, f), "utf8").includes("process.env"),
   );
   t.same(readers, []);
   t.end();

@@ -1,6 +1,6 @@
-import { FULL_DURATIONS, QUICK_DURATIONS } from "../bench/context.js";
-import { SCENARIO_IDS, type ScenarioId } from "../bench/results.js";
-import { type BenchIo, runBench, summariseProfiles } from "../bench/run.js";
+import { FULL_DURATIONS, QUICK_DURATIONS } from "../tools/bench/context.js";
+import { SCENARIO_IDS, type ScenarioId } from "../tools/bench/results.js";
+import { type BenchIo, runBench, summariseProfiles } from "../tools/bench/run.js";
 import { CliError } from "./fail.js";
 
 export interface BenchFlags {
@@ -46,7 +46,7 @@ function scenarios(values: readonly string[] | undefined): ScenarioId[] {
   return SCENARIO_IDS.filter((id) => asked.includes(id));
 }
 
-/** `relevance-gateway bench [flags]`: see usage.ts and docs/benchmarks.md. */
+/** `relevance-gateway bench [flags]`: see commands.ts and docs/benchmarks.md. */
 export async function bench(
   flags: BenchFlags,
   argv: readonly string[],
@@ -65,14 +65,17 @@ export async function bench(
     soakS: positive("soak-seconds", flags["soak-seconds"], base.soakS),
     soakWarmupS: positive("soak-warmup", flags["soak-warmup"], base.soakWarmupS),
   };
+  // A bad option value is a usage error (exit 2), checked before anything runs.
+  const chosen = scenarios(flags.scenario);
+  const seed = positive("seed", flags.seed, 42, true);
   try {
     await runBench(
       {
         quick,
-        scenarios: scenarios(flags.scenario),
+        scenarios: chosen,
         durations,
         outDir: flags.out ?? ".scratch/bench",
-        seed: positive("seed", flags.seed, 42, true),
+        seed,
         profile: flags.profile === true,
         command: ["relevance-gateway", "bench", ...argv].join(" "),
       },

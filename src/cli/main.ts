@@ -1,186 +1,112 @@
-import { parseArgs } from "node:util";
+import { Argument, Command, type CommanderError, Option } from "commander";
 import { isConfigError } from "../config/index.js";
-import { runShadowReport } from "../shadow-report/index.js";
 import { VERSION } from "../version.js";
-import { bench } from "./bench.js";
-import { checkConfig } from "./check-config.js";
-import { dev } from "./dev.js";
+import { COMMANDS, type CommandSpec, EXIT_CODES, type Flags } from "./commands.js";
 import { CliError } from "./fail.js";
-import { score } from "./score.js";
-import { serve } from "./serve.js";
-import { runSim } from "./sim.js";
-import { tune } from "./tune.js";
-import { USAGE } from "./usage.js";
 
-async function main(argv: string[]): Promise<void> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case "serve": {
-      const { values } = parse(() =>
-        parseArgs({ args: rest, options: { config: { type: "string", short: "c" } } }),
-      );
-      return serve(values.config);
-    }
-    case "check-config": {
-      const { positionals } = parse(() => parseArgs({ args: rest, allowPositionals: true }));
-      return checkConfig(positionals[0]);
-    }
-    case "sim": {
-      const { values, positionals } = parse(() =>
-        parseArgs({
-          args: rest,
-          allowPositionals: true,
-          options: {
-            host: { type: "string" },
-            port: { type: "string" },
-            "metrics-port": { type: "string" },
-            model: { type: "string" },
-            "max-batch-size": { type: "string" },
-            "base-ms": { type: "string" },
-            "per-item-ms": { type: "string" },
-            instances: { type: "string" },
-            "max-model-len": { type: "string" },
-            "max-num-seqs": { type: "string" },
-            "error-rate": { type: "string" },
-            "added-latency-ms": { type: "string" },
-            "hang-rate": { type: "string" },
-            "malformed-rate": { type: "string" },
-            malformed: { type: "string" },
-            "reset-rate": { type: "string" },
-            "slow-rate": { type: "string" },
-            "slow-ms": { type: "string" },
-            "poison-marker": { type: "string" },
-            "fail-all": { type: "boolean" },
-            "fault-seed": { type: "string" },
-            "tls-cert": { type: "string" },
-            "tls-key": { type: "string" },
-            "tls-client-ca": { type: "string" },
-            "api-key-env": { type: "string" },
-          },
-        }),
-      );
-      const sim = await runSim(positionals[0], values);
-      await new Promise<void>((resolve) => {
-        const stop = () => sim.close().then(resolve, resolve);
-        process.once("SIGTERM", stop);
-        process.once("SIGINT", stop);
-      });
-      return;
-    }
-    case "score": {
-      if (rest.some((arg) => arg === "--api-key" || arg.startsWith("--api-key=")))
-        throw new CliError(
-          "score: a key on the command line shows in ps and the shell's history; use --api-key-env NAME or --api-key-file FILE",
-        );
-      const { values } = parse(() =>
-        parseArgs({
-          args: rest,
-          options: {
-            target: { type: "string" },
-            query: { type: "string", short: "q" },
-            doc: { type: "string", multiple: true, short: "d" },
-            "doc-json": { type: "string", multiple: true },
-            experiment: { type: "string" },
-            teacher: { type: "boolean" },
-            "routing-key": { type: "string" },
-            "deadline-ms": { type: "string" },
-            json: { type: "boolean" },
-            "api-key-env": { type: "string" },
-            "api-key-file": { type: "string" },
-            tls: { type: "boolean" },
-            "tls-ca": { type: "string" },
-            "tls-cert": { type: "string" },
-            "tls-key": { type: "string" },
-            "tls-server-name": { type: "string" },
-          },
-        }),
-      );
-      return score(values);
-    }
-    case "shadow-report":
-      return runShadowReport(rest);
-    case "tune": {
-      const { values } = parse(() =>
-        parseArgs({
-          args: rest,
-          options: {
-            config: { type: "string", short: "c" },
-            backend: { type: "string" },
-            endpoint: { type: "string", multiple: true },
-            "batch-sizes": { type: "string" },
-            delays: { type: "string" },
-            concurrency: { type: "string" },
-            docs: { type: "string" },
-            duration: { type: "string" },
-            warmup: { type: "string" },
-            "p99-target": { type: "string" },
-            tolerance: { type: "string" },
-            out: { type: "string" },
-            "wait-ready": { type: "string" },
-          },
-        }),
-      );
-      return tune(values);
-    }
-    case "bench": {
-      const { values } = parse(() =>
-        parseArgs({
-          args: rest,
-          options: {
-            quick: { type: "boolean" },
-            scenario: { type: "string", multiple: true },
-            out: { type: "string" },
-            seed: { type: "string" },
-            rounds: { type: "string" },
-            seconds: { type: "string" },
-            warmup: { type: "string" },
-            "soak-seconds": { type: "string" },
-            "soak-warmup": { type: "string" },
-            profile: { type: "boolean" },
-            "summarise-profiles": { type: "string" },
-          },
-        }),
-      );
-      return bench(values, rest);
-    }
-    case "dev": {
-      const { values } = parse(() =>
-        parseArgs({ args: rest, options: { config: { type: "string", short: "c" } } }),
-      );
-      return dev(values.config ?? "deploy/config/local.yaml");
-    }
-    case "--version":
-    case "version":
-      process.stdout.write(`${VERSION}\n`);
-      return;
-    case undefined:
-    case "help":
-    case "--help":
-    case "-h":
-      process.stdout.write(USAGE);
-      return;
-    default:
-      throw new CliError(`unknown command ${JSON.stringify(command)}; run relevance-gateway --help`);
-  }
+/**
+ * The `relevance-gateway` command line: commander commands built from the table in commands.ts.
+ * Exit codes: 0 ok (help and --version included), 1 runtime error, 2 usage or configuration error.
+ */
+const NAME = "relevance-gateway";
+
+/** Help or --version was printed: exit 0 without a message. */
+class Printed extends Error {}
+
+/** Commander's errors become one-line CliErrors (exit 2) naming the command; its own printing is off. */
+function onCommanderExit(err: CommanderError, command?: string): never {
+  if (err.exitCode === 0) throw new Printed();
+  const message = err.message.replace(/^error: /, "");
+  throw new CliError(command === undefined ? message : `${command}: ${message}`, 2);
 }
 
-/** Runs a parseArgs call, turning its errors into one-line usage errors. */
-function parse<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw new CliError((err as Error).message);
+function helpText(spec: CommandSpec): string {
+  const lines = ["", "Examples:", ...spec.examples.map((e) => `  ${e}`)];
+  if (spec.notes !== undefined) lines.push("", spec.notes);
+  return `${lines.join("\n")}\n`;
+}
+
+function addCommand(program: Command, spec: CommandSpec, argv: readonly string[]): void {
+  const cmd = program
+    .command(spec.name)
+    .summary(spec.summary)
+    .description(spec.description ?? spec.summary)
+    .exitOverride((err) => onCommanderExit(err, spec.name))
+    .addHelpText("after", helpText(spec));
+  for (const a of spec.arguments ?? []) {
+    const argument = new Argument(a.name, a.description);
+    if (a.choices !== undefined) argument.choices(a.choices);
+    cmd.addArgument(argument);
   }
+  for (const o of spec.options) {
+    const option = new Option(
+      o.flags,
+      o.default === undefined ? o.description : `${o.description} (default: ${o.default})`,
+    );
+    if (o.repeatable) option.argParser((value: string, previous?: string[]) => [...(previous ?? []), value]);
+    if (o.group !== undefined) option.helpGroup(o.group);
+    cmd.addOption(option);
+  }
+  cmd.action(async (...actionArgs: unknown[]) => {
+    const command = actionArgs.at(-1) as Command;
+    // By long name ("metrics-port"), as the implementations read them; absent options stay absent.
+    const flags: Record<string, Flags[string]> = {};
+    for (const option of command.options) {
+      const value = command.getOptionValue(option.attributeName()) as Flags[string];
+      if (value !== undefined) flags[option.name()] = value;
+    }
+    await spec.run(command.args, flags, argv.slice(1));
+  });
+}
+
+function buildProgram(argv: readonly string[]): Command {
+  const program = new Command(NAME)
+    .description("Scores query-document relevance on Triton (student) and vLLM (teacher).")
+    .version(VERSION, "-V, --version", "print the version")
+    .helpOption("-h, --help", "print the help")
+    .helpCommand("help [command]", "print the help of a command")
+    .configureHelp({ sortSubcommands: false, sortOptions: false })
+    .configureOutput({ outputError: () => {} })
+    .showSuggestionAfterError(true)
+    .exitOverride((err) => onCommanderExit(err))
+    .addHelpText(
+      "after",
+      `\nRun '${NAME} help <command>' or '${NAME} <command> --help' for a command's options and examples.\n` +
+        `${EXIT_CODES}\n`,
+    );
+  for (const spec of COMMANDS) addCommand(program, spec, argv);
+  return program;
+}
+
+function unknownCommand(name: string): CliError {
+  return new CliError(`unknown command ${JSON.stringify(name)}; run ${NAME} --help`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram(argv);
+  const [first, ...rest] = argv;
+  if (first === undefined) {
+    program.outputHelp();
+    return;
+  }
+  const known = (name: string) => COMMANDS.some((c) => c.name === name);
+  if (!first.startsWith("-") && first !== "help" && !known(first)) throw unknownCommand(first);
+  if (first === "help" && rest[0] !== undefined && !known(rest[0])) throw unknownCommand(rest[0]);
+  // Refused before parsing, so the message is the reason and not "unknown option", and a value is never echoed.
+  const spec = COMMANDS.find((c) => c.name === first);
+  for (const [flag, reason] of Object.entries(spec?.refused ?? {})) {
+    if (rest.some((arg) => arg === flag || arg.startsWith(`${flag}=`))) throw new CliError(reason);
+  }
+  await program.parseAsync(argv, { from: "user" });
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof Printed) return;
   if (err instanceof CliError || isConfigError(err)) {
-    process.stderr.write(`relevance-gateway: ${(err as Error).message}\n`);
+    process.stderr.write(`${NAME}: ${(err as Error).message}\n`);
     process.exitCode = err instanceof CliError ? err.exitCode : 2;
     return;
   }
-  process.stderr.write(
-    `relevance-gateway: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-  );
+  process.stderr.write(`${NAME}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });

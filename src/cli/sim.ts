@@ -6,14 +6,14 @@ import {
   TRITON_MALFORMED_KINDS,
   VLLM_MALFORMED_KINDS,
   validateFaultSpec,
-} from "../sim/faults.js";
+} from "../tools/sim/faults.js";
 import {
   createTritonSim,
   DEFAULT_SIM_METRICS_PORT,
   DEFAULT_SIM_PORT,
   type TritonSim,
-} from "../sim/triton-sim.js";
-import { createVllmSim, DEFAULT_VLLM_SIM_PORT, type VllmSim } from "../sim/vllm-sim.js";
+} from "../tools/sim/triton-sim.js";
+import { createVllmSim, DEFAULT_VLLM_SIM_PORT, type VllmSim } from "../tools/sim/vllm-sim.js";
 import { CliError, intOption, numberOption } from "./fail.js";
 
 /** Fault injection flags, the same for both simulators (docs/fault-injection.md). */

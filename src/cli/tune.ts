@@ -5,12 +5,12 @@ import { checkTritonEndpoint } from "../backends/triton/target.js";
 import { checkVllmEndpoint } from "../backends/vllm/target.js";
 import { type BackendConfig, loadConfigFile } from "../config/index.js";
 import { createLogger } from "../observability/logger.js";
-import { describePoint } from "../tune/chart.js";
-import { backendBatchCap, planSweep, type TuneGrid } from "../tune/grid.js";
-import { recommend } from "../tune/recommend.js";
-import { formatRecommendation, formatTable, progressLine, type TuneReport } from "../tune/report.js";
-import { runSweep } from "../tune/sweep.js";
-import { writeTuneOutputs } from "../tune/write-outputs.js";
+import { describePoint } from "../tools/tune/chart.js";
+import { backendBatchCap, planSweep, type TuneGrid } from "../tools/tune/grid.js";
+import { recommend } from "../tools/tune/recommend.js";
+import { formatRecommendation, formatTable, progressLine, type TuneReport } from "../tools/tune/report.js";
+import { runSweep } from "../tools/tune/sweep.js";
+import { writeTuneOutputs } from "../tools/tune/write-outputs.js";
 import { systemClock } from "../util/clock.js";
 import { CliError } from "./fail.js";
 

@@ -97,7 +97,8 @@ t.test("usage errors exit 2 with a one-line message", async (t) => {
   t.match(noQuery.stderr, /--query TEXT is required/);
   const help = await cli(["--help"]);
   t.equal(help.code, 0);
-  t.match(help.stdout, /relevance-gateway serve --config FILE/);
+  t.match(help.stdout, /^Usage: relevance-gateway \[options\] \[command\]\n/);
+  t.match(help.stdout, /\n {2}serve \[options\] +run the gateway\n/);
 });
 
 t.test("score prints a table of labels and probabilities from a running gateway", async (t) => {

@@ -1,7 +1,7 @@
 import t from "tap";
 import { CliError } from "../../src/cli/fail.js";
 import { faultSpecFromFlags } from "../../src/cli/sim.js";
-import { TRITON_MALFORMED_KINDS, VLLM_MALFORMED_KINDS } from "../../src/sim/faults.js";
+import { TRITON_MALFORMED_KINDS, VLLM_MALFORMED_KINDS } from "../../src/tools/sim/faults.js";
 
 t.test("no fault flags: no spec", (t) => {
   t.equal(faultSpecFromFlags({}, TRITON_MALFORMED_KINDS), undefined);

@@ -35,14 +35,16 @@ export interface ServeProcess {
  * `relevance-gateway serve` as its own process with `config` (written to a
  * temporary file); resolves once it logs that it listens. Stopping it is the
  * caller's business (SIGTERM), since some tests are about exactly that.
+ * `nodeArgs` go to node before the CLI (`--import` of a loader hook).
  */
 export async function startServeProcess(
   config: object,
   env: Record<string, string> = {},
+  nodeArgs: readonly string[] = [],
 ): Promise<ServeProcess> {
   const file = join(mkdtempSync(join(tmpdir(), "rg-serve-")), "gateway.yaml");
   writeFileSync(file, JSON.stringify({ logging: { level: "info" }, ...config }));
-  const child = spawn(process.execPath, cliArgs("serve", "--config", file), {
+  const child = spawn(process.execPath, [...nodeArgs, ...cliArgs("serve", "--config", file)], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...env },
   });

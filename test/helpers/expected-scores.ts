@@ -1,7 +1,7 @@
 import type { DocumentMessage } from "../../src/codec/index.js";
 import { createModelText, defaultModelTextOptions } from "../../src/model-text/index.js";
-import { simLogits, softmax5 } from "../../src/sim/sim-scores.js";
-import { teacherProbabilities } from "../../src/sim/vllm-sim.js";
+import { simLogits, softmax5 } from "../../src/tools/sim/sim-scores.js";
+import { teacherProbabilities } from "../../src/tools/sim/vllm-sim.js";
 
 const modelText = createModelText(defaultModelTextOptions);
 

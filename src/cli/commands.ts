@@ -1,0 +1,415 @@
+/**
+ * Every `relevance-gateway` subcommand, declared once: its arguments, options (flag, placeholder,
+ * description, default as shown in --help), examples and notes, and how it runs. main.ts turns
+ * the table into commander commands; nothing else describes the command line.
+ *
+ * Each `run` loads its implementation with `import()` when the subcommand runs, so `serve` never
+ * loads the simulators, the bench, tune or shadow-report (test/cli/serve-modules.test.ts checks it).
+ * Only type imports here: they are erased from the build.
+ *
+ * A `default` is the help text of the value the implementation falls back to when the option is
+ * absent (several depend on other options: `sim`'s port on the simulator, `bench`'s durations on
+ * --quick); options reach the implementations as given, as they always have.
+ */
+import type { BenchFlags } from "./bench.js";
+import type { ScoreFlags } from "./score.js";
+import type { TritonSimFlags, VllmSimFlags } from "./sim.js";
+import type { TuneFlags } from "./tune.js";
+
+/** Parsed options by long name (`"metrics-port"`), as the implementations read them. */
+export type Flags = Readonly<Record<string, string | string[] | boolean | undefined>>;
+
+export interface OptionSpec {
+  /** Commander flags: `"-c, --config <file>"`, `"--json"`. */
+  readonly flags: string;
+  readonly description: string;
+  /** Shown as "(default: …)" in --help. */
+  readonly default?: string;
+  /** May be given more than once; the values are collected in order. */
+  readonly repeatable?: boolean;
+  /** Heading this option is listed under in --help (default "Options:"). */
+  readonly group?: string;
+}
+
+export interface ArgumentSpec {
+  /** `"<file>"`, `"<file...>"` (one or more), `"[kind]"` (optional). */
+  readonly name: string;
+  readonly description: string;
+  readonly choices?: readonly string[];
+}
+
+export interface CommandSpec {
+  readonly name: string;
+  /** One line, in the list of commands. */
+  readonly summary: string;
+  /** More, at the top of the command's own --help. */
+  readonly description?: string;
+  readonly arguments?: readonly ArgumentSpec[];
+  readonly options: readonly OptionSpec[];
+  readonly examples: readonly string[];
+  /** Printed after the examples in --help. */
+  readonly notes?: string;
+  /**
+   * Flags that are refused before parsing, with the reason, even with a value attached
+   * (`--flag=value`): `score --api-key` would put a secret in ps and the shell's history.
+   */
+  readonly refused?: Readonly<Record<string, string>>;
+  /** `args` are the positional arguments, `flags` the options, `argv` what followed the command name. */
+  readonly run: (args: readonly string[], flags: Flags, argv: readonly string[]) => Promise<void>;
+}
+
+export const DEV_CONFIG = "deploy/config/local.yaml";
+
+const SIM_TRITON = "triton simulator options:";
+const SIM_VLLM = "vllm simulator options:";
+const SIM_TLS = "TLS (both simulators; default plaintext):";
+const SIM_FAULTS = "fault injection (both simulators; see docs/fault-injection.md):";
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: "serve",
+    summary: "run the gateway",
+    description:
+      "Runs the gateway with the config FILE until SIGTERM or SIGINT, then drains and exits 0; " +
+      "SIGHUP reloads the file (live keys apply; a bad file keeps the running config).",
+    options: [{ flags: "-c, --config <file>", description: "the gateway config (YAML or JSON); required" }],
+    examples: ["relevance-gateway serve --config deploy/config/local.yaml"],
+    run: async (_args, flags) => (await import("./serve.js")).serve(flags.config as string | undefined),
+  },
+  {
+    name: "check-config",
+    summary: "validate a config file and print the effective config",
+    description:
+      "Prints the effective configuration with every default filled in (secrets redacted), " +
+      "or one line naming the bad field (exit 2).",
+    arguments: [{ name: "<file>", description: "the config file" }],
+    options: [],
+    examples: ["relevance-gateway check-config deploy/config/local.yaml"],
+    run: async ([file]) => (await import("./check-config.js")).checkConfig(file),
+  },
+  {
+    name: "sim",
+    summary: "run the Triton (KServe v2 gRPC) or vLLM (OpenAI-compatible HTTP) simulator",
+    description:
+      "Serves until SIGTERM or SIGINT. Faults can be changed at run time with GET/PUT/DELETE " +
+      "/sim/faults, on the metrics port for triton and on the HTTP port for vllm.",
+    arguments: [{ name: "<kind>", description: "which simulator", choices: ["triton", "vllm"] }],
+    options: [
+      { flags: "--host <host>", description: "listen address", default: "127.0.0.1" },
+      {
+        flags: "--port <n>",
+        description: "gRPC port (triton) or HTTP port (vllm)",
+        default: "8001; vllm 8000",
+      },
+      {
+        flags: "--model <name>",
+        description: "model name (triton) or served model id (vllm)",
+        default: "relevance_student; vllm relevance-teacher",
+      },
+      {
+        flags: "--metrics-port <n>",
+        description: "HTTP /metrics port; 0 = any free port",
+        default: "8002",
+        group: SIM_TRITON,
+      },
+      {
+        flags: "--max-batch-size <n>",
+        description: "the model's max_batch_size",
+        default: "64",
+        group: SIM_TRITON,
+      },
+      { flags: "--base-ms <ms>", description: "fixed cost per batch", default: "2", group: SIM_TRITON },
+      {
+        flags: "--per-item-ms <ms>",
+        description: "cost per item in a batch",
+        default: "0.02",
+        group: SIM_TRITON,
+      },
+      { flags: "--instances <n>", description: "batches executing at once", default: "1", group: SIM_TRITON },
+      {
+        flags: "--tls-client-ca <file>",
+        description: "with TLS: require client certificates signed by this CA (PEM)",
+        group: SIM_TRITON,
+      },
+      {
+        flags: "--max-model-len <n>",
+        description: "context length in tokens",
+        default: "2048",
+        group: SIM_VLLM,
+      },
+      {
+        flags: "--max-num-seqs <n>",
+        description: "sequences running at once; the rest wait",
+        default: "64",
+        group: SIM_VLLM,
+      },
+      {
+        flags: "--api-key-env <name>",
+        description: "require the API key in env variable NAME on /v1 routes, as vllm --api-key",
+        group: SIM_VLLM,
+      },
+      {
+        flags: "--tls-cert <file>",
+        description: "serve TLS with this PEM certificate (chain)",
+        group: SIM_TLS,
+      },
+      { flags: "--tls-key <file>", description: "and this PEM private key", group: SIM_TLS },
+      {
+        flags: "--error-rate <r>",
+        description: "share of scoring calls (0..1) answered with an error",
+        group: SIM_FAULTS,
+      },
+      {
+        flags: "--added-latency-ms <ms>",
+        description: "added to every scoring call's latency",
+        group: SIM_FAULTS,
+      },
+      {
+        flags: "--hang-rate <r>",
+        description: "share of calls accepted and never answered until faults are cleared",
+        group: SIM_FAULTS,
+      },
+      {
+        flags: "--malformed-rate <r>",
+        description: "share of calls answered with a malformed body",
+        group: SIM_FAULTS,
+      },
+      {
+        flags: "--malformed <kind>",
+        description:
+          "triton: missing-output (default), wrong-shape, wrong-datatype, short-raw; " +
+          "vllm: bad-json (default), wrong-shape, missing-items",
+        group: SIM_FAULTS,
+      },
+      {
+        flags: "--reset-rate <r>",
+        description: "share of calls whose connection is reset",
+        group: SIM_FAULTS,
+      },
+      {
+        flags: "--slow-rate <r>",
+        description: "share of calls delayed by --slow-ms, spread evenly (a gray failure)",
+        group: SIM_FAULTS,
+      },
+      { flags: "--slow-ms <ms>", description: "the delay of a --slow-rate call", group: SIM_FAULTS },
+      {
+        flags: "--poison-marker <text>",
+        description:
+          "a call with TEXT in a document fails as the model rejecting that input " +
+          "(triton: INTERNAL from the Python backend; vllm: HTTP 400)",
+        group: SIM_FAULTS,
+      },
+      {
+        flags: "--fail-all",
+        description: "every scoring call fails as on a sick GPU (triton: INTERNAL; vllm: HTTP 500)",
+        group: SIM_FAULTS,
+      },
+      {
+        flags: "--fault-seed <n>",
+        description: "seed of the fault PRNG, for reproducible runs",
+        default: "1",
+        group: SIM_FAULTS,
+      },
+    ],
+    examples: [
+      "relevance-gateway sim triton --port 8001 --metrics-port 8002 --max-batch-size 64",
+      "relevance-gateway sim vllm --port 8000 --max-num-seqs 64 --error-rate 0.1",
+    ],
+    run: async ([kind], flags) => {
+      const { runSim } = await import("./sim.js");
+      const sim = await runSim(kind, flags as TritonSimFlags & VllmSimFlags);
+      await new Promise<void>((resolve) => {
+        const stop = () => sim.close().then(resolve, resolve);
+        process.once("SIGTERM", stop);
+        process.once("SIGINT", stop);
+      });
+    },
+  },
+  {
+    name: "score",
+    summary: "score documents against a running gateway",
+    options: [
+      { flags: "--target <host:port>", description: "gateway address", default: "127.0.0.1:50051" },
+      { flags: "-q, --query <text>", description: "the query (required)" },
+      {
+        flags: "-d, --doc <text>",
+        description: "a document given by its title (repeatable)",
+        repeatable: true,
+      },
+      {
+        flags: "--doc-json <json>",
+        description:
+          'a document as JSON with the proto\'s field names, e.g. \'{"id":"p1","title":"…","board_titles":["…"]}\' (repeatable)',
+        repeatable: true,
+      },
+      { flags: "--experiment <name>", description: "route to a named experiment" },
+      { flags: "--teacher", description: "ask for the teacher (model_preference = TEACHER)" },
+      { flags: "--routing-key <key>", description: "sticky routing key" },
+      { flags: "--deadline-ms <ms>", description: "deadline", default: "10000" },
+      { flags: "--json", description: "print the response as JSON" },
+      {
+        flags: "--api-key-env <name>",
+        description: "send the API key in env variable NAME as authorization: Bearer <key>",
+      },
+      {
+        flags: "--api-key-file <file>",
+        description:
+          "or the key in FILE (one token; surrounding whitespace trimmed). There is no flag for the key " +
+          "itself: it would show in ps and the shell's history",
+      },
+      { flags: "--tls", description: "connect with TLS, trusting the system's roots (default plaintext)" },
+      { flags: "--tls-ca <file>", description: "trust this PEM CA bundle instead (implies --tls)" },
+      {
+        flags: "--tls-cert <file>",
+        description: "client certificate (PEM) for mutual TLS, with --tls-key (implies --tls)",
+      },
+      { flags: "--tls-key <file>", description: "its private key (PEM)" },
+      {
+        flags: "--tls-server-name <name>",
+        description:
+          "the name the server certificate must carry, when dialling an address that is not in it (implies --tls)",
+      },
+    ],
+    examples: [
+      'relevance-gateway score -q "chocolate chip cookies" -d "Best chocolate chip cookies recipe" -d "Garden furniture ideas"',
+      'relevance-gateway score --target gateway:50051 --tls-ca ca.crt --api-key-env RG_KEY -q "cookies" -d "Cookies" --json',
+    ],
+    refused: {
+      "--api-key":
+        "score: a key on the command line shows in ps and the shell's history; use --api-key-env NAME or --api-key-file FILE",
+    },
+    run: async (_args, flags) => (await import("./score.js")).score(flags as ScoreFlags),
+  },
+  {
+    name: "dev",
+    summary: "simulators + gateway on this machine (npm start)",
+    description:
+      "Starts the Triton and vLLM simulators on the real servers' default ports, then the gateway; " +
+      "prints where everything listens; Ctrl-C stops all of it.",
+    options: [{ flags: "-c, --config <file>", description: "the gateway config", default: DEV_CONFIG }],
+    examples: ["relevance-gateway dev", "relevance-gateway dev --config my-local.yaml"],
+    run: async (_args, flags) =>
+      (await import("./dev.js")).dev((flags.config as string | undefined) ?? DEV_CONFIG),
+  },
+  {
+    name: "shadow-report",
+    summary: "summarise shadow comparison logs (.jsonl, .jsonl.gz)",
+    arguments: [{ name: "<file...>", description: "comparison logs (.jsonl or .jsonl.gz)" }],
+    options: [
+      {
+        flags: "--out <dir>",
+        description: "where to write confusion.svg, expected-relevance.svg and kendall-tau.svg",
+        default: "./shadow-report",
+      },
+      {
+        flags: "--k <n>",
+        description: "cut-off of NDCG@k and top-k overlap, recomputed from the logged probabilities",
+        default: "10",
+      },
+      { flags: "--worst <n>", description: "how many largest |ΔER| documents to list", default: "20" },
+      { flags: "--json", description: "print the figures as JSON instead of the text report" },
+      {
+        flags: "--progress",
+        description: "report reading progress on stderr even when it is not a terminal",
+      },
+    ],
+    examples: [
+      "relevance-gateway shadow-report comparisons/*.jsonl --out report",
+      "relevance-gateway shadow-report day.jsonl.gz --json",
+    ],
+    notes:
+      "Bad lines are reported with FILE:LINE and skipped; the exit code is 1 only when no FILE could be read.",
+    run: async (files, flags) =>
+      (await import("../tools/shadow-report/index.js")).runShadowReport(files, flags),
+  },
+  {
+    name: "tune",
+    summary: "sweep batch size × delay × concurrency against a backend (docs/tuning.md)",
+    options: [
+      {
+        flags: "-c, --config <file>",
+        description: "the gateway config; the backend is built from it as the gateway builds it (required)",
+      },
+      { flags: "--backend <name>", description: "which backends.<NAME> to tune", default: "routing.default" },
+      {
+        flags: "--endpoint <addr>",
+        description: "use this endpoint instead of the configured ones (repeatable)",
+        repeatable: true,
+      },
+      { flags: "--batch-sizes <list>", description: "maxBatchSize values", default: "8,16,32,64,128" },
+      { flags: "--delays <list>", description: "maxQueueDelayMs values", default: "0,2,5" },
+      {
+        flags: "--concurrency <list>",
+        description: "requests outstanding at once, closed loop",
+        default: "4,16,64",
+      },
+      { flags: "--docs <n>", description: "documents per request", default: "8" },
+      { flags: "--duration <s>", description: "measured seconds per point", default: "3" },
+      { flags: "--warmup <s>", description: "unmeasured seconds before each point", default: "1" },
+      { flags: "--p99-target <ms>", description: "latency objective of the recommendation", default: "50" },
+      {
+        flags: "--tolerance <pct>",
+        description: "throughputs this close to the best count as equal",
+        default: "3",
+      },
+      { flags: "--out <dir>", description: "where tune.csv, tune.svg and tune.json go", default: "tune-out" },
+      { flags: "--wait-ready <s>", description: "how long to wait for a ready endpoint", default: "15" },
+    ],
+    examples: [
+      "relevance-gateway tune --config deploy/config/local.yaml --backend student",
+      "relevance-gateway tune -c gateway.yaml --endpoint 10.0.0.7:8001 --batch-sizes 16,32 --delays 0,2",
+    ],
+    notes: "Progress goes to stderr; the table and the recommendation to stdout.",
+    run: async (_args, flags) => (await import("./tune.js")).tune(flags as TuneFlags),
+  },
+  {
+    name: "bench",
+    summary: "measure the gateway against its performance goals (docs/benchmarks.md)",
+    description: "Starts its own simulators and gateways.",
+    options: [
+      { flags: "--quick", description: "every scenario briefly (about 2 minutes in all)" },
+      {
+        flags: "--scenario <list>",
+        description: "overhead, batching, cpu-ceiling, shadow, memory (repeatable)",
+        default: "all",
+        repeatable: true,
+      },
+      {
+        flags: "--out <dir>",
+        description: "where bench.json, bench.md and bench.svg go",
+        default: ".scratch/bench",
+      },
+      { flags: "--rounds <n>", description: "measured rounds per configuration", default: "3; quick 1" },
+      { flags: "--seconds <s>", description: "each measured window", default: "10; quick 3" },
+      { flags: "--warmup <s>", description: "unmeasured load before each window", default: "3; quick 1" },
+      { flags: "--soak-seconds <s>", description: "the memory soak", default: "180; quick 20" },
+      { flags: "--soak-warmup <s>", description: "load before the soak", default: "20; quick 3" },
+      { flags: "--seed <n>", description: "seed of arrival times and request texts", default: "42" },
+      {
+        flags: "--profile",
+        description: "run the gateways under node --cpu-prof; summarise into DIR/profiles",
+      },
+      { flags: "--summarise-profiles <dir>", description: "summarise the .cpuprofile files in DIR and exit" },
+    ],
+    examples: [
+      "relevance-gateway bench --quick",
+      "relevance-gateway bench --scenario overhead,batching --rounds 5",
+    ],
+    notes:
+      "Progress goes to stderr; the Markdown report and the goals to stdout. Exit code 1 when a\n" +
+      "scenario fails to run (a missed goal is reported, not an error).",
+    run: async (_args, flags, argv) => (await import("./bench.js")).bench(flags as BenchFlags, argv),
+  },
+  {
+    name: "version",
+    summary: "print the version",
+    options: [],
+    examples: ["relevance-gateway version"],
+    run: async () => {
+      const { VERSION } = await import("../version.js");
+      process.stdout.write(`${VERSION}\n`);
+    },
+  },
+];
+
+export const EXIT_CODES = "Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.";

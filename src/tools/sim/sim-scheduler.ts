@@ -1,0 +1,117 @@
+/**
+ * The simulator's cost model: a GPU with `instances` model instances. Each
+ * job (one ModelInfer call, i.e. one batch) occupies an instance for
+ * `baseMs + perItemMs × n`; when all instances are busy, jobs wait in FIFO
+ * order. Time comes from the injected Clock, so tests can step it.
+ */
+import type { Clock, TimerHandle } from "../../util/clock.js";
+
+export interface SimCost {
+  /** Fixed cost of one batch execution. */
+  readonly baseMs: number;
+  /** Added cost per pair in the batch. */
+  readonly perItemMs: number;
+  /** Batches that may execute at once. */
+  readonly instances: number;
+}
+
+export const DEFAULT_SIM_COST: SimCost = { baseMs: 2, perItemMs: 0.02, instances: 1 };
+
+export interface SimJob {
+  readonly n: number;
+  /** An instance picked the job up. */
+  onStart(): void;
+  /** The execution finished. */
+  onDone(): void;
+  /** The scheduler closed before the job finished. */
+  onAbort(): void;
+}
+
+export interface SimTicket {
+  /** Removes a queued job and returns true; returns false once it has started (a GPU batch runs to completion). */
+  dequeue(): boolean;
+}
+
+export function validateCost(cost: SimCost): SimCost {
+  const { baseMs, perItemMs, instances } = cost;
+  if (!(baseMs >= 0) || !(perItemMs >= 0) || !Number.isFinite(baseMs + perItemMs)) {
+    throw new RangeError(
+      `sim cost: baseMs and perItemMs must be finite and >= 0, got ${baseMs} and ${perItemMs}`,
+    );
+  }
+  if (!Number.isInteger(instances) || instances < 1) {
+    throw new RangeError(`sim cost: instances must be an integer >= 1, got ${instances}`);
+  }
+  return { baseMs, perItemMs, instances };
+}
+
+export class SimScheduler {
+  readonly #clock: Clock;
+  readonly #cost: () => SimCost;
+  readonly #queue: SimJob[] = [];
+  readonly #running = new Map<SimJob, TimerHandle>();
+  #closed = false;
+
+  /** `cost` is read whenever a job starts, so cost changes apply to the next batch. */
+  constructor(clock: Clock, cost: () => SimCost) {
+    this.#clock = clock;
+    this.#cost = cost;
+  }
+
+  get executing(): number {
+    return this.#running.size;
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  submit(job: SimJob): SimTicket {
+    if (this.#closed) {
+      job.onAbort();
+      return { dequeue: () => false };
+    }
+    this.#queue.push(job);
+    this.#pump();
+    return {
+      dequeue: () => {
+        const i = this.#queue.indexOf(job);
+        if (i < 0) return false;
+        this.#queue.splice(i, 1);
+        return true;
+      },
+    };
+  }
+
+  /** Starts queued jobs while instances are free (also after `instances` grows). */
+  pump(): void {
+    this.#pump();
+  }
+
+  /** Aborts queued and running jobs; later submissions abort at once. */
+  close(): void {
+    this.#closed = true;
+    const jobs = [...this.#running.keys(), ...this.#queue];
+    for (const timer of this.#running.values()) timer.cancel();
+    this.#running.clear();
+    this.#queue.length = 0;
+    for (const job of jobs) job.onAbort();
+  }
+
+  #pump(): void {
+    while (!this.#closed && this.#queue.length > 0 && this.#running.size < this.#cost().instances) {
+      const job = this.#queue.shift()!;
+      const { baseMs, perItemMs } = this.#cost();
+      const timer = this.#clock.setTimeout(
+        () => {
+          if (!this.#running.delete(job)) return;
+          job.onDone();
+          this.#pump();
+        },
+        baseMs + perItemMs * job.n,
+      );
+      this.#running.set(job, timer);
+      job.onStart();
+    }
+  }
+}
