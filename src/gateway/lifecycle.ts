@@ -21,8 +21,11 @@ export interface Servers {
   prepare(): PreparedServers;
 }
 
+/** What the lifecycle uses of the gRPC listener: health to flip, a server to close. */
+export type GrpcListener = Pick<GrpcServer, "server" | "setServing">;
+
 export interface PreparedServers {
-  listenGrpc(): Promise<{ readonly server: GrpcServer; readonly port: number }>;
+  listenGrpc(): Promise<{ readonly server: GrpcListener; readonly port: number }>;
   listenAdmin(
     notReadyReasons: () => string[],
   ): Promise<{ readonly server: HttpServer; readonly port: number }>;
@@ -70,7 +73,7 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
   const { clock, metrics, lanes, shadow, tracing } = parts;
   const log = parts.logger.child({ component: "gateway" });
   const pollMs = parts.readinessPollMs ?? READINESS_POLL_MS;
-  let grpc: GrpcServer | undefined;
+  let grpc: GrpcListener | undefined;
   let admin: HttpServer | undefined;
   let readinessTimer: TimerHandle | undefined;
   let configWatcher: { close(): void } | undefined;
