@@ -9,7 +9,7 @@ import { docs, ManualEndpoint } from "../helpers/manual-endpoint.js";
 
 const MARKER = "POISON";
 
-/** What Triton's mapping makes of a Python backend raising on one input (see triton/mapping.ts). */
+/** What Triton's mapping makes of a Python backend raising on one input (see backends/triton/errors.ts). */
 function rejection(endpoint: string): GatewayError {
   return new GatewayError(
     status.UNAVAILABLE,

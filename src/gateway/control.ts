@@ -1,12 +1,8 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { AdminControl, AdminResult } from "./admin/control-api.js";
-import { AdaptiveController } from "./batching/adaptive.js";
-import type { Batcher, BatchLimits } from "./batching/batcher.js";
-import type { BatchController } from "./batching/controller.js";
+import type { AdminControl, AdminResult } from "../admin/control-api.js";
+import { AdaptiveController } from "../batching/adaptive.js";
 import {
-  type BatchingConfig,
   type ConfigChange,
-  ConfigError,
   type ConfigPlan,
   type GatewayConfig,
   isConfigError,
@@ -15,79 +11,22 @@ import {
   planConfigPatch,
   redactChange,
   redactConfig,
-} from "./config/index.js";
-import type { Logger } from "./observability/logger.js";
-import type { GatewayMetrics } from "./observability/metrics.js";
-import { securityMetrics } from "./observability/security-metrics.js";
-import { createRouter, type ModelRoleName, type Router } from "./routing/router.js";
-import { createLiveAuthenticator, type LiveAuthenticator } from "./security/live-authenticator.js";
-import type { ShadowSender } from "./shadow/shadow-sender.js";
-import type { Clock } from "./util/clock.js";
+} from "../config/index.js";
+import type { Logger } from "../observability/logger.js";
+import type { GatewayMetrics } from "../observability/metrics.js";
+import type { LiveAuthenticator } from "../security/live-authenticator.js";
+import type { ShadowSender } from "../shadow/shadow-sender.js";
+import type { Lane } from "./lane.js";
 
 /**
- * The control plane of a running gateway (part of the composition root): the
- * config in force and its generation, and the one way to change it — a
- * validated plan whose live changes are applied to the batchers, the router
- * and the shadow sampler, each logged with its old and new value. The admin
- * API, SIGHUP and the config-file watcher all come through here.
+ * The control plane of a running gateway: the config in force and its
+ * generation, and the one way to change it — a validated plan whose live
+ * changes are applied to what the composition root built (the lanes, the
+ * router, the shadow sampler, the authenticator), each logged with its old and
+ * new value. The admin API, SIGHUP and the config-file watcher all come through here.
  */
 
 export type ChangeSource = "admin" | "file";
-
-/** The batcher limits for a backend's `batching` config; an adaptive controller is kept across changes. */
-export function batchLimits(
-  b: BatchingConfig,
-  previous: BatchController | undefined,
-  onModel: (fixedMs: number, perItemMs: number) => void,
-): BatchLimits {
-  let controller: BatchController | undefined;
-  if (b.mode === "adaptive" && b.targetLatencyMs !== undefined) {
-    if (previous instanceof AdaptiveController) {
-      previous.setTargetLatencyMs(b.targetLatencyMs);
-      controller = previous;
-    } else {
-      controller = new AdaptiveController({ targetLatencyMs: b.targetLatencyMs, onModel });
-    }
-  }
-  return {
-    maxBatchSize: b.maxBatchSize,
-    maxQueueDelayMs: b.maxQueueDelayMs,
-    preferredBatchSizes: b.preferredBatchSizes,
-    maxQueueItems: b.maxQueueItems,
-    maxConcurrentBatches: b.maxConcurrentBatches,
-    controller,
-  };
-}
-
-/** Feeds an adaptive controller's learned batch time model (ms) to the backend's gauges (s). */
-export function costModelGauges(metrics: GatewayMetrics, backend: string) {
-  return (fixedMs: number, perItemMs: number): void => {
-    metrics.batchCostFixed.labels(backend).set(fixedMs / 1000);
-    metrics.batchCostPerItem.labels(backend).set(perItemMs / 1000);
-  };
-}
-
-export function buildRouter(cfg: GatewayConfig, roles: ReadonlyMap<string, ModelRoleName>): Router {
-  return createRouter({
-    defaultBackend: cfg.routing.default,
-    canary: cfg.routing.canary,
-    experiments: cfg.routing.experiments,
-    allowForcedTeacher: cfg.routing.allowForcedTeacher,
-    roles,
-  });
-}
-
-/** The gateway's authenticator for `cfg.auth`; a key file that cannot be read is a ConfigError naming it. */
-export function buildAuthenticator(
-  cfg: GatewayConfig,
-  deps: { clock: Clock; registry: GatewayMetrics["registry"] },
-): LiveAuthenticator {
-  try {
-    return createLiveAuthenticator(cfg.auth, { clock: deps.clock, metrics: securityMetrics(deps.registry) });
-  } catch (err) {
-    throw new ConfigError(errorMessage(err), { cause: err });
-  }
-}
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -99,13 +38,12 @@ export interface ControlDeps {
   readonly initial: GatewayConfig;
   /** Client identities: a live `auth.*` change swaps them; every file reload reads their key files again. */
   readonly auth?: LiveAuthenticator | undefined;
-  readonly batchers: ReadonlyMap<string, Batcher>;
-  /** The shadow path's batcher follows the teacher's batching caps (its own queue bound and concurrency). */
-  readonly shadow:
-    | { readonly sender: ShadowSender; readonly batcher: Batcher; readonly backend: string }
-    | undefined;
-  readonly setRouter: (router: Router) => void;
-  readonly roles: ReadonlyMap<string, ModelRoleName>;
+  /** The primary lanes, by backend name. */
+  readonly lanes: ReadonlyMap<string, Lane>;
+  /** The shadow path: its lane follows the teacher's batch shape, its sender `routing.shadow.percent`. */
+  readonly shadow: { readonly lane: Lane; readonly sender: ShadowSender } | undefined;
+  /** Rebuilds the router for a routing change. */
+  readonly router: { reconfigure(cfg: GatewayConfig): void };
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
   /** The file `serve --config` read; reloads read it again. */
@@ -141,24 +79,12 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
 
   function applyLive(next: GatewayConfig, changes: readonly ConfigChange[]): void {
     const touched = new Set(changes.map((c) => c.path.split(".").slice(0, 2).join(".")));
-    for (const [name, batcher] of deps.batchers) {
-      const b = next.backends[name];
-      if (!b || !touched.has(`backends.${name}`)) continue;
-      batcher.reconfigure(batchLimits(b.batching, batcher.limits.controller, costModelGauges(metrics, name)));
-    }
     const shadow = deps.shadow;
-    const teacher = shadow ? next.backends[shadow.backend] : undefined;
-    if (shadow && teacher && touched.has(`backends.${shadow.backend}`)) {
-      const limits = shadow.batcher.limits;
-      shadow.batcher.reconfigure({
-        ...limits,
-        maxBatchSize: teacher.batching.maxBatchSize,
-        maxQueueDelayMs: teacher.batching.maxQueueDelayMs,
-        preferredBatchSizes: teacher.batching.preferredBatchSizes,
-      });
+    for (const lane of [...deps.lanes.values(), ...(shadow ? [shadow.lane] : [])]) {
+      if (touched.has(`backends.${lane.name}`)) lane.reconfigure(next);
     }
     if (changes.some((c) => c.path.startsWith("routing."))) {
-      deps.setRouter(buildRouter(next, deps.roles));
+      deps.router.reconfigure(next);
       if (shadow && next.routing.shadow) shadow.sender.setPercent(next.routing.shadow.percent);
     }
     publishBackends(metrics, next);
@@ -184,7 +110,7 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
     },
     batching() {
       return Object.fromEntries(
-        [...deps.batchers].map(([name, b]) => {
+        [...deps.lanes].map(([name, { batcher: b }]) => {
           const { controller, ...limits } = b.limits;
           return [
             name,
