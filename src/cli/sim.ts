@@ -12,8 +12,8 @@ import {
   DEFAULT_SIM_METRICS_PORT,
   DEFAULT_SIM_PORT,
   type TritonSim,
-} from "../tools/sim/triton-sim.js";
-import { createVllmSim, DEFAULT_VLLM_SIM_PORT, type VllmSim } from "../tools/sim/vllm-sim.js";
+} from "../tools/sim/triton/server.js";
+import { createVllmSim, DEFAULT_VLLM_SIM_PORT, type VllmSim } from "../tools/sim/vllm/server.js";
 import { CliError, intOption, numberOption } from "./fail.js";
 
 /** Fault injection flags, the same for both simulators (docs/fault-injection.md). */

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import t from "tap";
 import { validateConfig } from "../../src/config/index.js";
 import { createGateway } from "../../src/gateway.js";
-import { createTritonSim } from "../../src/tools/sim/triton-sim.js";
+import { createTritonSim } from "../../src/tools/sim/triton/server.js";
 import { capturedLogger } from "../helpers/captured-logger.js";
 import { doc, ScoreClient } from "../helpers/grpc-client.js";
 import { useGateway } from "../helpers/use-gateway.js";

@@ -1,6 +1,6 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import t, { type Test } from "tap";
-import { createTritonSim } from "../../src/tools/sim/triton-sim.js";
+import { createTritonSim } from "../../src/tools/sim/triton/server.js";
 import { type ServeProcess, startServeProcess } from "../helpers/cli.js";
 import { doc, ScoreClient } from "../helpers/grpc-client.js";
 

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
-import { createTritonSim } from "../../src/tools/sim/triton-sim.js";
+import { createTritonSim } from "../../src/tools/sim/triton/server.js";
 import { startServeProcess } from "../helpers/cli.js";
 
 /**

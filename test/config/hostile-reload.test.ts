@@ -6,7 +6,7 @@ import t, { type Test } from "tap";
 import { stringify } from "yaml";
 import { loadConfigFile, MAX_CONFIG_FILE_BYTES } from "../../src/config/index.js";
 import { createGateway } from "../../src/gateway.js";
-import { createTritonSim } from "../../src/tools/sim/triton-sim.js";
+import { createTritonSim } from "../../src/tools/sim/triton/server.js";
 import { capturedLogger } from "../helpers/captured-logger.js";
 import { doc, ScoreClient } from "../helpers/grpc-client.js";
 

@@ -1,6 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import t from "tap";
-import { createTritonSim } from "../../src/tools/sim/triton-sim.js";
+import { createTritonSim } from "../../src/tools/sim/triton/server.js";
 import { doc, type ScoreOutcome } from "../helpers/grpc-client.js";
 import { useGateway } from "../helpers/use-gateway.js";
 

@@ -1,7 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import t from "tap";
-import { createTritonSim } from "../../src/tools/sim/triton-sim.js";
-import { createVllmSim } from "../../src/tools/sim/vllm-sim.js";
+import { createTritonSim } from "../../src/tools/sim/triton/server.js";
+import { createVllmSim } from "../../src/tools/sim/vllm/server.js";
 import { startServeProcess } from "../helpers/cli.js";
 import { doc, ScoreClient, type ScoreOutcome } from "../helpers/grpc-client.js";
 

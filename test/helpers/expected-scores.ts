@@ -1,7 +1,7 @@
 import type { DocumentMessage } from "../../src/codec/index.js";
 import { createModelText, defaultModelTextOptions } from "../../src/model-text/index.js";
-import { simLogits, softmax5 } from "../../src/tools/sim/sim-scores.js";
-import { teacherProbabilities } from "../../src/tools/sim/vllm-sim.js";
+import { simLogits, softmax5 } from "../../src/tools/sim/triton/scores.js";
+import { teacherProbabilities } from "../../src/tools/sim/vllm/server.js";
 
 const modelText = createModelText(defaultModelTextOptions);
 

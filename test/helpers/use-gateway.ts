@@ -2,8 +2,8 @@ import type { Test } from "tap";
 import { validateConfig } from "../../src/config/index.js";
 import { createGateway, type Gateway } from "../../src/gateway.js";
 import { type Logger, silentLogger } from "../../src/observability/logger.js";
-import { createTritonSim, type TritonSim, type TritonSimOptions } from "../../src/tools/sim/triton-sim.js";
-import { createVllmSim, type VllmSim, type VllmSimOptions } from "../../src/tools/sim/vllm-sim.js";
+import { createTritonSim, type TritonSim, type TritonSimOptions } from "../../src/tools/sim/triton/server.js";
+import { createVllmSim, type VllmSim, type VllmSimOptions } from "../../src/tools/sim/vllm/server.js";
 import { ScoreClient } from "./grpc-client.js";
 
 export interface Stack {

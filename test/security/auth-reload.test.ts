@@ -7,7 +7,7 @@ import { stringify } from "yaml";
 import { isConfigError, loadConfigFile } from "../../src/config/index.js";
 import { createGateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/observability/logger.js";
-import { createTritonSim } from "../../src/tools/sim/triton-sim.js";
+import { createTritonSim } from "../../src/tools/sim/triton/server.js";
 import { doc } from "../helpers/grpc-client.js";
 import { AuthScoreClient } from "./auth-client.js";
 

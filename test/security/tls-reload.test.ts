@@ -5,7 +5,7 @@ import { join } from "node:path";
 import t from "tap";
 import { validateConfig } from "../../src/config/index.js";
 import { createGateway } from "../../src/gateway.js";
-import { createTritonSim } from "../../src/tools/sim/triton-sim.js";
+import { createTritonSim } from "../../src/tools/sim/triton/server.js";
 import { capturedLogger } from "../helpers/captured-logger.js";
 import { eventually, fixture, fixturePath, score, servedSerial, tlsClient } from "./tls-helpers.js";
 

@@ -4,7 +4,7 @@ import { validateConfig } from "../../src/config/index.js";
 import { createGateway } from "../../src/gateway.js";
 import { silentLogger } from "../../src/observability/logger.js";
 import { createServerCredentials, peerCertificateSubject } from "../../src/security/tls.js";
-import { createTritonSim } from "../../src/tools/sim/triton-sim.js";
+import { createTritonSim } from "../../src/tools/sim/triton/server.js";
 import { configError } from "../config/helpers.js";
 import { fixturePath, plaintextClient, score, tlsClient } from "./tls-helpers.js";
 

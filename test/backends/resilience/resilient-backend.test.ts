@@ -9,7 +9,7 @@ import {
 } from "../../../src/backends/resilience/resilient-backend.js";
 import { createTritonBackend } from "../../../src/backends/triton/client.js";
 import { silentLogger } from "../../../src/observability/logger.js";
-import { createTritonSim, type TritonSim } from "../../../src/tools/sim/triton-sim.js";
+import { createTritonSim, type TritonSim } from "../../../src/tools/sim/triton/server.js";
 import { systemClock } from "../../../src/util/clock.js";
 import { GatewayError } from "../../../src/util/gateway-error.js";
 import { ManualEndpoint } from "../../helpers/manual-endpoint.js";

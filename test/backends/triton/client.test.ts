@@ -12,8 +12,12 @@ import {
   type ModelInferRequestMessage,
   type ModelInferResponseMessage,
 } from "../../../src/codec/index.js";
-import { simLogits, softmax5 } from "../../../src/tools/sim/sim-scores.js";
-import { createTritonSim, type TritonSim, type TritonSimOptions } from "../../../src/tools/sim/triton-sim.js";
+import { simLogits, softmax5 } from "../../../src/tools/sim/triton/scores.js";
+import {
+  createTritonSim,
+  type TritonSim,
+  type TritonSimOptions,
+} from "../../../src/tools/sim/triton/server.js";
 import { GatewayError } from "../../../src/util/gateway-error.js";
 import { FakeClock } from "../../helpers/fake-clock.js";
 import { waitFor } from "../../helpers/triton-raw-client.js";

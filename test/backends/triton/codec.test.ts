@@ -1,7 +1,7 @@
 import t from "tap";
 import { packBytesTensor, readProbabilities } from "../../../src/backends/triton/codec.js";
 import type { ModelInferResponseMessage } from "../../../src/codec/index.js";
-import { softmax5 } from "../../../src/tools/sim/sim-scores.js";
+import { softmax5 } from "../../../src/tools/sim/triton/scores.js";
 
 function unpack(buf: Buffer): string[] {
   const out: string[] = [];

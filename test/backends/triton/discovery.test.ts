@@ -3,8 +3,8 @@ import t, { type Test } from "tap";
 import type { BackendClient, BackendEndpoint, CallContext } from "../../../src/backends/backend-client.js";
 import { createTritonBackend } from "../../../src/backends/triton/client.js";
 import { parseTritonTarget } from "../../../src/backends/triton/target.js";
-import { simLogits, softmax5 } from "../../../src/tools/sim/sim-scores.js";
-import { createTritonSim, type TritonSim } from "../../../src/tools/sim/triton-sim.js";
+import { simLogits, softmax5 } from "../../../src/tools/sim/triton/scores.js";
+import { createTritonSim, type TritonSim } from "../../../src/tools/sim/triton/server.js";
 import { FakeClock } from "../../helpers/fake-clock.js";
 import { waitFor } from "../../helpers/triton-raw-client.js";
 

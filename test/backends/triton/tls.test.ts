@@ -5,7 +5,7 @@ import { createBackend } from "../../../src/backends/create-backend.js";
 import { createTritonBackend, type TritonTlsOptions } from "../../../src/backends/triton/client.js";
 import { ConfigError, validateConfig } from "../../../src/config/index.js";
 import { silentLogger } from "../../../src/observability/logger.js";
-import { createTritonSim, type TritonSim } from "../../../src/tools/sim/triton-sim.js";
+import { createTritonSim, type TritonSim } from "../../../src/tools/sim/triton/server.js";
 import { systemClock } from "../../../src/util/clock.js";
 import { GatewayError } from "../../../src/util/gateway-error.js";
 import { configError } from "../../config/helpers.js";

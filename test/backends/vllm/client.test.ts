@@ -15,7 +15,7 @@ import {
   teacherProbabilities,
   type VllmSim,
   type VllmSimOptions,
-} from "../../../src/tools/sim/vllm-sim.js";
+} from "../../../src/tools/sim/vllm/server.js";
 import { GatewayError } from "../../../src/util/gateway-error.js";
 import { FakeClock } from "../../helpers/fake-clock.js";
 import { waitFor } from "../../helpers/triton-raw-client.js";

@@ -5,7 +5,7 @@ import { pino } from "pino";
 import t, { type Test } from "tap";
 import { createVllmBackend } from "../../../src/backends/vllm/client.js";
 import { createSecretFile } from "../../../src/security/secret-file.js";
-import { createVllmSim } from "../../../src/tools/sim/vllm-sim.js";
+import { createVllmSim } from "../../../src/tools/sim/vllm/server.js";
 import { systemClock } from "../../../src/util/clock.js";
 import { FakeClock } from "../../helpers/fake-clock.js";
 import { eventually } from "../../security/tls-helpers.js";

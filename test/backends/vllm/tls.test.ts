@@ -8,7 +8,7 @@ import { createBackend } from "../../../src/backends/create-backend.js";
 import { createVllmBackend, type VllmBackendOptions } from "../../../src/backends/vllm/client.js";
 import { validateConfig } from "../../../src/config/index.js";
 import { createLogger, silentLogger } from "../../../src/observability/logger.js";
-import { createVllmSim, type VllmSim, type VllmSimOptions } from "../../../src/tools/sim/vllm-sim.js";
+import { createVllmSim, type VllmSim, type VllmSimOptions } from "../../../src/tools/sim/vllm/server.js";
 import { systemClock } from "../../../src/util/clock.js";
 import { GatewayError } from "../../../src/util/gateway-error.js";
 import { configError } from "../../config/helpers.js";

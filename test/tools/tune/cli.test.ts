@@ -6,7 +6,7 @@ import { join } from "node:path";
 import t from "tap";
 import { CliError } from "../../../src/cli/fail.js";
 import { tune } from "../../../src/cli/tune.js";
-import { createTritonSim } from "../../../src/tools/sim/triton-sim.js";
+import { createTritonSim } from "../../../src/tools/sim/triton/server.js";
 import type { TuneReport } from "../../../src/tools/tune/report.js";
 import { cliArgs } from "../../helpers/cli.js";
 import { findAll, parseXml } from "../common/xml.js";

@@ -2,7 +2,7 @@ import t from "tap";
 import { createBackend } from "../../../src/backends/create-backend.js";
 import { validateConfig } from "../../../src/config/index.js";
 import { silentLogger } from "../../../src/observability/logger.js";
-import { createTritonSim } from "../../../src/tools/sim/triton-sim.js";
+import { createTritonSim } from "../../../src/tools/sim/triton/server.js";
 import { backendBatchCap, planSweep, type TunePoint } from "../../../src/tools/tune/grid.js";
 import { recommend } from "../../../src/tools/tune/recommend.js";
 import { runSweep } from "../../../src/tools/tune/sweep.js";

@@ -33,7 +33,7 @@ import { parseArgs } from "node:util";
 import { validateConfig } from "../../../config/index.js";
 import { createGateway } from "../../../gateway.js";
 import { silentLogger } from "../../../observability/logger.js";
-import { createTritonSim } from "../../sim/triton-sim.js";
+import { createTritonSim } from "../../sim/triton/server.js";
 import type { LoadTick, OpenLoadJob } from "../load-jobs.js";
 import { LoadRunner } from "../load-runner.js";
 import type { LoadPhase } from "../open-loop.js";

@@ -1,6 +1,6 @@
 import t from "tap";
-import { type EngineSeq, VllmScheduler, validateVllmCost } from "../../../src/tools/sim/vllm-scheduler.js";
-import { FakeClock } from "../../helpers/fake-clock.js";
+import { type EngineSeq, VllmScheduler, validateVllmCost } from "../../../../src/tools/sim/vllm/scheduler.js";
+import { FakeClock } from "../../../helpers/fake-clock.js";
 
 interface Probe extends EngineSeq {
   events: string[];

@@ -1,12 +1,12 @@
 /**
  * The vLLM simulator's public interface: its options, stats and handle
- * (implemented in vllm-sim.ts, which re-exports all three).
+ * (implemented in server.ts, which re-exports all three).
  */
 import type { Logger } from "pino";
-import type { Clock } from "../../util/clock.js";
-import type { FaultKind, FaultSpec } from "./faults.js";
-import type { ReceivedTrace } from "./received-traces.js";
-import type { VllmSimCost } from "./vllm-scheduler.js";
+import type { Clock } from "../../../util/clock.js";
+import type { FaultKind, FaultSpec } from "../faults.js";
+import type { ReceivedTrace } from "../received-traces.js";
+import type { VllmSimCost } from "./scheduler.js";
 
 export interface VllmSimOptions {
   /** Default "127.0.0.1". */

@@ -5,8 +5,8 @@
  * engine, so an injected error or reset never costs engine time.
  */
 import type { IncomingMessage } from "node:http";
-import type { FaultDecision, FaultInjector } from "./faults.js";
-import { badRequest, VllmSimError } from "./vllm-errors.js";
+import type { FaultDecision, FaultInjector } from "../faults.js";
+import { badRequest, VllmSimError } from "./errors.js";
 
 export const INJECTED_FAULT_MESSAGE = "injected fault";
 

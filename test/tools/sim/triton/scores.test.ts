@@ -1,5 +1,11 @@
 import t from "tap";
-import { fnv1a32, simLogits, simOverlap, simWords, softmax5 } from "../../../src/tools/sim/sim-scores.js";
+import {
+  fnv1a32,
+  simLogits,
+  simOverlap,
+  simWords,
+  softmax5,
+} from "../../../../src/tools/sim/triton/scores.js";
 
 t.test("words are lowercased Unicode letter/digit runs", async (t) => {
   t.same([...simWords("Red-running SHOES, size 42!")], ["red", "running", "shoes", "size", "42"]);

@@ -11,12 +11,12 @@
  * null as it does for EOS).
  */
 import { randomBytes } from "node:crypto";
-import { softmax5 } from "./sim-scores.js";
-import { completionLogprobs, teacherNextToken } from "./vllm-logprobs.js";
-import type { ClassifyJob, CompletionJob, ServedModel, SimPrompt } from "./vllm-requests.js";
-import type { EngineTicket, VllmScheduler } from "./vllm-scheduler.js";
-import { argmax5, parseTeacherInput, teacherLogits } from "./vllm-scores.js";
-import type { FinishedReason } from "./vllm-sim-metrics.js";
+import { softmax5 } from "../triton/scores.js";
+import { completionLogprobs, teacherNextToken } from "./logprobs.js";
+import type { FinishedReason } from "./metrics.js";
+import type { EngineTicket, VllmScheduler } from "./scheduler.js";
+import { argmax5, parseTeacherInput, teacherLogits } from "./scores.js";
+import type { ClassifyJob, CompletionJob, ServedModel, SimPrompt } from "./validation.js";
 
 export interface SequenceHooks {
   /** A sequence joined the running batch. */

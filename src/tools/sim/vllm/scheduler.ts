@@ -19,7 +19,7 @@
  *
  * Time comes from the injected Clock, so tests can step it.
  */
-import type { Clock, TimerHandle } from "../../util/clock.js";
+import type { Clock, TimerHandle } from "../../../util/clock.js";
 
 export interface VllmSimCost {
   /** Fixed cost of one engine step. */

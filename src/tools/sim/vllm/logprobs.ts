@@ -29,7 +29,7 @@
  * unset would sample at 1.0 (or the model's generation_config), so the
  * gateway must send `temperature: 0`.
  */
-import { argmax5, teacherHash, teacherLogits } from "./vllm-scores.js";
+import { argmax5, teacherHash, teacherLogits } from "./scores.js";
 
 /** vLLM's default `--max-logprobs`. */
 export const SIM_MAX_LOGPROBS = 20;

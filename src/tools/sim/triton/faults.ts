@@ -2,10 +2,10 @@
  * What the Triton simulator's injected faults do to a ModelInfer call (which
  * calls are hit is decided in faults.ts): the malformed responses and the
  * connection reset. Errors, hangs and added latency need nothing beyond the
- * handler in model-infer.ts.
+ * handler in infer.ts.
  */
 import type * as grpc from "@grpc/grpc-js";
-import type { ModelInferResponseMessage } from "../../codec/index.js";
+import type { ModelInferResponseMessage } from "../../../codec/index.js";
 
 /**
  * A response broken as `kind` says (one of TRITON_MALFORMED_KINDS), each a

@@ -33,7 +33,7 @@
  * all (the noise decides pairs whose overlap falls between two labels).
  * `teacherProbabilities` is `softmax5` of the logits (float64, not rounded).
  */
-import { fnv1a32, type Logits5, simOverlap, softmax5 } from "./sim-scores.js";
+import { fnv1a32, type Logits5, simOverlap, softmax5 } from "../triton/scores.js";
 
 const QUERY_MARKER = "Query: ";
 const DOCUMENT_MARKER = "Document:\n";

@@ -1,7 +1,7 @@
 import t, { type Test } from "tap";
-import { FaultInjector, VLLM_MALFORMED_KINDS } from "../../../src/tools/sim/faults.js";
-import { createVllmSim, type VllmSim, type VllmSimOptions } from "../../../src/tools/sim/vllm-sim.js";
-import { FakeClock } from "../../helpers/fake-clock.js";
+import { FaultInjector, VLLM_MALFORMED_KINDS } from "../../../../src/tools/sim/faults.js";
+import { createVllmSim, type VllmSim, type VllmSimOptions } from "../../../../src/tools/sim/vllm/server.js";
+import { FakeClock } from "../../../helpers/fake-clock.js";
 
 async function startSim(t: Test, opts: VllmSimOptions = {}): Promise<VllmSim> {
   const sim = await createVllmSim({

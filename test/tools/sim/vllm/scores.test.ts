@@ -3,14 +3,14 @@ import {
   compileTemplate,
   DEFAULT_CLASSIFY_TEMPLATE,
   DEFAULT_GENERATE_TEMPLATE,
-} from "../../../src/backends/vllm/templates.js";
-import { fnv1a32, simLogits, simOverlap, softmax5 } from "../../../src/tools/sim/sim-scores.js";
+} from "../../../../src/backends/vllm/templates.js";
+import { fnv1a32, simLogits, simOverlap, softmax5 } from "../../../../src/tools/sim/triton/scores.js";
 import {
   completionLogprobs,
   SIM_MAX_LOGPROBS,
   teacherLabelMass,
   teacherNextToken,
-} from "../../../src/tools/sim/vllm-logprobs.js";
+} from "../../../../src/tools/sim/vllm/logprobs.js";
 import {
   argmax5,
   parseTeacherInput,
@@ -18,7 +18,7 @@ import {
   simTruncate,
   teacherLogits,
   teacherProbabilities,
-} from "../../../src/tools/sim/vllm-scores.js";
+} from "../../../../src/tools/sim/vllm/scores.js";
 
 const classifyInput = compileTemplate(DEFAULT_CLASSIFY_TEMPLATE);
 const generatePrompt = compileTemplate(DEFAULT_GENERATE_TEMPLATE);

@@ -4,7 +4,7 @@
  * `baseMs + perItemMs × n`; when all instances are busy, jobs wait in FIFO
  * order. Time comes from the injected Clock, so tests can step it.
  */
-import type { Clock, TimerHandle } from "../../util/clock.js";
+import type { Clock, TimerHandle } from "../../../util/clock.js";
 
 export interface SimCost {
   /** Fixed cost of one batch execution. */

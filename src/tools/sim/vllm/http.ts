@@ -3,7 +3,7 @@
  * responses that are never written to a connection that is already gone.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { badRequest, VllmSimError } from "./vllm-errors.js";
+import { badRequest, VllmSimError } from "./errors.js";
 
 /** The largest request body accepted; bigger ones get 413. */
 export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;

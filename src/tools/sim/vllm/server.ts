@@ -17,11 +17,12 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { systemClock } from "../../util/clock.js";
-import { serveFaultControl } from "./fault-control.js";
-import { FaultInjector, VLLM_MALFORMED_KINDS } from "./faults.js";
-import { ReceivedTraces } from "./received-traces.js";
-import { createApiKeyCheck, UNAUTHORIZED_BODY } from "./vllm-auth.js";
+import { systemClock } from "../../../util/clock.js";
+import { serveFaultControl } from "../fault-control.js";
+import { FaultInjector, VLLM_MALFORMED_KINDS } from "../faults.js";
+import { ReceivedTraces } from "../received-traces.js";
+import type { VllmSim, VllmSimOptions } from "./api.js";
+import { createApiKeyCheck, UNAUTHORIZED_BODY } from "./auth.js";
 import {
   classifyBody,
   completionBody,
@@ -29,22 +30,21 @@ import {
   modelListBody,
   runPrompts,
   type SequenceHooks,
-} from "./vllm-endpoints.js";
-import { errorBody, VllmSimError } from "./vllm-errors.js";
-import { faultBeforeWork, malformedJson, poisonError, sickEngineError } from "./vllm-faults.js";
-import { DEFAULT_MAX_BODY_BYTES, readJson, sendEmpty, sendJson, sendText } from "./vllm-http.js";
-import { parseClassify, parseCompletion, type ServedModel } from "./vllm-requests.js";
-import { DEFAULT_VLLM_SIM_COST, VllmScheduler, validateVllmCost } from "./vllm-scheduler.js";
-import type { VllmSim, VllmSimOptions } from "./vllm-sim-api.js";
-import { VllmSimMetrics } from "./vllm-sim-metrics.js";
+} from "./endpoints.js";
+import { errorBody, VllmSimError } from "./errors.js";
+import { faultBeforeWork, malformedJson, poisonError, sickEngineError } from "./faults.js";
+import { DEFAULT_MAX_BODY_BYTES, readJson, sendEmpty, sendJson, sendText } from "./http.js";
+import { VllmSimMetrics } from "./metrics.js";
+import { DEFAULT_VLLM_SIM_COST, VllmScheduler, validateVllmCost } from "./scheduler.js";
+import { parseClassify, parseCompletion, type ServedModel } from "./validation.js";
 
-export type { FaultKind, FaultSpec } from "./faults.js";
-export { VLLM_MALFORMED_KINDS } from "./faults.js";
-export { type ReceivedTrace, SIM_TRACE_HISTORY } from "./received-traces.js";
-export { DEFAULT_MAX_BODY_BYTES } from "./vllm-http.js";
-export { SIM_MAX_LOGPROBS } from "./vllm-logprobs.js";
-export { VLLM_MAX_COMPLETION_PROMPTS } from "./vllm-requests.js";
-export { DEFAULT_VLLM_SIM_COST, type VllmSimCost } from "./vllm-scheduler.js";
+export type { FaultKind, FaultSpec } from "../faults.js";
+export { VLLM_MALFORMED_KINDS } from "../faults.js";
+export { type ReceivedTrace, SIM_TRACE_HISTORY } from "../received-traces.js";
+export type { VllmSim, VllmSimOptions, VllmSimStats } from "./api.js";
+export { DEFAULT_MAX_BODY_BYTES } from "./http.js";
+export { SIM_MAX_LOGPROBS } from "./logprobs.js";
+export { DEFAULT_VLLM_SIM_COST, type VllmSimCost } from "./scheduler.js";
 export {
   parseTeacherInput,
   simTokenCount,
@@ -53,8 +53,8 @@ export {
   type TruncationSide,
   teacherLogits,
   teacherProbabilities,
-} from "./vllm-scores.js";
-export type { VllmSim, VllmSimOptions, VllmSimStats } from "./vllm-sim-api.js";
+} from "./scores.js";
+export { VLLM_MAX_COMPLETION_PROMPTS } from "./validation.js";
 
 /** vLLM's default port. */
 export const DEFAULT_VLLM_SIM_PORT = 8000;

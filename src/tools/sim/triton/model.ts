@@ -7,7 +7,7 @@ import type {
   ModelConfig,
   ModelMetadataResponse,
   ModelTensorConfig,
-} from "../../backends/triton/kserve-service.js";
+} from "../../../backends/triton/kserve-service.js";
 
 export type SimOutputKind = "logits" | "probabilities";
 

@@ -5,7 +5,7 @@
  * registry, so several simulators and the gateway can share a process.
  */
 import { Counter, Gauge, Registry } from "prom-client";
-import { type FaultKind, faultCounter } from "./faults.js";
+import { type FaultKind, faultCounter } from "../faults.js";
 
 export type FinishedReason = "stop" | "length";
 

@@ -4,7 +4,7 @@ import {
   compileTemplate,
   DEFAULT_CLASSIFY_TEMPLATE,
   DEFAULT_GENERATE_TEMPLATE,
-} from "../../../src/backends/vllm/templates.js";
+} from "../../../../src/backends/vllm/templates.js";
 import {
   createVllmSim,
   DEFAULT_VLLM_SIM_PORT,
@@ -15,8 +15,8 @@ import {
   teacherProbabilities,
   type VllmSim,
   type VllmSimOptions,
-} from "../../../src/tools/sim/vllm-sim.js";
-import { FakeClock } from "../../helpers/fake-clock.js";
+} from "../../../../src/tools/sim/vllm/server.js";
+import { FakeClock } from "../../../helpers/fake-clock.js";
 
 const classifyInput = compileTemplate(DEFAULT_CLASSIFY_TEMPLATE);
 const generatePrompt = compileTemplate(DEFAULT_GENERATE_TEMPLATE);

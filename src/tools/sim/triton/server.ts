@@ -21,13 +21,13 @@ import {
   type ReadyResponse,
   type ServerLiveResponse,
   type ServerMetadataResponse,
-} from "../../backends/triton/kserve-service.js";
-import { type Clock, systemClock } from "../../util/clock.js";
-import { serveFaultControl } from "./fault-control.js";
-import { FaultInjector, type FaultKind, type FaultSpec, TRITON_MALFORMED_KINDS } from "./faults.js";
-import { findModel, modelIsReady, toStatus } from "./infer-validation.js";
-import { modelInferHandler, SIM_BATCH_HISTORY, type SimCounters, scoringFunction } from "./model-infer.js";
-import { type ReceivedTrace, ReceivedTraces } from "./received-traces.js";
+} from "../../../backends/triton/kserve-service.js";
+import { type Clock, systemClock } from "../../../util/clock.js";
+import { serveFaultControl } from "../fault-control.js";
+import { FaultInjector, type FaultKind, type FaultSpec, TRITON_MALFORMED_KINDS } from "../faults.js";
+import { type ReceivedTrace, ReceivedTraces } from "../received-traces.js";
+import { modelInferHandler, SIM_BATCH_HISTORY, type SimCounters, scoringFunction } from "./infer.js";
+import { labelsOf, TritonSimMetrics } from "./metrics.js";
 import {
   buildSimModel,
   DEFAULT_SIM_MODEL,
@@ -35,15 +35,15 @@ import {
   modelMetadata,
   type SimModel,
   type SimModelOptions,
-} from "./sim-model.js";
-import { DEFAULT_SIM_COST, type SimCost, SimScheduler, validateCost } from "./sim-scheduler.js";
-import { labelsOf, TritonSimMetrics } from "./triton-sim-metrics.js";
+} from "./model.js";
+import { DEFAULT_SIM_COST, type SimCost, SimScheduler, validateCost } from "./scheduler.js";
+import { findModel, modelIsReady, toStatus } from "./validation.js";
 
-export type { FaultKind, FaultSpec } from "./faults.js";
-export { TRITON_MALFORMED_KINDS } from "./faults.js";
-export { type ReceivedTrace, SIM_TRACE_HISTORY } from "./received-traces.js";
-export type { SimModelOptions, SimOutputKind } from "./sim-model.js";
-export type { SimCost } from "./sim-scheduler.js";
+export type { FaultKind, FaultSpec } from "../faults.js";
+export { TRITON_MALFORMED_KINDS } from "../faults.js";
+export { type ReceivedTrace, SIM_TRACE_HISTORY } from "../received-traces.js";
+export type { SimModelOptions, SimOutputKind } from "./model.js";
+export type { SimCost } from "./scheduler.js";
 export { SIM_BATCH_HISTORY };
 
 /** Triton's default ports: gRPC 8001, metrics 8002. */
@@ -74,7 +74,7 @@ export interface TritonSimOptions {
   faultSeed?: number;
   /**
    * Remember the logits of this many recent (query, document) pairs; default 0 (off). Saves the
-   * simulator's CPU when a load generator replays the same requests (model-infer.ts).
+   * simulator's CPU when a load generator replays the same requests (infer.ts).
    */
   scoreMemoPairs?: number;
   /**
@@ -207,7 +207,7 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
           "binary_tensor_data",
         ],
       })) satisfies Handler<Empty, ServerMetadataResponse>,
-    // An unknown model or version is `ready: false`, not an error (infer-validation.ts modelIsReady).
+    // An unknown model or version is `ready: false`, not an error (validation.ts modelIsReady).
     ModelReady: ((call, callback) => {
       try {
         const { name, version } = call.request;

@@ -7,16 +7,16 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
-import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../../codec/index.js";
-import type { Clock } from "../../util/clock.js";
-import type { FaultInjector } from "./faults.js";
-import { SimRpcError, toStatus, type ValidInfer, validateInferRequest } from "./infer-validation.js";
-import type { ReceivedTraces } from "./received-traces.js";
-import type { SimModel } from "./sim-model.js";
-import type { SimScheduler, SimTicket } from "./sim-scheduler.js";
-import { type Logits5, simLogits, softmax5 } from "./sim-scores.js";
-import { malformResponse, poisonDetails, resetConnection, SICK_GPU_DETAILS } from "./triton-faults.js";
-import { labelsOf, type TritonSimMetrics } from "./triton-sim-metrics.js";
+import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../../../codec/index.js";
+import type { Clock } from "../../../util/clock.js";
+import type { FaultInjector } from "../faults.js";
+import type { ReceivedTraces } from "../received-traces.js";
+import { malformResponse, poisonDetails, resetConnection, SICK_GPU_DETAILS } from "./faults.js";
+import { labelsOf, type TritonSimMetrics } from "./metrics.js";
+import type { SimModel } from "./model.js";
+import type { SimScheduler, SimTicket } from "./scheduler.js";
+import { type Logits5, simLogits, softmax5 } from "./scores.js";
+import { SimRpcError, toStatus, type ValidInfer, validateInferRequest } from "./validation.js";
 
 /** How many recent batch sizes the counters keep. */
 export const SIM_BATCH_HISTORY = 1000;

@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Counter, Gauge, Registry } from "prom-client";
-import { type FaultKind, faultCounter } from "./faults.js";
+import { type FaultKind, faultCounter } from "../faults.js";
 
 /** Triton's failure reasons: queue timeout, client cancellation, backend error, anything else. */
 export type SimFailureReason = "REJECTED" | "CANCELED" | "BACKEND" | "OTHER";

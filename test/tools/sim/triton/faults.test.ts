@@ -1,10 +1,16 @@
 import * as grpc from "@grpc/grpc-js";
 import t, { type Test } from "tap";
-import { FaultInjector, TRITON_MALFORMED_KINDS } from "../../../src/tools/sim/faults.js";
-import { simLogits } from "../../../src/tools/sim/sim-scores.js";
-import { createTritonSim, type TritonSimOptions } from "../../../src/tools/sim/triton-sim.js";
-import { FakeClock } from "../../helpers/fake-clock.js";
-import { ColdClient, pairRequest, rawInfer, readFloats, waitFor } from "../../helpers/triton-raw-client.js";
+import { FaultInjector, TRITON_MALFORMED_KINDS } from "../../../../src/tools/sim/faults.js";
+import { simLogits } from "../../../../src/tools/sim/triton/scores.js";
+import { createTritonSim, type TritonSimOptions } from "../../../../src/tools/sim/triton/server.js";
+import { FakeClock } from "../../../helpers/fake-clock.js";
+import {
+  ColdClient,
+  pairRequest,
+  rawInfer,
+  readFloats,
+  waitFor,
+} from "../../../helpers/triton-raw-client.js";
 
 async function startSim(t: Test, opts: TritonSimOptions = {}) {
   const sim = await createTritonSim({ port: 0, metricsPort: 0, cost: { baseMs: 0, perItemMs: 0 }, ...opts });

@@ -2,10 +2,10 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import t, { type Test } from "tap";
-import type { ModelInferRequestMessage } from "../../../src/codec/index.js";
-import { simLogits, softmax5 } from "../../../src/tools/sim/sim-scores.js";
-import { createTritonSim, type TritonSimOptions } from "../../../src/tools/sim/triton-sim.js";
-import { FakeClock } from "../../helpers/fake-clock.js";
+import type { ModelInferRequestMessage } from "../../../../src/codec/index.js";
+import { simLogits, softmax5 } from "../../../../src/tools/sim/triton/scores.js";
+import { createTritonSim, type TritonSimOptions } from "../../../../src/tools/sim/triton/server.js";
+import { FakeClock } from "../../../helpers/fake-clock.js";
 import {
   bytesInput,
   ColdClient,
@@ -14,7 +14,7 @@ import {
   rawInfer,
   readFloats,
   waitFor,
-} from "../../helpers/triton-raw-client.js";
+} from "../../../helpers/triton-raw-client.js";
 
 async function startSim(t: Test, opts: TritonSimOptions = {}) {
   const sim = await createTritonSim({ port: 0, ...opts });
@@ -87,7 +87,7 @@ t.test("readiness, metadata, config and health", async (t) => {
 
   const healthDef = protoLoader.loadSync("health/v1/health.proto", {
     enums: String,
-    includeDirs: [fileURLToPath(new URL("../../../node_modules/grpc-health-check/proto/", import.meta.url))],
+    includeDirs: [fileURLToPath(new URL("../../../../node_modules/grpc-health-check/proto/", import.meta.url))],
   });
   const healthPkg = grpc.loadPackageDefinition(healthDef) as unknown as {
     grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => grpc.Client } } };

@@ -17,9 +17,9 @@ import {
   modelNotFound,
   poolingTooLong,
   TRUNCATION_TOO_LARGE,
-} from "./vllm-errors.js";
-import { SIM_MAX_LOGPROBS } from "./vllm-logprobs.js";
-import { simTokenCount, simTruncate, type TruncationSide } from "./vllm-scores.js";
+} from "./errors.js";
+import { SIM_MAX_LOGPROBS } from "./logprobs.js";
+import { simTokenCount, simTruncate, type TruncationSide } from "./scores.js";
 
 /** vLLM's VLLM_MAX_COMPLETION_PROMPTS default: the longest `input`/`prompt` list. */
 export const VLLM_MAX_COMPLETION_PROMPTS = 1024;

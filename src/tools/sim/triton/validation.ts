@@ -4,8 +4,8 @@
  * mapping is exercised against realistic statuses and messages.
  */
 import { type StatusObject, status } from "@grpc/grpc-js";
-import type { InferTensorMessage, ModelInferRequestMessage } from "../../codec/index.js";
-import { configDataType, fullShape, type SimModel } from "./sim-model.js";
+import type { InferTensorMessage, ModelInferRequestMessage } from "../../../codec/index.js";
+import { configDataType, fullShape, type SimModel } from "./model.js";
 
 /** A failed RPC: the gRPC status code and Triton's message as details. */
 export class SimRpcError extends Error {
