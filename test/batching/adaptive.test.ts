@@ -264,3 +264,242 @@ t.test("whatever it observes, the choices stay within [1, cap] and [0, maxQueueD
   const s = c.snapshot();
   t.ok(Number.isFinite(s.fixedMs) && Number.isFinite(s.perItemMs) && s.fixedMs >= 0 && s.perItemMs >= 0);
 });
+
+/**
+ * Answers `latencies` at `nowMs`. With a target of 64 ms the histogram's buckets start at
+ * 64 / 64 = 1 ms and are 2^(1/8) wide: bucket k holds [2^(k/8), 2^((k+1)/8)) ms, k = 0..95,
+ * the first also everything below 1 ms and the last everything from 2^(95/8) ms up.
+ */
+function answer(c: AdaptiveController, latencies: readonly number[], nowMs: number): void {
+  for (const ms of latencies) c.requestCompleted(ms, nowMs);
+}
+const repeat = (n: number, ms: number): number[] => Array.from({ length: n }, () => ms);
+
+t.test("p99 of a window: the upper edge of the bucket holding its 99th percentile", async (t) => {
+  const c = new AdaptiveController({ targetLatencyMs: 64 });
+  answer(c, repeat(100, 10), 5000);
+  // log2(10) = 3.32, so 10 ms is in bucket 26: [2^(26/8), 2^(27/8)) = [9.51, 10.37) ms.
+  t.equal(c.snapshot().p99LatencyMs, 2 ** (27 / 8), "100 answers of 10 ms");
+  answer(c, [...repeat(99, 10), 1000], 5000);
+  t.equal(c.snapshot().p99LatencyMs, 2 ** (27 / 8), "one answer in 100 above the rest is the 1% allowed");
+  answer(c, [...repeat(98, 10), 1000, 1000], 5000);
+  // log2(1000) = 9.97: bucket 79, up to 2^(80/8) = 1024 ms.
+  t.equal(c.snapshot().p99LatencyMs, 1024, "two in 100 above: the p99 is theirs");
+  answer(c, repeat(100, 0), 5000);
+  t.equal(c.snapshot().p99LatencyMs, 2 ** (1 / 8), "0 ms counts in the lowest bucket");
+  answer(c, repeat(100, 0.01), 5000);
+  t.equal(c.snapshot().p99LatencyMs, 2 ** (1 / 8), "…as does anything under target / 64");
+  answer(c, repeat(100, 4096), 5000);
+  t.equal(c.snapshot().p99LatencyMs, 4096, "64 × target counts in the highest bucket, up to 2^(96/8) ms");
+  answer(c, repeat(100, 1e6), 5000);
+  t.equal(c.snapshot().p99LatencyMs, 4096, "…as does anything above it");
+
+  c.setTargetLatencyMs(128); // buckets from 2 ms: 10 ms is in [2·2^(18/8), 2·2^(19/8))
+  answer(c, repeat(100, 10), 5000);
+  t.equal(c.snapshot().p99LatencyMs, 2 * 2 ** (19 / 8), "a new target moves the buckets with it");
+});
+
+t.test("a latency exactly at the target is not over it", async (t) => {
+  const c = new AdaptiveController({ targetLatencyMs: 64 });
+  answer(c, [...repeat(95, 10), ...repeat(5, 64)], 5000);
+  t.equal(c.snapshot().p99LatencyMs, 2 ** (49 / 8), "the window closed (64 ms is in bucket 48)");
+  t.notOk(c.snapshot().overTarget);
+  answer(c, [...repeat(95, 10), ...repeat(5, 64.5)], 5000);
+  t.ok(c.snapshot().overTarget, "just over it is");
+});
+
+t.test("answers that cannot be latencies are ignored", async (t) => {
+  const c = new AdaptiveController({ targetLatencyMs: 64 });
+  answer(c, [...repeat(98, 10), 0], 5000);
+  for (const [ms, now] of [
+    [Number.NaN, 5000],
+    [-1, 5000],
+    [Number.POSITIVE_INFINITY, 5000],
+    [10, Number.NaN],
+    [10, Number.POSITIVE_INFINITY],
+  ] as const) {
+    c.requestCompleted(ms, now);
+  }
+  t.equal(c.snapshot().p99LatencyMs, 0, "99 answers: the window is still open");
+  c.requestCompleted(10, 5000);
+  t.equal(c.snapshot().p99LatencyMs, 2 ** (27 / 8), "the hundredth valid answer closes it");
+});
+
+t.test("a window closes on time from the admission of its first request", async (t) => {
+  // Target 60 ms: a window lasts max(1000 ms, 10 × 60 ms) = 1000 ms.
+  const c = new AdaptiveController({ targetLatencyMs: 60 });
+  c.requestCompleted(400, 1000); // admitted at 600
+  c.requestCompleted(0, 1599);
+  t.equal(c.snapshot().p99LatencyMs, 0, "999 ms after the first admission: open");
+  c.requestCompleted(0, 1600);
+  t.ok(c.snapshot().p99LatencyMs > 0, "1000 ms after it: closed");
+
+  // Target 200 ms: max(1000 ms, 10 × 200 ms) = 2000 ms.
+  const slow = new AdaptiveController({ targetLatencyMs: 200 });
+  slow.requestCompleted(0, 1000);
+  slow.requestCompleted(0, 2999);
+  t.equal(slow.snapshot().p99LatencyMs, 0, "1999 ms: open");
+  slow.requestCompleted(0, 3000);
+  t.ok(slow.snapshot().p99LatencyMs > 0, "2000 ms: closed");
+});
+
+t.test("a new target clears the verdict of the last window", async (t) => {
+  const { c, now } = trained(200);
+  c.batchSize(256);
+  const at = arrive(c, now, 3000, 1, 1);
+  window(c, 200, 5, at);
+  t.ok(c.snapshot().overTarget);
+  t.equal(c.queueDelayMs(20), 0);
+  c.setTargetLatencyMs(300);
+  t.notOk(c.snapshot().overTarget, "not over a target it was never measured against");
+  t.ok(c.queueDelayMs(20) > 8.5, "so it may wait again");
+});
+
+t.test("the arrival rate: measured in items per second, also over a short history", async (t) => {
+  const fresh = new AdaptiveController({ targetLatencyMs: 60 });
+  t.equal(fresh.snapshot().arrivalItemsPerS, 0, "nothing admitted: 0");
+  t.equal(fresh.snapshot().batchSize, 0, "no cap passed yet: 0");
+  t.equal(fresh.snapshot().queueDelayMs, 0);
+
+  // One item per ms (1000 items/s), from t = 1000, for 100 ms and for 3 s.
+  const c = new AdaptiveController({ targetLatencyMs: 60 });
+  const at = arrive(c, 1000, 101, 1, 1);
+  const short = c.snapshot().arrivalItemsPerS;
+  t.ok(short > 980 && short < 1020, `100 ms of history: ${short}`);
+  arrive(c, at, 2900, 1, 1);
+  const long = c.snapshot().arrivalItemsPerS;
+  t.ok(long > 980 && long < 1020, `3 s of history: ${long}`);
+});
+
+t.test("admissions that cannot be counted are ignored", async (t) => {
+  const clean = new AdaptiveController({ targetLatencyMs: 60 });
+  const dirty = new AdaptiveController({ targetLatencyMs: 60 });
+  for (const [items, now] of [
+    [0, 0],
+    [-3, 0],
+    [Number.NaN, 0],
+    [5, Number.NaN],
+    [5, Number.POSITIVE_INFINITY],
+    [Number.POSITIVE_INFINITY, 10],
+  ] as const) {
+    dirty.itemsAdmitted(items, now);
+  }
+  t.equal(dirty.snapshot().arrivalItemsPerS, 0);
+  arrive(clean, 1000, 101, 1, 1);
+  arrive(dirty, 1000, 101, 1, 1);
+  t.equal(dirty.snapshot().arrivalItemsPerS, clean.snapshot().arrivalItemsPerS);
+});
+
+t.test("a completed batch moves the clock the rate is measured on; a bad time does not", async (t) => {
+  const { c, now } = trained(60);
+  const at = arrive(c, now, 3000, 4, 8);
+  const busy = c.snapshot().arrivalItemsPerS;
+  t.ok(busy > 450 && busy < 550, `0.5 items/ms: ${busy}`);
+  c.batchCompleted(20, 20, at + 5000);
+  const quiet = c.snapshot().arrivalItemsPerS;
+  t.ok(quiet < 5, `5 s (10 time constants) without arrivals: ${quiet}`);
+  c.batchCompleted(20, 20, Number.NaN);
+  t.equal(c.snapshot().arrivalItemsPerS, quiet, "a batch with no valid time leaves the clock alone");
+});
+
+t.test(
+  "the model is reported from the fifth batch, then only when a or b moves by more than 1%",
+  async (t) => {
+    const reports: { batch: number; a: number; b: number }[] = [];
+    let batch = 0;
+    const c = new AdaptiveController({
+      targetLatencyMs: 1000,
+      onModel: (a, b) => reports.push({ batch, a, b }),
+    });
+    for (const n of sizes(30)) {
+      batch++;
+      c.batchCompleted(n, 10 + 0.5 * n, batch * 20);
+    }
+    t.equal(reports.length, 1, `one report for a model that does not change: ${JSON.stringify(reports)}`);
+    t.equal(reports[0]?.batch, 5, "at the fifth batch");
+    t.ok(Math.abs(reports[0]!.a - 10) < 1e-6 && Math.abs(reports[0]!.b - 0.5) < 1e-9);
+
+    for (const n of sizes(100, 5)) c.batchCompleted(n, 10.05 + 0.5 * n, ++batch * 20);
+    const s = c.snapshot();
+    t.ok(s.fixedMs > 10.03 && s.fixedMs < 10.05, `a moved by about 0.5%: ${s.fixedMs}`);
+    t.equal(reports.length, 1, "a move of 0.5% is not reported");
+
+    // All batches at one size: b stays as it was measured, a alone follows the batch time.
+    for (let i = 0; i < 400; i++) c.batchCompleted(64, 10.05 + 0.5 * 64, ++batch * 20);
+    const before = reports.length;
+    const slope = c.snapshot().perItemMs;
+    for (let i = 0; i < 100; i++) c.batchCompleted(64, 20.05 + 0.5 * 64, ++batch * 20);
+    t.ok(reports.length > before, "a move of a alone is reported");
+    const last = reports.at(-1)!;
+    t.equal(last.b, slope, "b did not move");
+    t.ok(last.a > 15, `a followed: ${last.a}`);
+  },
+);
+
+t.test("fewer than five batches: the cap and no wait, whatever the first ones suggest", async (t) => {
+  const c = new AdaptiveController({ targetLatencyMs: 200 });
+  // 16 + 0.5·n: the latency bound would be (100 − 16) / 0.5 = 168 items; at 0.1 items/ms
+  // waiting would pay for about 16 − 1 / 0.1 = 6 ms.
+  for (const [i, n] of [4, 8, 16, 32].entries()) c.batchCompleted(n, 16 + 0.5 * n, 10 * i);
+  c.batchSize(256);
+  const at = arrive(c, 100, 3000, 1, 10);
+  t.equal(c.batchSize(256), 256);
+  t.equal(c.queueDelayMs(20), 0);
+  c.batchCompleted(64, 16 + 0.5 * 64, at);
+  t.equal(c.batchSize(256), 168, "the fifth: the latency bound");
+  const wait = c.queueDelayMs(20);
+  t.ok(wait > 5 && wait < 7, `…and a wait of about 6 ms (${wait})`);
+});
+
+t.test("a cap under one still gives batches of one item", async (t) => {
+  const c = new AdaptiveController({ targetLatencyMs: 50 });
+  t.equal(c.batchSize(0), 1);
+  t.equal(c.batchSize(0.5), 1);
+  t.equal(c.batchSize(1), 1);
+});
+
+t.test("a negative wait is reported as none", async (t) => {
+  const { c, now } = trained(200);
+  c.batchSize(256);
+  arrive(c, now, 3000, 8, 40); // waiting cannot pay
+  t.equal(c.queueDelayMs(20), 0);
+  t.equal(c.snapshot().queueDelayMs, 0);
+  t.equal(c.snapshot().batchSize, 180, "the snapshot reports the size under the last cap: (100 − 10) / 0.5");
+});
+
+t.test("AIMD starts at the first cut, not at the cap in force before it", async (t) => {
+  // Target 1000 ms: the latency bound is (500 − 10) / 0.5 = 980 items.
+  const { c, now } = trained(1000);
+  arrive(c, now, 3000, 4, 8);
+  t.equal(c.batchSize(256), 256);
+  window(c, 1000, 0, now + 3000);
+  t.equal(
+    c.batchSize(1024),
+    980,
+    "a window under target before any cut does not pin the size to the old cap",
+  );
+});
+
+t.test("a cut while no size keeps up is not applied to an unbounded size", async (t) => {
+  // Without a cap passed: 40 items (latency bound), cut to 36, then a load no size keeps up with.
+  const { c, now } = trained(60);
+  let at = arrive(c, now, 3000, 4, 8);
+  window(c, 60, 5, at);
+  t.equal(c.snapshot().batchSize, 36);
+  at = arrive(c, at, 3000, 8, 4); // 2 items/ms: the floor is unbounded
+  t.equal(c.snapshot().batchSize, 0, "no bound: the cap, whatever it will be");
+  window(c, 60, 5, at);
+  arrive(c, at, 5000, 4, 8); // back to 0.5 items/ms
+  t.equal(c.batchSize(256), 36, "the AIMD size from before the overload, not unbounded");
+});
+
+t.test("an invalid target is refused, naming it and the value", async (t) => {
+  t.throws(() => new AdaptiveController({ targetLatencyMs: 0 }), {
+    name: "RangeError",
+    message: "adaptive batching: targetLatencyMs must be a positive number, got 0",
+  });
+  const c = new AdaptiveController({ targetLatencyMs: 10 });
+  t.throws(() => c.setTargetLatencyMs(Number.POSITIVE_INFINITY), {
+    message: "adaptive batching: targetLatencyMs must be a positive number, got Infinity",
+  });
+});
