@@ -459,3 +459,186 @@ t.test("a one-document request rejected by two endpoints is rejected itself", as
   t.match(r.error?.message, /^documents\[0\]: /);
   t.equal(a.faults.length + b.faults.length, 1, "one endpoint blamed (the first), not both");
 });
+
+t.test("a rejected batch whose requests have all gone is not searched", async (t) => {
+  const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+  const ac = new AbortController();
+  const r = track(batcher.submit("q", docsWith("p", 0, 2, [0]), { ...opts, signal: ac.signal }));
+  await clock.advance(1);
+  ac.abort();
+  await settle();
+  t.equal(r.error?.reason, "CLIENT_CANCELLED");
+  // The model server rejected the batch before it saw the abort.
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  t.equal(batcher.inFlightBatches, 0, "the rejection was dealt with");
+  t.equal(ep.received, 1, "no isolation call");
+  t.same(rec.inputRejections, [], "no search to report on");
+  t.same(ep.faults, []);
+});
+
+t.test("a rejected batch left with one live document is blamed on the endpoint", async (t) => {
+  const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+  const ac = new AbortController();
+  track(batcher.submit("q", docsWith("g", 0, 1), { ...opts, requestId: "g", signal: ac.signal }));
+  const p = track(batcher.submit("q", docsWith("p", 0, 1, [0]), { ...opts, requestId: "p" }));
+  await clock.advance(1);
+  ac.abort();
+  await settle();
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  t.equal(p.error?.reason, "BACKEND_ERROR", "one document cannot be split");
+  t.equal(ep.faults.length, 1);
+  t.equal(rec.isolationCalls, 0);
+  t.same(rec.inputRejections, ["endpoint_fault"]);
+});
+
+/** An endpoint whose client has no way to be told of a fault (reportFault is optional). */
+function silentEndpoint(): ManualEndpoint {
+  return Object.assign(new ManualEndpoint(), { reportFault: undefined });
+}
+
+t.test("an endpoint without reportFault: a rejection blamed on it still answers its requests", async (t) => {
+  for (const [name, d, rejectAll] of [
+    ["a lone document", docsWith("p", 0, 1, [0]), false],
+    ["every part rejected", docsWith("s", 0, 4), true],
+  ] as const) {
+    const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 }, [silentEndpoint()]);
+    const r = track(batcher.submit("q", [...d], opts));
+    await clock.advance(1);
+    await serve([ep], rejectAll);
+    t.equal(r.error?.reason, "BACKEND_ERROR", name);
+    t.same(rec.inputRejections, ["endpoint_fault"], name);
+  }
+});
+
+t.test(
+  "a part that fails otherwise while the other is rejected: nothing to conclude, each request gets its failure",
+  async (t) => {
+    const { clock, batcher, ep, rec, metric } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+    const x = track(batcher.submit("q", docsWith("x", 0, 2, [0]), { ...opts, requestId: "x" }));
+    const y = track(batcher.submit("q", docsWith("y", 0, 2), { ...opts, requestId: "y" }));
+    await clock.advance(1);
+    const first = rejection("ep-a");
+    ep.calls.shift()!.fail(first);
+    await settle();
+    t.same(ep.sizes, [2, 2]);
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    ep.calls.shift()!.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "connection reset"));
+    await settle();
+    t.equal(y.error?.reason, "BACKEND_UNAVAILABLE", "its own failure");
+    t.equal(x.error, first, "the batch's rejection");
+    t.equal(ep.received, 3, "no further split");
+    t.same(ep.faults, [], "not blamed on the endpoint");
+    t.same(rec.inputRejections, ["inconclusive"]);
+    t.equal(await metric("input_rejections_total", { outcome: "inconclusive" }), 1);
+  },
+);
+
+t.test("no part answered and none rejected: inconclusive, not 'not reproduced'", async (t) => {
+  const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+  const x = track(batcher.submit("q", docsWith("x", 0, 2), { ...opts, requestId: "x" }));
+  const y = track(batcher.submit("q", docsWith("y", 0, 2), { ...opts, requestId: "y" }));
+  await clock.advance(1);
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  for (const c of ep.calls.splice(0)) {
+    c.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "connection reset"));
+  }
+  await settle();
+  t.same([x.error?.reason, y.error?.reason], ["BACKEND_UNAVAILABLE", "BACKEND_UNAVAILABLE"]);
+  t.same(rec.inputRejections, ["inconclusive"]);
+});
+
+t.test("a part answered and the other failing otherwise: the rejection was not reproduced", async (t) => {
+  const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+  const x = track(batcher.submit("q", docsWith("x", 0, 2), { ...opts, requestId: "x" }));
+  const y = track(batcher.submit("q", docsWith("y", 0, 2), { ...opts, requestId: "y" }));
+  await clock.advance(1);
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  ep.calls.shift()!.answer();
+  ep.calls.shift()!.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "connection reset"));
+  await settle();
+  expectRows(t, x.value, docsWith("x", 0, 2));
+  t.equal(y.error?.reason, "BACKEND_UNAVAILABLE");
+  t.same(rec.inputRejections, ["not_reproduced"]);
+});
+
+t.test("every part of the split answered: the rejection was not reproduced", async (t) => {
+  const { clock, batcher, ep, rec, metric } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+  const d = [docsWith("x", 0, 2), docsWith("y", 0, 3)];
+  const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
+  await clock.advance(1);
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  await serve([ep]);
+  for (const [k, s] of states.entries()) expectRows(t, s.value, d[k]!);
+  t.same(rec.inputRejections, ["not_reproduced"]);
+  t.equal(await metric("input_rejections_total", { outcome: "not_reproduced" }), 1);
+  t.equal(rec.poisonItems, 0);
+});
+
+t.test("a rejected document's error carries the backend's rejection as its cause", async (t) => {
+  const { clock, batcher, ep } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+  const r = track(batcher.submit("q", docsWith("p", 0, 4, [2]), opts));
+  await clock.advance(1);
+  const first = rejection("ep-a");
+  ep.calls.shift()!.fail(first);
+  await settle();
+  await serve([ep]);
+  t.equal(r.error?.reason, "DOCUMENT_REJECTED");
+  t.equal(r.error?.cause, first);
+});
+
+t.test("a search may use its whole call allowance, and no more", async (t) => {
+  for (const [name, size, poisoned, outcome] of [
+    // 8 one-document requests, all but the first poisoned: 2 + 4 + 8 splits = cap(8, 8) = 14 calls.
+    ["exactly the allowance", 1, [1, 2, 3, 4, 5, 6, 7], "isolated"],
+    // 8 two-document requests, all but the first poisoned: the 14 split calls, then one more per
+    // poisoned request to find its document: 21 calls, past cap(16, 8) = 16.
+    ["past the allowance", 2, [1, 2, 3, 4, 5, 6, 7], "budget_exhausted"],
+  ] as const) {
+    const { clock, batcher, ep, rec } = setup({
+      maxBatchSize: 8 * size,
+      maxQueueDelayMs: 1,
+      maxConcurrentBatches: 2,
+    });
+    const states = Array.from({ length: 8 }, (_, k) =>
+      track(
+        batcher.submit(
+          "q",
+          docsWith(`r${k}`, 0, size, (poisoned as readonly number[]).includes(k) ? [0] : []),
+          {
+            ...opts,
+            requestId: `r${k}`,
+          },
+        ),
+      ),
+    );
+    await clock.advance(1);
+    const other = track(batcher.submit("q", docsWith("o", 0, 1), { ...opts, requestId: "o" }));
+    await clock.advance(1);
+    t.same(ep.sizes, [8 * size, 1], `${name}: the poisoned batch and another`);
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    ep.calls.shift()!.answer(); // the other batch: the endpoint is healthy
+    await settle();
+    t.ok(other.value, name);
+    await serve([ep]);
+    const allowance = cap(8 * size, 8);
+    t.ok(rec.isolationCalls <= allowance, `${name}: ${rec.isolationCalls} calls, within ${allowance}`);
+    t.same(rec.inputRejections, [outcome], name);
+    t.ok(states[0]!.value, `${name}: the clean request is answered`);
+    const reasons = states.slice(1).map((s) => s.error?.reason);
+    if (outcome === "isolated") {
+      t.equal(rec.isolationCalls, allowance, `${name}: every call used`);
+      t.ok(
+        reasons.every((r) => r === "DOCUMENT_REJECTED"),
+        `${name}: every poisoned request rejected`,
+      );
+    } else {
+      t.ok(reasons.includes("BACKEND_ERROR"), `${name}: the requests left fail with the backend's error`);
+    }
+  }
+});
