@@ -677,8 +677,8 @@ export class Batcher {
     attempt: number,
     trace: BatchTrace | undefined,
     error: GatewayError,
-    batch?: Batch,
-    rejectedElsewhere = false,
+    batch: Batch | undefined,
+    rejectedElsewhere: boolean,
   ): boolean {
     if (attempt > 0 || !this.#opts.retryBudget || !isRetriable(error) || this.#draining) return false;
     const now = this.#clock.now();
