@@ -642,3 +642,237 @@ t.test("a search may use its whole call allowance, and no more", async (t) => {
     }
   }
 });
+
+t.test("retrying the requests left of a rejected part takes from the isolation budget", async (t) => {
+  const clock = new FakeClock();
+  const { batcher, ep, rec } = setup({
+    maxBatchSize: 16,
+    maxQueueDelayMs: 1,
+    clock,
+    // Exactly the items of the first split (9): nothing left for another call.
+    isolationBudget: new IsolationBudget({ percent: 0, minItems: 9, windowMs: 60_000 }, clock),
+  });
+  const ac = new AbortController();
+  track(batcher.submit("q", docsWith("p", 0, 2, [0]), { ...opts, requestId: "p", signal: ac.signal }));
+  const c = track(batcher.submit("q", docsWith("c", 0, 1), { ...opts, requestId: "c" }));
+  for (const k of [0, 1])
+    track(batcher.submit("q", docsWith(`o${k}`, 0, 3), { ...opts, requestId: `o${k}` }));
+  await clock.advance(1);
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  t.same(ep.sizes, [3, 6]);
+  ep.calls.splice(1, 1)[0]!.answer();
+  await settle();
+  ac.abort();
+  await settle();
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  t.equal(ep.calls.length, 0, "no call to try the request left again");
+  t.equal(c.error?.reason, "BACKEND_ERROR");
+  t.same(rec.inputRejections, ["budget_exhausted"]);
+});
+
+t.test("halving a request's items takes only the left half's items from the budget", async (t) => {
+  const clock = new FakeClock();
+  const { batcher, ep, rec } = setup({
+    maxBatchSize: 16,
+    maxQueueDelayMs: 1,
+    clock,
+    // The split (10 items), then the left halves of [5, 10) and [8, 10): 3 and 1 items.
+    isolationBudget: new IsolationBudget({ percent: 0, minItems: 14, windowMs: 60_000 }, clock),
+  });
+  const r = track(batcher.submit("q", docsWith("a", 0, 10, [9]), opts));
+  await clock.advance(1);
+  await serve([ep]);
+  t.equal(r.error?.reason, "DOCUMENT_REJECTED");
+  t.match(r.error?.message, /^documents\[9\]: /);
+  t.same(rec.inputRejections, ["isolated"]);
+});
+
+t.test("a part answered while others are out: rejected parts are searched at once", async (t) => {
+  const { clock, batcher, ep } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+  const d = [docsWith("a", 0, 2, [0]), docsWith("b", 0, 2), docsWith("c", 0, 2, [0]), docsWith("d", 0, 2)];
+  const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
+  await clock.advance(1);
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  for (const c of ep.calls.splice(0)) c.fail(rejection("ep-a"));
+  await settle();
+  const quarter = (tag: string) =>
+    ep.calls.splice(
+      ep.calls.findIndex((c) => c.batch.documents[1] === `${tag}#1`),
+      1,
+    )[0]!;
+  t.equal(ep.calls.length, 4, "one call per request");
+  const [a, b, c, dd] = ["a", "b", "c", "d"].map(quarter);
+  a!.fail(rejection("ep-a"));
+  await settle();
+  t.equal(ep.calls.length, 0, "nothing known yet");
+  b!.answer();
+  await settle();
+  t.same(
+    ep.calls.map((x) => x.batch.documents),
+    [[`${MARKER}a#0`]],
+    "b answered: a is searched without waiting for c and d",
+  );
+  c!.fail(rejection("ep-a"));
+  await settle();
+  t.same(
+    ep.calls.map((x) => x.batch.documents),
+    [[`${MARKER}a#0`], [`${MARKER}c#0`]],
+    "c rejected after that: searched at once too",
+  );
+  dd!.answer();
+  await serve([ep]);
+  t.same(
+    states.map((s) => s.error?.reason),
+    ["DOCUMENT_REJECTED", undefined, "DOCUMENT_REJECTED", undefined],
+  );
+});
+
+t.test(
+  "confirmed by another batch's answer, a rejected half's search settles each request at once",
+  async (t) => {
+    const { clock, batcher, ep, rec } = setup({
+      maxBatchSize: 4,
+      maxQueueDelayMs: 1,
+      maxConcurrentBatches: 2,
+    });
+    const d = [docsWith("a", 0, 2, [0]), docsWith("b", 0, 2, [1])];
+    const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
+    track(batcher.submit("q", docsWith("o", 0, 4), { ...opts, requestId: "o" }));
+    await clock.advance(1);
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    ep.calls.shift()!.answer();
+    await settle();
+    for (const c of ep.calls.splice(0)) c.fail(rejection("ep-a"));
+    await settle();
+    t.same(
+      ep.calls.map((c) => c.batch.documents),
+      [[`${MARKER}a#0`], ["b#0"]],
+      "each request's left half",
+    );
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.match(states[0]!.error?.message, /^documents\[0\]: /, "a settled while b's search is out");
+    t.equal(states[1]!.settled, 0);
+    await serve([ep]);
+    t.match(states[1]!.error?.message, /^documents\[1\]: /);
+    t.same(rec.inputRejections, ["isolated"]);
+  },
+);
+
+t.test(
+  "confirmed by another batch's answer, one-document parts are settled without further calls",
+  async (t) => {
+    const { clock, batcher, ep, rec } = setup({
+      maxBatchSize: 2,
+      maxQueueDelayMs: 1,
+      maxConcurrentBatches: 2,
+    });
+    const d = [docsWith("p", 0, 1, [0]), docsWith("q", 0, 1, [0])];
+    const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
+    track(batcher.submit("q", docsWith("o", 0, 2), { ...opts, requestId: "o" }));
+    await clock.advance(1);
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    ep.calls.shift()!.answer();
+    await settle();
+    for (const c of ep.calls.splice(0)) c.fail(rejection("ep-a"));
+    await settle();
+    t.equal(ep.calls.length, 0);
+    t.same(
+      states.map((s) => s.error?.reason),
+      ["DOCUMENT_REJECTED", "DOCUMENT_REJECTED"],
+    );
+    t.same(rec.inputRejections, ["isolated"], "the search is reported over");
+  },
+);
+
+t.test("splits of requests sent over several batches halve the items the batch holds", async (t) => {
+  {
+    const { clock, batcher, ep } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+    track(batcher.submit("q", docsWith("a", 0, 10, [7]), opts));
+    await clock.advance(1);
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.same(ep.sizes, [5, 5], "a lone request: two halves");
+  }
+  {
+    const { clock, batcher, ep } = setup({ maxBatchSize: 8, maxQueueDelayMs: 1, maxConcurrentBatches: 2 });
+    track(batcher.submit("q", docsWith("a", 0, 16, [13]), opts));
+    await clock.advance(1);
+    ep.calls.shift()!.answer();
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.same(
+      ep.calls.map((c) => c.batch.documents),
+      [docs("a", 8, 4), docsWith("a", 12, 4, [1])],
+      "items 8 to 15: 8 to 11 and 12 to 15",
+    );
+  }
+  {
+    const { clock, batcher, ep } = setup({ maxBatchSize: 8, maxQueueDelayMs: 1, maxConcurrentBatches: 2 });
+    track(batcher.submit("q", docsWith("a", 0, 10), { ...opts, requestId: "a" }));
+    track(batcher.submit("q", docsWith("b", 0, 3, [0]), { ...opts, requestId: "b" }));
+    track(batcher.submit("q", docsWith("c", 0, 3), { ...opts, requestId: "c" }));
+    await clock.advance(1);
+    t.same(ep.sizes, [8, 8]);
+    ep.calls.shift()!.answer();
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.same(ep.sizes, [5, 3], "a's last two items with b, then c: as even as request boundaries allow");
+  }
+  {
+    const { clock, batcher, ep, rec } = setup({
+      maxBatchSize: 8,
+      maxQueueDelayMs: 1,
+      maxConcurrentBatches: 2,
+    });
+    const r = track(batcher.submit("q", docsWith("a", 0, 9, [8]), opts));
+    await clock.advance(1);
+    ep.calls.shift()!.answer();
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.equal(r.error?.reason, "BACKEND_ERROR", "a batch of its ninth item alone cannot be split");
+    t.equal(rec.isolationCalls, 0);
+    t.equal(ep.faults.length, 1);
+  }
+});
+
+t.test(
+  "a request whose items come back from a retry in several parts still aborts its other batch when it goes",
+  async (t) => {
+    const a = new ManualEndpoint("a");
+    const b = new ManualEndpoint("b");
+    const clock = new FakeClock();
+    const { batcher } = setup(
+      {
+        maxBatchSize: 8,
+        maxQueueDelayMs: 1,
+        maxConcurrentBatches: 2,
+        clock,
+        retryBudget: new RetryBudget({ percent: 100, minRetries: 10, windowMs: 10_000 }, clock),
+      },
+      [a, b],
+    );
+    const ac = new AbortController();
+    const r = track(batcher.submit("q", docs("x", 0, 12), { ...opts, signal: ac.signal }));
+    await clock.advance(1);
+    t.same([a.sizes, b.sizes], [[8], [4]]);
+    const other = b.calls.shift()!;
+    a.calls.shift()!.fail(rejection("a"));
+    await settle();
+    await serve([a], true); // every split rejected: a is at fault
+    t.equal(a.faults.length, 1);
+    t.same(b.sizes, [8], "the first batch's items, retried on b");
+    b.calls.shift()!.answer();
+    await settle();
+    t.equal(r.settled, 0, "items 8 to 11 are still out");
+    ac.abort();
+    await settle();
+    t.equal(r.error?.reason, "CLIENT_CANCELLED");
+    t.ok(other.ctx.signal.aborted, "the batch still out is aborted");
+  },
+);
