@@ -876,3 +876,27 @@ t.test(
     t.ok(other.ctx.signal.aborted, "the batch still out is aborted");
   },
 );
+
+t.test("rejected parts whose requests have all gone meanwhile are not blamed on the endpoint", async (t) => {
+  const { clock, batcher, ep } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+  const acs = [new AbortController(), new AbortController()];
+  const states = acs.map((ac, k) =>
+    track(batcher.submit("q", docsWith(`r${k}`, 0, 2), { ...opts, requestId: `r${k}`, signal: ac.signal })),
+  );
+  await clock.advance(1);
+  ep.calls.shift()!.fail(rejection("ep-a"));
+  await settle();
+  t.same(ep.sizes, [2, 2]);
+  for (const ac of acs) ac.abort();
+  await settle();
+  t.same(
+    states.map((s) => s.error?.reason),
+    ["CLIENT_CANCELLED", "CLIENT_CANCELLED"],
+  );
+  // Rejected all the same: the model server had them before the aborts.
+  for (const c of ep.calls.splice(0)) c.fail(rejection("ep-a"));
+  await settle();
+  t.equal(batcher.inFlightBatches, 0, "the search is over");
+  t.equal(ep.received, 3, "nothing left to split");
+  t.same(ep.faults, [], "not blamed on the endpoint");
+});
