@@ -900,3 +900,32 @@ t.test("rejected parts whose requests have all gone meanwhile are not blamed on 
   t.equal(ep.received, 3, "nothing left to split");
   t.same(ep.faults, [], "not blamed on the endpoint");
 });
+
+t.test(
+  "no part answered and none rejected while the endpoint answers other batches: inconclusive",
+  async (t) => {
+    const { clock, batcher, ep, rec } = setup({
+      maxBatchSize: 4,
+      maxQueueDelayMs: 1,
+      maxConcurrentBatches: 2,
+    });
+    const d = [docsWith("x", 0, 2), docsWith("y", 0, 2)];
+    const states = d.map((x, k) => track(batcher.submit("q", x, { ...opts, requestId: `r${k}` })));
+    const other = track(batcher.submit("q", docsWith("o", 0, 4), { ...opts, requestId: "o" }));
+    await clock.advance(1);
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    ep.calls.shift()!.answer();
+    await settle();
+    t.ok(other.value);
+    for (const c of ep.calls.splice(0)) {
+      c.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "connection reset"));
+    }
+    await settle();
+    t.same(
+      states.map((s) => s.error?.reason),
+      ["BACKEND_UNAVAILABLE", "BACKEND_UNAVAILABLE"],
+    );
+    t.same(rec.inputRejections, ["inconclusive"]);
+  },
+);
