@@ -929,3 +929,26 @@ t.test(
     t.same(rec.inputRejections, ["inconclusive"]);
   },
 );
+
+t.test(
+  "a rejected part whose requests have gone, once the endpoint is known healthy, is not searched",
+  async (t) => {
+    const { clock, batcher, ep, rec } = setup({ maxBatchSize: 16, maxQueueDelayMs: 1 });
+    const ac = new AbortController();
+    const x = track(batcher.submit("q", docsWith("x", 0, 2), { ...opts, requestId: "x" }));
+    track(batcher.submit("q", docsWith("y", 0, 2, [0]), { ...opts, requestId: "y", signal: ac.signal }));
+    await clock.advance(1);
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    ep.calls.shift()!.answer();
+    await settle();
+    expectRows(t, x.value, docsWith("x", 0, 2));
+    ac.abort();
+    await settle();
+    ep.calls.shift()!.fail(rejection("ep-a"));
+    await settle();
+    t.equal(batcher.inFlightBatches, 0, "the search is over");
+    t.equal(ep.received, 3, "no call for a request that has gone");
+    t.same(rec.inputRejections, ["not_reproduced"]);
+  },
+);
