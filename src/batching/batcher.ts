@@ -677,8 +677,8 @@ export class Batcher {
     attempt: number,
     trace: BatchTrace | undefined,
     error: GatewayError,
-    batch?: Batch,
-    rejectedElsewhere = false,
+    batch: Batch | undefined,
+    rejectedElsewhere: boolean,
   ): boolean {
     if (attempt > 0 || !this.#opts.retryBudget || !isRetriable(error) || this.#draining) return false;
     const now = this.#clock.now();
@@ -930,7 +930,7 @@ export class Batcher {
       if (isolation.outstanding > 0) return;
     }
     let traceHandedOn = false;
-    if (!isolation.confirmed && isolation.unconfirmed.length > 0 && isolation.failedOtherwise) {
+    if (!isolation.confirmed && isolation.failedOtherwise) {
       // No part was answered, but not every part was rejected: nothing to conclude.
       isolation.outcome = "inconclusive";
       for (const group of isolation.unconfirmed.splice(0)) {
