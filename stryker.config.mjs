@@ -20,7 +20,8 @@ const TARGETS = {
   },
   batching: {
     mutate: ["src/batching/**/*.ts"],
-    testFiles: ["test/batching/*.test.ts"],
+    // The batcher's trace calls (queue wait, batch membership, retries) are tested with tracing.
+    testFiles: ["test/batching/*.test.ts", "test/tracing/batcher-trace.test.ts"],
   },
   resilience: {
     // The retry budget is a RollingBudget (src/util), tested through retry-budget.test.ts.
