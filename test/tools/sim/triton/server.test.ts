@@ -87,7 +87,9 @@ t.test("readiness, metadata, config and health", async (t) => {
 
   const healthDef = protoLoader.loadSync("health/v1/health.proto", {
     enums: String,
-    includeDirs: [fileURLToPath(new URL("../../../../node_modules/grpc-health-check/proto/", import.meta.url))],
+    includeDirs: [
+      fileURLToPath(new URL("../../../../node_modules/grpc-health-check/proto/", import.meta.url)),
+    ],
   });
   const healthPkg = grpc.loadPackageDefinition(healthDef) as unknown as {
     grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => grpc.Client } } };
