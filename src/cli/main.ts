@@ -100,6 +100,13 @@ async function main(argv: string[]): Promise<void> {
   await program.parseAsync(argv, { from: "user" });
 }
 
+// A reader that stopped early (`relevance-gateway bench --help | head -1`) is not a failure: the
+// output is simply not wanted any more.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw err;
+});
+
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof Printed) return;
   if (err instanceof CliError || isConfigError(err)) {

@@ -183,3 +183,16 @@ t.test("version and --version print the version", async (t) => {
     t.equal(r.stdout, `${VERSION}\n`, args.join(" "));
   }
 });
+
+t.test("help piped into a reader that stops early (`| head -1`) ends quietly with exit 0", async (t) => {
+  const { spawn } = await import("node:child_process");
+  const child = spawn(process.execPath, cliArgs("bench", "--help"), { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  // The reader is gone before the help is written (as after `head -1` has read its line): every
+  // write meets EPIPE.
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+  t.equal(stderr, "", "nothing on stderr");
+  t.equal(code, 0, "exit 0");
+});
