@@ -1145,10 +1145,6 @@ function countItems(parts: readonly BatchPart[]): number {
 }
 
 /**
- * Two non-empty halves of `group` (two items at least): whole requests, as
- * even in items as the boundaries allow, or the two halves of a lone request.
- */
-/**
  * Rounds of splits a search makes while every part is rejected and the
  * endpoint answers nothing else, before it blames the endpoint. One round
  * cannot tell two rejected inputs in the two halves from a sick endpoint;
@@ -1156,6 +1152,10 @@ function countItems(parts: readonly BatchPart[]): number {
  */
 const BLIND_SPLIT_ROUNDS = 2;
 
+/**
+ * Two non-empty halves of `group` (two items at least): whole requests, as
+ * even in items as the boundaries allow, or the two halves of a lone request.
+ */
 function halve(group: readonly BatchPart[]): [BatchPart[], BatchPart[]] {
   if (group.length === 1) {
     const { job, start, end } = group[0]!;
