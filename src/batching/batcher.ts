@@ -1029,6 +1029,8 @@ export class Batcher {
       if (dropReason) this.#observer.itemsDropped(dropReason, job.unsent);
       this.#queuedItems -= job.unsent;
       job.unsent = 0;
+      // Also when no pump follows (a cancel, the request's own deadline timer).
+      this.#observer.queueDepth(this.#queuedItems);
     }
     this.#finish(job);
     const queue = job.queue;

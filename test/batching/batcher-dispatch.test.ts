@@ -187,3 +187,27 @@ t.test("a batch's call is bounded by the nearest deadline of its requests", asyn
   t.same(ep.calls[0]?.batch.documents, ["near#0", "far#0"]);
   t.equal(ep.calls[0]?.ctx.timeoutMs, 48, "the nearer deadline, 48 ms after the batch left");
 });
+
+t.test("a request cancelled while queued leaves the queue-depth gauge at once", async (t) => {
+  // One slot, taken: the second request waits in the queue until it is cancelled.
+  const { batcher, ep, clock, metric } = setup({
+    maxBatchSize: 2,
+    maxQueueDelayMs: 1,
+    maxConcurrentBatches: 1,
+  });
+  const first = track(batcher.submit("q", docs("a", 0, 2), opts));
+  await clock.advance(1);
+  t.equal(ep.calls.length, 1, "the first batch holds the only slot");
+  const ac = new AbortController();
+  const waiting = track(batcher.submit("q", docs("b", 0, 3), { ...opts, signal: ac.signal }));
+  await settle();
+  t.equal(await metric("queue_depth_items"), 3);
+  ac.abort();
+  await settle();
+  t.equal(waiting.error?.reason, "CLIENT_CANCELLED", "the cancel was answered");
+  t.equal(batcher.queuedItems, 0);
+  t.equal(await metric("queue_depth_items"), 0, "the gauge shows nothing queued without waiting for a pump");
+  ep.calls[0]!.answer();
+  await settle();
+  t.ok(first.value);
+});
