@@ -1,7 +1,8 @@
 import { Argument, Command, type CommanderError, Option } from "commander";
 import { isConfigError } from "../config/index.js";
 import { VERSION } from "../version.js";
-import { COMMANDS, type CommandSpec, EXIT_CODES, type Flags } from "./commands.js";
+import type { CommandSpec, Flags } from "./command-spec.js";
+import { COMMANDS, EXIT_CODES } from "./commands.js";
 import { CliError } from "./fail.js";
 
 /**

@@ -18,9 +18,10 @@ import type {
 } from "../backend-client.js";
 import { type OutputKind, packBytesTensor, readProbabilities } from "./codec.js";
 import { mapTritonError, type TritonCallSite } from "./errors.js";
+import type { UnaryCallError } from "./grpc-wire.js";
 import { inferenceMethods } from "./kserve-service.js";
 import { type ProbeOutcome, probeEndpoint, type TensorNames } from "./readiness.js";
-import { H2UnaryChannel, type UnaryCallError, type UnaryCallHandle } from "./transport.js";
+import { H2UnaryChannel, type UnaryCallHandle } from "./transport.js";
 
 export interface EndpointSettings {
   readonly backend: string;

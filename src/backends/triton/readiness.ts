@@ -13,8 +13,9 @@
  */
 import { type MethodDefinition, status } from "@grpc/grpc-js";
 import { mapTritonError, type TritonCallSite } from "./errors.js";
+import { UnaryCallError } from "./grpc-wire.js";
 import { inferenceMethods, type ModelConfig, type ModelTensorConfig } from "./kserve-service.js";
-import { type H2UnaryChannel, UnaryCallError, type UnaryCallHandle } from "./transport.js";
+import type { H2UnaryChannel, UnaryCallHandle } from "./transport.js";
 
 export interface TensorNames {
   readonly query: string;

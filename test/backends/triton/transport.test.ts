@@ -8,7 +8,8 @@ import type { AddressInfo } from "node:net";
 import { status } from "@grpc/grpc-js";
 import type { Test } from "tap";
 import t from "tap";
-import { H2UnaryChannel, type UnaryCallError } from "../../../src/backends/triton/transport.js";
+import type { UnaryCallError } from "../../../src/backends/triton/grpc-wire.js";
+import { H2UnaryChannel } from "../../../src/backends/triton/transport.js";
 
 type Handler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, body: Buffer) => void;
 
