@@ -1,12 +1,8 @@
 import { pino } from "pino";
 import t, { type Test } from "tap";
-import {
-  createEndpointSet,
-  type EndpointSet,
-  type EndpointSetChange,
-  type TargetSpec,
-} from "../../src/backends/discovery.js";
-import { formatHostPort, splitHostPort } from "../../src/backends/host-port.js";
+import { createEndpointSet, type EndpointSet, type EndpointSetChange } from "../../src/backends/discovery.js";
+import { formatHostPort } from "../../src/backends/host-port.js";
+import { parseTritonTarget as parse } from "../../src/backends/triton/target.js";
 import { FakeClock, settle } from "../helpers/fake-clock.js";
 
 interface LogLine {
@@ -53,12 +49,6 @@ function lookupError(code: string, host: string): Error {
 
 /** name → addresses, or an error code to fail with; a name not listed does not exist. */
 type Zone = Map<string, string[] | string>;
-
-function parse(target: string): TargetSpec {
-  if (!target.startsWith("dns:///")) return { kind: "static", id: target };
-  const { host, port } = splitHostPort(target.slice("dns:///".length))!;
-  return { kind: "dns", host, port, makeId: (address) => formatHostPort(address, port) };
-}
 
 interface Harness {
   readonly set: EndpointSet<FakeEndpoint>;
@@ -369,9 +359,4 @@ t.test("re-resolution waits for the previous round and stops after close", async
 t.test("host and port text", async (t) => {
   t.equal(formatHostPort("10.0.0.7", 8001), "10.0.0.7:8001");
   t.equal(formatHostPort("fd00::7", 8001), "[fd00::7]:8001");
-  t.same(splitHostPort("[fd00::7]:8001"), { host: "fd00::7", port: 8001 });
-  t.same(splitHostPort("triton.svc:8001"), { host: "triton.svc", port: 8001 });
-  t.equal(splitHostPort("triton.svc"), undefined);
-  t.equal(splitHostPort("triton.svc:0"), undefined);
-  t.equal(splitHostPort("fd00::7:8001"), undefined);
 });

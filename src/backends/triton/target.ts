@@ -6,9 +6,21 @@
  */
 import { isIPv6 } from "node:net";
 import type { TargetReading, TargetSpec } from "../discovery.js";
-import { checkPort, formatHostPort, HOSTNAME } from "../host-port.js";
+import { formatHostPort } from "../host-port.js";
 
 const DNS_SCHEME = "dns:///";
+
+// A DNS name or an IPv4 address. Underscores are tolerated because some
+// service-discovery systems emit them in names.
+const HOSTNAME = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*\.?$/;
+
+/** What is wrong with `port` of `endpoint` (1..65535, digits only), or undefined. */
+function checkPort(endpoint: string, port: string): string | undefined {
+  if (!/^[0-9]{1,5}$/.test(port)) return `"${endpoint}": port must be a number between 1 and 65535`;
+  const n = Number(port);
+  if (n < 1 || n > 65535) return `"${endpoint}": port must be between 1 and 65535`;
+  return undefined;
+}
 
 /**
  * A Triton gRPC target: `host:port`, `[ipv6]:port`, or `dns:///host:port`

@@ -30,7 +30,7 @@ export function readVllmTarget(endpoint: string): TargetReading {
   if ("problem" in read) return read;
   const { url, dns } = read;
   if (!dns) return { spec: { kind: "static", id: endpoint } };
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const host = bareHost(url);
   const port = url.port === "" ? (url.protocol === "https:" ? 443 : 80) : Number(url.port);
   const path = url.pathname.replace(/\/+$/, "");
   const spec: TargetSpec = {
@@ -58,7 +58,7 @@ export function parseVllmTarget(target: string): TargetSpec {
 export function vllmVirtualHost(target: string): VllmVirtualHost | undefined {
   const read = readUrl(target);
   if ("problem" in read || !read.dns) return undefined;
-  const name = read.url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const name = bareHost(read.url);
   return { host: read.url.host, servername: isIP(name) === 0 ? name : undefined };
 }
 
@@ -83,4 +83,9 @@ function readUrl(
   // URL accepts "http://host:0" and normalises default ports away, so only 0 needs a check.
   if (url.port === "0") return { problem: `"${endpoint}": port must be between 1 and 65535` };
   return { url, dns };
+}
+
+/** The URL's host without the brackets of an IPv6 address. */
+function bareHost(url: URL): string {
+  return url.hostname.replace(/^\[(.*)\]$/, "$1");
 }
