@@ -111,7 +111,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       client?.count(status.INVALID_ARGUMENT);
       log.info({ code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST" }, "malformed request body");
       return new GatewayError(
-        status.INVALID_ARGUMENT,
         "INVALID_REQUEST",
         `request: not a valid relevance.v1.ScoreRequest (${reason})`,
       );
@@ -277,13 +276,13 @@ function toScores(documents: readonly { id: string }[], scored: ScoredItems): Do
   return scores;
 }
 
+/** The backend cannot serve now (the catalogue's `fallback`): the route's fallback may answer. */
 function isUnavailable(err: unknown): boolean {
-  return err instanceof GatewayError && err.code === status.UNAVAILABLE && err.reason !== "SHUTTING_DOWN";
+  return err instanceof GatewayError && err.fallback;
 }
 
 function unavailableBackend(backend: string, preference: ModelPreference): GatewayError {
   return new GatewayError(
-    status.UNAVAILABLE,
     "NO_BACKEND_FOR_ROLE",
     `backend ${backend} is not available in this gateway (model_preference ${preference})`,
   );

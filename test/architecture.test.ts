@@ -207,3 +207,17 @@ t.test("backend kinds share one layout: the same file names for the same roles",
   }
   t.end();
 });
+
+t.test(
+  "batching, the vLLM client and util name no gRPC library (codes come from the error catalogue)",
+  (t) => {
+    const grpcFree = (f: string) =>
+      f.startsWith("batching/") || f.startsWith("backends/vllm/") || f.startsWith("util/");
+    const violations = files.filter(
+      (f) => grpcFree(f) && /from\s+["']@grpc\/grpc-js["']/.test(readFileSync(join(SRC, f), "utf8")),
+    );
+    t.ok(files.some(grpcFree), "the rule covers some files");
+    t.same(violations, []);
+    t.end();
+  },
+);

@@ -1,5 +1,6 @@
 import { Metadata, type StatusObject, type status } from "@grpc/grpc-js";
 import { GatewayError } from "../util/gateway-error.js";
+import { encodeRetryStatus, RETRY_AFTER_TRAILER, STATUS_DETAILS_TRAILER } from "./retry-info.js";
 
 /**
  * A lone UTF-16 surrogate, as in a backend's error text cut in the middle of
@@ -23,13 +24,22 @@ function wireDetails(message: string): string {
 }
 
 /**
- * The only place a failure becomes a wire status. The stable reason travels
+ * The only place a failure becomes a wire status: the code is the catalogue's
+ * for the error's reason (util/error-catalogue.ts). The stable reason travels
  * as `relevance-error-reason` trailing metadata so clients can branch on it
- * without parsing messages.
+ * without parsing messages; an error that says when to retry (RATE_LIMITED)
+ * adds `retry-after-ms` (integer ms) and the standard
+ * `grpc-status-details-bin` (google.rpc.Status with a RetryInfo).
  */
 export function toGrpcStatus(err: unknown): Partial<StatusObject> & { code: status; details: string } {
   const e = GatewayError.from(err);
+  const code = e.code as number as status;
+  const details = wireDetails(e.message);
   const metadata = new Metadata();
   metadata.set("relevance-error-reason", e.reason);
-  return { code: e.code, details: wireDetails(e.message), metadata };
+  if (e.retryAfterMs !== undefined) {
+    metadata.set(RETRY_AFTER_TRAILER, String(e.retryAfterMs));
+    metadata.set(STATUS_DETAILS_TRAILER, encodeRetryStatus(code, details, e.retryAfterMs));
+  }
+  return { code, details, metadata };
 }

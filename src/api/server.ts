@@ -13,8 +13,6 @@ import {
 } from "../codec/index.js";
 import type { Pipeline } from "../pipeline.js";
 import type { Authenticator } from "../security/authenticator.js";
-import { RateLimitedError } from "../security/client-policy.js";
-import { encodeRetryStatus, RETRY_AFTER_TRAILER, STATUS_DETAILS_TRAILER } from "../security/retry-info.js";
 import { acceptTraceHeaders, TRACEPARENT, TRACESTATE, type TraceHeaders } from "../tracing/trace-headers.js";
 import { CallCancellation } from "../util/cancel-signal.js";
 import type { Clock } from "../util/clock.js";
@@ -128,7 +126,7 @@ export function createGrpcServer(
           },
           (err: unknown) => {
             answered = true;
-            callback(err instanceof RateLimitedError ? rateLimitedStatus(err) : toGrpcStatus(err));
+            callback(toGrpcStatus(err));
           },
         );
     },
@@ -157,18 +155,6 @@ export function createGrpcServer(
 }
 
 const AUTHORIZATION = "authorization";
-
-/**
- * RESOURCE_EXHAUSTED with when to retry: `retry-after-ms` (integer ms) and
- * the standard `grpc-status-details-bin` (google.rpc.Status + RetryInfo).
- */
-function rateLimitedStatus(err: RateLimitedError): ReturnType<typeof toGrpcStatus> {
-  const s = toGrpcStatus(err);
-  const metadata = s.metadata ?? new grpc.Metadata();
-  metadata.set(RETRY_AFTER_TRAILER, String(err.retryAfterMs));
-  metadata.set(STATUS_DETAILS_TRAILER, encodeRetryStatus(s.code, s.details, err.retryAfterMs));
-  return { ...s, metadata };
-}
 
 /**
  * The client's W3C trace context: one metadata lookup when it sent none (the

@@ -8,7 +8,6 @@
  * only measured when the cheap bound (3 bytes per UTF-16 unit) is not enough.
  */
 
-import { status } from "@grpc/grpc-js";
 import type { DocumentMessage, QueryMessage, ScoreRequestMessage } from "../codec/index.js";
 import { hasVisibleText } from "../model-text/index.js";
 import { quoteClientText } from "../util/client-text.js";
@@ -48,7 +47,7 @@ const MODEL_PREFERENCES: readonly ModelPreference[] = ["unspecified", "student",
 const MAX_ECHOED_ID_CHARS = 64;
 
 function invalid(message: string): Validation {
-  return { ok: false, error: new GatewayError(status.INVALID_ARGUMENT, "INVALID_REQUEST", message) };
+  return { ok: false, error: new GatewayError("INVALID_REQUEST", message) };
 }
 
 /**

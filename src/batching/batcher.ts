@@ -1,4 +1,3 @@
-import { status } from "@grpc/grpc-js";
 import {
   type BackendEndpoint,
   type InferResult,
@@ -324,7 +323,7 @@ export class Batcher {
         const onAbort = () =>
           this.#fail(
             job,
-            new GatewayError(status.CANCELLED, "CLIENT_CANCELLED", "request cancelled by the client"),
+            new GatewayError("CLIENT_CANCELLED", "request cancelled by the client"),
             "cancelled",
           );
         job.onAbort = onAbort;
@@ -366,27 +365,18 @@ export class Batcher {
   #admissionError(n: number, now: number, deadlineMs: number, signal: CancelSignal | undefined) {
     const backend = this.#opts.backend;
     if (this.#draining) {
-      return new GatewayError(
-        status.UNAVAILABLE,
-        "SHUTTING_DOWN",
-        `backend ${backend}: gateway is shutting down`,
-      );
+      return new GatewayError("SHUTTING_DOWN", `backend ${backend}: gateway is shutting down`);
     }
     if (signal?.aborted) {
-      return new GatewayError(status.CANCELLED, "CLIENT_CANCELLED", "request cancelled by the client");
+      return new GatewayError("CLIENT_CANCELLED", "request cancelled by the client");
     }
     if (deadlineMs <= now) {
       this.#observer.itemsDropped("deadline", n);
-      return new GatewayError(
-        status.DEADLINE_EXCEEDED,
-        "DEADLINE_EXCEEDED",
-        "deadline exceeded before queueing",
-      );
+      return new GatewayError("DEADLINE_EXCEEDED", "deadline exceeded before queueing");
     }
     if (this.#queuedItems + n > this.#limits.maxQueueItems) {
       this.#observer.rejected("queue_full");
       return new GatewayError(
-        status.RESOURCE_EXHAUSTED,
         "BATCH_QUEUE_FULL",
         `backend ${backend}: queue full (${this.#queuedItems} of ${this.#limits.maxQueueItems} items waiting; ` +
           `request has ${n} documents)`,
@@ -397,7 +387,6 @@ export class Batcher {
     if (predictedMs !== undefined && predictedMs > deadlineMs - now) {
       this.#observer.rejected("deadline_unreachable");
       return new GatewayError(
-        status.RESOURCE_EXHAUSTED,
         "PREDICTED_DEADLINE_MISS",
         `backend ${backend}: overloaded; the ${this.#queuedItems} items queued ahead would take about ` +
           `${Math.round(predictedMs)} ms, past the request's deadline in ${Math.round(deadlineMs - now)} ms`,
@@ -440,12 +429,10 @@ export class Batcher {
     if (count) this.#observer.rejected(allOpen ? "circuit_open" : "no_ready_endpoint");
     return allOpen
       ? new GatewayError(
-          status.UNAVAILABLE,
           "BACKEND_CIRCUIT_OPEN",
           `backend ${this.#opts.backend}: no endpoint available, circuit breakers open (${this.#describeEndpoints()})`,
         )
       : new GatewayError(
-          status.UNAVAILABLE,
           "NO_READY_ENDPOINT",
           `backend ${this.#opts.backend}: no ready endpoint (${this.#describeEndpoints()})`,
         );
@@ -975,7 +962,6 @@ export class Batcher {
     isolation.poisonFound++;
     this.#observer.poisonItem(isolation.endpoint.id);
     const error = new GatewayError(
-      status.INVALID_ARGUMENT,
       "DOCUMENT_REJECTED",
       `documents[${part.start}]: backend ${this.#opts.backend} cannot score this document; ` +
         `the model server rejected it: ${isolation.error.message}`,
@@ -1014,7 +1000,6 @@ export class Batcher {
 
   #expire(job: Job): void {
     const error = new GatewayError(
-      status.DEADLINE_EXCEEDED,
       "DEADLINE_EXCEEDED",
       `deadline exceeded waiting for backend ${this.#opts.backend} (${job.pending - job.unsent} items in flight, ` +
         `${job.unsent} queued)`,
@@ -1041,9 +1026,7 @@ export class Batcher {
     }
     for (const batch of job.batches) {
       if (--batch.liveJobs === 0) {
-        batch.controller.abort(
-          new GatewayError(status.CANCELLED, "CLIENT_CANCELLED", "every request of the batch has gone"),
-        );
+        batch.controller.abort(new GatewayError("CLIENT_CANCELLED", "every request of the batch has gone"));
       }
     }
     job.batches.length = 0;
@@ -1099,18 +1082,9 @@ export class Batcher {
   }
 }
 
-/** Worth another endpoint: the endpoint (not the request) failed. Never INVALID_ARGUMENT or a deadline. */
+/** Worth another endpoint: the endpoint (not the request) failed (the error catalogue's `retriable`). */
 function isRetriable(error: GatewayError): boolean {
-  if (error.code !== status.UNAVAILABLE) return false;
-  switch (error.reason) {
-    case "BACKEND_UNAVAILABLE":
-    case "BACKEND_ERROR":
-    case "BACKEND_TIMEOUT":
-    case "BACKEND_CIRCUIT_OPEN":
-      return true;
-    default:
-      return false;
-  }
+  return error.retriable;
 }
 
 /** The request whose trace a batch joins: the first recording one, else the first with a context to pass on. */

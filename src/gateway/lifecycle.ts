@@ -1,5 +1,4 @@
 import type { Server as HttpServer } from "node:http";
-import { status } from "@grpc/grpc-js";
 import type { GrpcServer } from "../api/server.js";
 import type { Logger } from "../observability/logger.js";
 import type { GatewayMetrics } from "../observability/metrics.js";
@@ -194,11 +193,7 @@ export function createLifecycle(parts: LifecycleParts): Lifecycle {
       // Keep the end of the grace period for closing connections, so the whole stop fits in it.
       const closeReserveMs = Math.min(500, graceMs / 4);
       log.info({ graceMs }, "shutting down: draining");
-      const error = new GatewayError(
-        status.UNAVAILABLE,
-        "SHUTTING_DOWN",
-        "gateway shut down before the request finished",
-      );
+      const error = new GatewayError("SHUTTING_DOWN", "gateway shut down before the request finished");
       // One end of the grace period for the primary path and the shadow path alike.
       const drainTimeout = new Promise<"timeout">((resolve) =>
         clock.setTimeout(() => resolve("timeout"), graceMs - closeReserveMs),

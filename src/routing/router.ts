@@ -1,6 +1,5 @@
-import { status } from "@grpc/grpc-js";
 import { quoteClientText } from "../util/client-text.js";
-import { GatewayError } from "../util/gateway-error.js";
+import { type ErrorReason, GatewayError } from "../util/gateway-error.js";
 import { inSample } from "./sampler.js";
 
 export type ModelRoleName = "student" | "teacher";
@@ -72,11 +71,11 @@ export function createRouter(opts: RouterOptions): Router {
     route(input) {
       if (input.modelPreference === "teacher") {
         if (!opts.allowForcedTeacher) {
-          return reject(status.PERMISSION_DENIED, "model_preference: forcing the teacher is not permitted");
+          return reject("NOT_PERMITTED", "model_preference: forcing the teacher is not permitted");
         }
         if (!teacher) {
           return reject(
-            status.UNAVAILABLE,
+            "NO_BACKEND_FOR_ROLE",
             "model_preference: MODEL_ROLE_TEACHER asked, but no teacher backend is configured",
           );
         }
@@ -87,7 +86,7 @@ export function createRouter(opts: RouterOptions): Router {
         if (decision === undefined) {
           const known = [...experiments.keys()].join(", ") || "none";
           return reject(
-            status.INVALID_ARGUMENT,
+            "INVALID_REQUEST",
             `experiment: unknown experiment ${quoteClientText(input.experiment)} (configured: ${known})`,
           );
         }
@@ -109,12 +108,6 @@ function forward(backend: string, route: string, fallback: string | undefined): 
     : { kind: "forward", backend, route, fallback };
 }
 
-function reject(code: status, message: string): RouteDecision {
-  const reason =
-    code === status.INVALID_ARGUMENT
-      ? "INVALID_REQUEST"
-      : code === status.PERMISSION_DENIED
-        ? "NOT_PERMITTED"
-        : "NO_BACKEND_FOR_ROLE";
-  return { kind: "reject", error: new GatewayError(code, reason, message) };
+function reject(reason: ErrorReason, message: string): RouteDecision {
+  return { kind: "reject", error: new GatewayError(reason, message) };
 }

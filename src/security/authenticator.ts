@@ -1,4 +1,3 @@
-import { status } from "@grpc/grpc-js";
 import type { AuthFailureReason, SecurityMetrics } from "../observability/security-metrics.js";
 import { quoteClientText } from "../util/client-text.js";
 import type { Clock } from "../util/clock.js";
@@ -98,7 +97,7 @@ export function createAuthenticator(opts: AuthOptions, deps: AuthenticatorDeps):
 
   function refuse(reason: AuthFailureReason, message: string): GatewayError {
     metrics.authFailure(reason);
-    return new GatewayError(status.UNAUTHENTICATED, "UNAUTHENTICATED", message);
+    return new GatewayError("UNAUTHENTICATED", message);
   }
 
   return {

@@ -1,4 +1,3 @@
-import { status } from "@grpc/grpc-js";
 import type { SecurityMetrics } from "../observability/security-metrics.js";
 import { quoteClientText } from "../util/client-text.js";
 import type { Clock } from "../util/clock.js";
@@ -20,20 +19,6 @@ export interface AdmissionInput {
   readonly documents: readonly unknown[];
   readonly modelPreference: string;
   readonly experiment: string;
-}
-
-/** A refused request's retry delay travels with the error to the transport, which puts it in trailers. */
-export class RateLimitedError extends GatewayError {
-  readonly retryAfterMs: number;
-
-  constructor(client: string, retryAfterMs: number) {
-    super(
-      status.RESOURCE_EXHAUSTED,
-      "RATE_LIMITED",
-      `documents: client ${client} is over its rate limit; retry in ${retryAfterMs} ms`,
-    );
-    this.retryAfterMs = retryAfterMs;
-  }
 }
 
 /**
@@ -94,7 +79,6 @@ export class AuthenticatedClient {
     if (req.modelPreference === "teacher" && !p.mayForceTeacher) {
       this.#metrics.permissionDenied(this.name, "force_teacher");
       return new GatewayError(
-        status.PERMISSION_DENIED,
         "NOT_PERMITTED",
         `model_preference: client ${this.name} may not force the teacher`,
       );
@@ -102,7 +86,6 @@ export class AuthenticatedClient {
     if (req.experiment !== "" && !this.#allExperiments && !this.#experiments.has(req.experiment)) {
       this.#metrics.permissionDenied(this.name, "experiment");
       return new GatewayError(
-        status.PERMISSION_DENIED,
         "NOT_PERMITTED",
         `experiment: client ${this.name} may not request experiment ${quoteClientText(req.experiment)}`,
       );
@@ -110,7 +93,6 @@ export class AuthenticatedClient {
     const max = p.maxDocumentsPerRequest;
     if (max !== null && documents > max) {
       return new GatewayError(
-        status.INVALID_ARGUMENT,
         "INVALID_REQUEST",
         `documents: ${documents} documents exceed client ${this.name}'s limit of ${max} per request`,
       );
@@ -120,7 +102,6 @@ export class AuthenticatedClient {
       // More than the bucket holds can never pass: waiting would not help, so it is the request that is wrong.
       if (documents > bucket.rate.burst) {
         return new GatewayError(
-          status.INVALID_ARGUMENT,
           "INVALID_REQUEST",
           `documents: ${documents} documents exceed client ${this.name}'s rate-limit burst of ${bucket.rate.burst}; split the request`,
         );
@@ -128,7 +109,12 @@ export class AuthenticatedClient {
       const waitMs = bucket.take(documents);
       if (waitMs > 0) {
         this.#metrics.rateLimited(this.name);
-        return new RateLimitedError(this.name, waitMs);
+        // The delay travels with the error; toGrpcStatus puts it in the trailers.
+        return new GatewayError(
+          "RATE_LIMITED",
+          `documents: client ${this.name} is over its rate limit; retry in ${waitMs} ms`,
+          { retryAfterMs: waitMs },
+        );
       }
     }
     return undefined;

@@ -1,63 +1,66 @@
-import { status } from "@grpc/grpc-js";
+import { ERROR_CATALOGUE, type ErrorReason, type GrpcCode } from "./error-catalogue.js";
 
-/** Stable machine-readable reasons (undici `UND_ERR_*` style); never renamed once shipped. */
-export type ErrorReason =
-  | "INVALID_REQUEST"
-  | "DOCUMENT_REJECTED"
-  | "BATCH_QUEUE_FULL"
-  | "DEADLINE_EXCEEDED"
-  | "CLIENT_CANCELLED"
-  | "NO_READY_ENDPOINT"
-  | "NO_BACKEND_FOR_ROLE"
-  | "NOT_PERMITTED"
-  | "UNAUTHENTICATED"
-  | "RATE_LIMITED"
-  | "BACKEND_UNAVAILABLE"
-  | "BACKEND_CIRCUIT_OPEN"
-  | "BACKEND_TIMEOUT"
-  | "PREDICTED_DEADLINE_MISS"
-  | "BACKEND_MODEL_UNAVAILABLE"
-  | "BACKEND_REJECTED"
-  | "BACKEND_MALFORMED_RESPONSE"
-  | "BACKEND_ERROR"
-  | "SHUTTING_DOWN"
-  | "UNSUPPORTED"
-  | "INTERNAL";
+export type { ErrorReason } from "./error-catalogue.js";
 
-/**
- * The one error type of the gateway: a gRPC status code, a stable reason and
- * a human message. `toGrpcStatus()` in api/errors.ts is the only place that
- * turns it into a wire status.
- */
-export class GatewayError extends Error {
-  override readonly name = "GatewayError";
-  readonly code: status;
-  readonly reason: ErrorReason;
+/** What a failure carries besides its reason and message. */
+export interface GatewayErrorOptions {
+  readonly cause?: unknown;
   /**
    * The model server refused a whole batch in a way that one of its inputs may
    * have caused (Triton's INTERNAL from a Python-backend tokenizer, vLLM's 400):
    * until the batcher has isolated the cause by splitting the batch, it is not
    * counted against the endpoint (see `BackendEndpoint.reportFault`).
    */
-  readonly inputRejection: boolean;
+  readonly inputRejection?: boolean;
+  /** When the client may try again, in ms: sent as `retry-after-ms` and as gRPC RetryInfo. */
+  readonly retryAfterMs?: number;
+}
 
-  constructor(
-    code: status,
-    reason: ErrorReason,
-    message: string,
-    options?: { cause?: unknown; inputRejection?: boolean },
-  ) {
+/**
+ * The one error type of the gateway: a stable reason and a human message. The
+ * status code and how the gateway treats the failure (retried, counted
+ * against the endpoint, answered by a fallback) come from the reason's entry
+ * in `ERROR_CATALOGUE`; `toGrpcStatus()` in api/errors.ts is the only place
+ * that turns it into a wire status.
+ */
+export class GatewayError extends Error {
+  override readonly name = "GatewayError";
+  readonly reason: ErrorReason;
+  /** The gRPC status the client receives: the catalogue's for this reason. */
+  readonly code: GrpcCode;
+  /** See `GatewayErrorOptions.inputRejection`. */
+  readonly inputRejection: boolean;
+  /** See `GatewayErrorOptions.retryAfterMs`. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(reason: ErrorReason, message: string, options?: GatewayErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
     this.reason = reason;
+    this.code = ERROR_CATALOGUE[reason].code;
     this.inputRejection = options?.inputRejection ?? false;
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+
+  /** The endpoint, not the request, failed: another endpoint may answer. */
+  get retriable(): boolean {
+    return ERROR_CATALOGUE[this.reason].retriable;
+  }
+
+  /** Counts against the endpoint's health. */
+  get endpointFault(): boolean {
+    return ERROR_CATALOGUE[this.reason].endpointFault;
+  }
+
+  /** The backend cannot serve now: a route's fallback backend may answer instead. */
+  get fallback(): boolean {
+    return ERROR_CATALOGUE[this.reason].fallback;
   }
 
   /** Wraps anything thrown into a GatewayError (an unknown error becomes INTERNAL). */
   static from(err: unknown): GatewayError {
     if (err instanceof GatewayError) return err;
     const message = err instanceof Error ? err.message : String(err);
-    return new GatewayError(status.INTERNAL, "INTERNAL", message, { cause: err });
+    return new GatewayError("INTERNAL", message, { cause: err });
   }
 }
 

@@ -20,7 +20,7 @@ async function learnBatchTime(s: ReturnType<typeof setup>, ep: ManualEndpoint, m
 
 t.test("after abortAll, new requests are refused UNAVAILABLE as during shutdown", async (t) => {
   const { batcher, ep } = setup({ maxQueueDelayMs: 0 });
-  batcher.abortAll(new GatewayError(status.UNAVAILABLE, "SHUTTING_DOWN", "bye"));
+  batcher.abortAll(new GatewayError("SHUTTING_DOWN", "bye"));
   const refused = track(batcher.submit("q", docs("late", 0, 1), opts));
   await settle();
   t.equal(refused.error?.code, status.UNAVAILABLE);
@@ -35,7 +35,7 @@ t.test("abortAll counts the queued items it drops as dropped for shutdown", asyn
   const queued = track(batcher.submit("q", docs("b", 0, 3), { ...opts, requestId: "queued" }));
   await settle();
   t.same(ep.sizes, [2], "one batch in flight, three items queued");
-  batcher.abortAll(new GatewayError(status.UNAVAILABLE, "SHUTTING_DOWN", "bye"));
+  batcher.abortAll(new GatewayError("SHUTTING_DOWN", "bye"));
   await settle();
   t.equal(inflight.error?.reason, "SHUTTING_DOWN");
   t.equal(queued.error?.reason, "SHUTTING_DOWN");
@@ -237,7 +237,7 @@ t.test("half-open trial: only a trial that carries this batcher's own batch admi
   // b goes on trial for another batcher (none of ours in flight there); a's trial fails.
   b.onTrial = true;
   a.onTrial = false;
-  a.calls.shift()!.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "trial failed"));
+  a.calls.shift()!.fail(new GatewayError("BACKEND_UNAVAILABLE", "trial failed"));
   await settle();
   t.equal(trial.error?.reason, "BACKEND_UNAVAILABLE");
   t.equal(waits.error?.reason, "BACKEND_CIRCUIT_OPEN", "the queued request fails with the breakers' state");

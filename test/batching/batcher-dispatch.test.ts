@@ -1,4 +1,3 @@
-import { status } from "@grpc/grpc-js";
 import t from "tap";
 import { RetryBudget } from "../../src/backends/resilience/retry-budget.js";
 import { GatewayError } from "../../src/util/gateway-error.js";
@@ -6,7 +5,7 @@ import { opts, setup, track } from "../helpers/batcher-harness.js";
 import { FakeClock, settle } from "../helpers/fake-clock.js";
 import { docs, ManualEndpoint } from "../helpers/manual-endpoint.js";
 
-const unavailable = () => new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "connection refused");
+const unavailable = () => new GatewayError("BACKEND_UNAVAILABLE", "connection refused");
 
 t.test("reconfigure: preferred sizes given out of order are used in ascending order", async (t) => {
   const { batcher, ep, rec } = setup({ maxBatchSize: 8, maxQueueDelayMs: 100, preferredBatchSizes: [] });

@@ -12,7 +12,6 @@ const MARKER = "POISON";
 /** What Triton's mapping makes of a Python backend raising on one input (see backends/triton/errors.ts). */
 function rejection(endpoint: string): GatewayError {
   return new GatewayError(
-    status.UNAVAILABLE,
     "BACKEND_ERROR",
     `backend student: triton on ${endpoint} failed with INTERNAL: Failed to process the request(s) for model ` +
       "instance 'relevance_student_0_0', message: ValueError: the tokenizer cannot encode the input",
@@ -280,7 +279,7 @@ t.test("deadlines and cancellation hold during a split; every request is answere
   t.equal(gone.error?.code, status.CANCELLED);
   t.ok(probes[1]!.ctx.signal.aborted, "the call whose requests have all gone is aborted");
   t.notOk(probes[0]!.ctx.signal.aborted);
-  probes[1]!.fail(new GatewayError(status.CANCELLED, "CLIENT_CANCELLED", "aborted"));
+  probes[1]!.fail(new GatewayError("CLIENT_CANCELLED", "aborted"));
   probes[0]!.answer();
   await settle();
   expectRows(t, clean.value, docs("c", 0, 3));
@@ -524,7 +523,7 @@ t.test(
     await settle();
     t.same(ep.sizes, [2, 2]);
     ep.calls.shift()!.fail(rejection("ep-a"));
-    ep.calls.shift()!.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "connection reset"));
+    ep.calls.shift()!.fail(new GatewayError("BACKEND_UNAVAILABLE", "connection reset"));
     await settle();
     t.equal(y.error?.reason, "BACKEND_UNAVAILABLE", "its own failure");
     t.equal(x.error, first, "the batch's rejection");
@@ -543,7 +542,7 @@ t.test("no part answered and none rejected: inconclusive, not 'not reproduced'",
   ep.calls.shift()!.fail(rejection("ep-a"));
   await settle();
   for (const c of ep.calls.splice(0)) {
-    c.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "connection reset"));
+    c.fail(new GatewayError("BACKEND_UNAVAILABLE", "connection reset"));
   }
   await settle();
   t.same([x.error?.reason, y.error?.reason], ["BACKEND_UNAVAILABLE", "BACKEND_UNAVAILABLE"]);
@@ -558,7 +557,7 @@ t.test("a part answered and the other failing otherwise: the rejection was not r
   ep.calls.shift()!.fail(rejection("ep-a"));
   await settle();
   ep.calls.shift()!.answer();
-  ep.calls.shift()!.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "connection reset"));
+  ep.calls.shift()!.fail(new GatewayError("BACKEND_UNAVAILABLE", "connection reset"));
   await settle();
   expectRows(t, x.value, docsWith("x", 0, 2));
   t.equal(y.error?.reason, "BACKEND_UNAVAILABLE");
@@ -919,7 +918,7 @@ t.test(
     await settle();
     t.ok(other.value);
     for (const c of ep.calls.splice(0)) {
-      c.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "connection reset"));
+      c.fail(new GatewayError("BACKEND_UNAVAILABLE", "connection reset"));
     }
     await settle();
     t.same(

@@ -47,7 +47,7 @@ function track(p: Promise<ScoredItems>) {
 }
 
 const opts = { requestId: "r", priority: "interactive" as const };
-const unavailable = () => new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "connection refused");
+const unavailable = () => new GatewayError("BACKEND_UNAVAILABLE", "connection refused");
 
 t.test("a batch that fails UNAVAILABLE is retried once on another endpoint", async (t) => {
   const a = new ManualEndpoint("a");
@@ -77,7 +77,7 @@ t.test(
     const r1 = track(batcher.submit("q", docs("x", 0, 1), opts));
     await settle();
     const ep1 = a.calls.length ? a : b;
-    ep1.calls[0]!.fail(new GatewayError(status.INTERNAL, "BACKEND_REJECTED", "bad request"));
+    ep1.calls[0]!.fail(new GatewayError("BACKEND_REJECTED", "bad request"));
     await settle();
     t.equal(r1.error?.reason, "BACKEND_REJECTED", "a rejected request is not retried");
     t.equal(a.calls.length + b.calls.length, 1);
@@ -222,7 +222,7 @@ t.test(
     await settle();
     t.equal(waiting2.settled, 0);
     ep.onTrial = false; // the breaker opened again
-    ep.calls.shift()!.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "trial failed"));
+    ep.calls.shift()!.fail(new GatewayError("BACKEND_UNAVAILABLE", "trial failed"));
     await settle();
     t.equal(trial2.error?.reason, "BACKEND_UNAVAILABLE");
     t.equal(

@@ -1,4 +1,3 @@
-import { status } from "@grpc/grpc-js";
 import t from "tap";
 import { RetryBudget } from "../../src/backends/resilience/retry-budget.js";
 import type { BatchTrace, CallTrace, RequestTrace } from "../../src/tracing/request-trace.js";
@@ -35,7 +34,7 @@ class RecordingTrace implements RequestTrace {
 }
 
 const rejection = () =>
-  new GatewayError(status.UNAVAILABLE, "BACKEND_ERROR", "the tokenizer cannot encode the input", {
+  new GatewayError("BACKEND_ERROR", "the tokenizer cannot encode the input", {
     inputRejection: true,
   });
 

@@ -278,7 +278,7 @@ t.test(
     const r2 = track(batcher.submit("q", docs("b", 0, 2), opts));
     await settle();
     t.same(ep.sizes, [2, 2]);
-    ep.calls[0]!.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "down"));
+    ep.calls[0]!.fail(new GatewayError("BACKEND_UNAVAILABLE", "down"));
     ep.calls[1]!.answer();
     await settle();
     t.equal(r1.error?.code, status.UNAVAILABLE);
@@ -320,7 +320,7 @@ t.test("abortAll answers queued and in-flight requests exactly once", async (t) 
   const inflight = track(batcher.submit("q", docs("a", 0, 2), { ...opts, requestId: "inflight" }));
   const queued = track(batcher.submit("q", docs("b", 0, 2), { ...opts, requestId: "queued" }));
   await settle();
-  batcher.abortAll(new GatewayError(status.UNAVAILABLE, "SHUTTING_DOWN", "bye"));
+  batcher.abortAll(new GatewayError("SHUTTING_DOWN", "bye"));
   await settle();
   t.equal(inflight.error?.reason, "SHUTTING_DOWN");
   t.equal(queued.error?.reason, "SHUTTING_DOWN");
@@ -367,7 +367,7 @@ t.test("randomised: every request is answered exactly once, with its own scores 
       for (const ep of [a, b]) {
         const c = ep.calls.shift();
         if (!c) continue;
-        if (rand() < 0.1) c.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "x"));
+        if (rand() < 0.1) c.fail(new GatewayError("BACKEND_UNAVAILABLE", "x"));
         else c.answer();
       }
     } else {

@@ -1,4 +1,3 @@
-import { status } from "@grpc/grpc-js";
 import t from "tap";
 import { AdaptiveController } from "../../src/batching/adaptive.js";
 import type { Batcher } from "../../src/batching/batcher.js";
@@ -144,7 +143,7 @@ t.test(
         { queries: ["q"], documents: ["d#1"] },
         { signal: new AbortController().signal },
       );
-      ep.calls.at(-1)!.fail(new GatewayError(status.UNAVAILABLE, "BACKEND_UNAVAILABLE", "down"));
+      ep.calls.at(-1)!.fail(new GatewayError("BACKEND_UNAVAILABLE", "down"));
       await call.catch(() => {});
     }
     t.equal(guarded!.state, "ejected", "the shadow lane's breaker opened");
@@ -195,7 +194,7 @@ t.test("drain waits for the work in flight; abort answers what remains with the 
   });
   const pending = track(submit(other.batcher, 4, "r2"));
   await e.clock.advance(0);
-  other.abort(new GatewayError(status.UNAVAILABLE, "SHUTTING_DOWN", "stop"));
+  other.abort(new GatewayError("SHUTTING_DOWN", "stop"));
   await e.clock.advance(0);
   t.equal(pending.error?.reason, "SHUTTING_DOWN");
 });

@@ -8,11 +8,11 @@ t.test(
   "an error's message and stack are bounded in a log line (a backend's text may quote a document)",
   async (t) => {
     const logs = capturedLogger("info");
-    logs.logger.error({ err: new GatewayError(13, "BACKEND_REJECTED", `rejected: ${quoted}`) }, "failed");
+    logs.logger.error({ err: new GatewayError("BACKEND_REJECTED", `rejected: ${quoted}`) }, "failed");
     // pino appends the causes' messages and stacks to the error's own.
     const cause = new Error(`tokenizer failed on ${quoted}`);
     logs.logger.error(
-      { err: new GatewayError(13, "BACKEND_REJECTED", `rejected: ${quoted}`, { cause }) },
+      { err: new GatewayError("BACKEND_REJECTED", `rejected: ${quoted}`, { cause }) },
       "failed",
     );
     logs.logger.error({ err: "a plain string is not an error" }, "not an error");

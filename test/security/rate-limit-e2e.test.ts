@@ -1,8 +1,8 @@
 import { status } from "@grpc/grpc-js";
 import protobuf from "protobufjs";
 import t from "tap";
+import { RETRY_INFO_TYPE_URL } from "../../src/api/retry-info.js";
 import { sha256Hex } from "../../src/security/api-key.js";
-import { RETRY_INFO_TYPE_URL } from "../../src/security/retry-info.js";
 import { doc } from "../helpers/grpc-client.js";
 import { useGateway } from "../helpers/use-gateway.js";
 import { AuthScoreClient, metricValue } from "./auth-client.js";

@@ -48,23 +48,13 @@ export interface ResilientBackend extends BackendClient {
 }
 
 /**
- * A failure that says something about the endpoint's health. Client-side
- * outcomes (deadline, cancellation), and requests the model server rejected
- * as built, do not count against an endpoint.
+ * A failure that says something about the endpoint's health (the error
+ * catalogue's `endpointFault`; anything that is not a GatewayError counts).
+ * Client-side outcomes (deadline, cancellation), and requests the model
+ * server rejected as built, do not count against an endpoint.
  */
 export function isEndpointFault(err: unknown): boolean {
-  if (!(err instanceof GatewayError)) return true;
-  switch (err.reason) {
-    case "BACKEND_UNAVAILABLE":
-    case "BACKEND_ERROR":
-    case "BACKEND_TIMEOUT":
-    case "BACKEND_MALFORMED_RESPONSE":
-    case "BACKEND_MODEL_UNAVAILABLE":
-    case "INTERNAL":
-      return true;
-    default:
-      return false;
-  }
+  return !(err instanceof GatewayError) || err.endpointFault;
 }
 
 /** What one call says about its endpoint's health. */
@@ -191,7 +181,6 @@ export function createResilientBackend(inner: BackendClient, opts: ResilienceOpt
     async infer(batch: InferBatch, ctx: CallContext): Promise<InferResult> {
       if (!this.#admits()) {
         throw new GatewayError(
-          status.UNAVAILABLE,
           "BACKEND_CIRCUIT_OPEN",
           `backend ${inner.name}: circuit breaker of ${this.id} is open`,
         );
@@ -210,7 +199,6 @@ export function createResilientBackend(inner: BackendClient, opts: ResilienceOpt
           !ctx.signal.aborted
         ) {
           err = new GatewayError(
-            status.UNAVAILABLE,
             "BACKEND_TIMEOUT",
             `backend ${inner.name}: ${this.id} did not answer within ${ctx.timeoutMs} ms`,
             { cause: caught },

@@ -1,7 +1,6 @@
 /**
  * Tensor packing for the Triton hot path: BYTES inputs in, FP32 scores out.
  */
-import { status } from "@grpc/grpc-js";
 import type { ModelInferResponseMessage } from "../../codec/index.js";
 import { GatewayError } from "../../util/gateway-error.js";
 
@@ -46,11 +45,7 @@ export interface OutputSpec {
 const LABELS = 5;
 
 function malformed(spec: OutputSpec, problem: string): GatewayError {
-  return new GatewayError(
-    status.INTERNAL,
-    "BACKEND_MALFORMED_RESPONSE",
-    `${spec.where}: triton returned ${problem}`,
-  );
+  return new GatewayError("BACKEND_MALFORMED_RESPONSE", `${spec.where}: triton returned ${problem}`);
 }
 
 /**

@@ -3,7 +3,6 @@
  * calls through the hand-written codec with BYTES tensors [n,1] and the
  * readiness probes, and its readiness state.
  */
-import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { ModelInferRequestMessage, ModelInferResponseMessage } from "../../codec/index.js";
 import { TRACEPARENT, TRACESTATE, type TraceHeaders } from "../../tracing/trace-headers.js";
@@ -127,18 +126,18 @@ export class TritonEndpoint implements BackendEndpoint {
     const n = batch.queries.length;
     if (batch.documents.length !== n) {
       const message = `${this.#where}: batch has ${n} queries but ${batch.documents.length} documents`;
-      return Promise.reject(new GatewayError(grpc.status.INTERNAL, "INTERNAL", message));
+      return Promise.reject(new GatewayError("INTERNAL", message));
     }
     const { signal } = ctx;
     if (signal.aborted) return Promise.reject(this.#abortError(signal));
     if (this.#closed) {
       const message = `${this.#where}: the backend client is closed`;
-      return Promise.reject(new GatewayError(grpc.status.UNAVAILABLE, "SHUTTING_DOWN", message));
+      return Promise.reject(new GatewayError("SHUTTING_DOWN", message));
     }
     const timeoutMs = ctx.timeoutMs ?? this.#s.timeoutMs;
     if (!(timeoutMs > 0)) {
       const message = `${this.#where}: no time left for the call (timeout ${timeoutMs} ms)`;
-      return Promise.reject(new GatewayError(grpc.status.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED", message));
+      return Promise.reject(new GatewayError("DEADLINE_EXCEEDED", message));
     }
     const { tensors, outputKind } = this.#s;
     const req: ModelInferRequestMessage = {
@@ -265,6 +264,6 @@ export class TritonEndpoint implements BackendEndpoint {
 
   #abortError(signal: AbortSignal): GatewayError {
     if (signal.reason instanceof GatewayError) return signal.reason;
-    return new GatewayError(grpc.status.CANCELLED, "CLIENT_CANCELLED", `${this.#where}: call cancelled`);
+    return new GatewayError("CLIENT_CANCELLED", `${this.#where}: call cancelled`);
   }
 }

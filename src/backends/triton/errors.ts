@@ -39,20 +39,14 @@ export function mapTritonError(err: unknown, site: TritonCallSite): GatewayError
   const where = `backend ${site.backend}`;
   if (!isServiceError(err)) {
     const message = err instanceof Error ? err.message : String(err);
-    return new GatewayError(
-      status.INTERNAL,
-      "INTERNAL",
-      `${where}: call to ${site.endpoint} failed: ${message}`,
-      {
-        cause: err,
-      },
-    );
+    return new GatewayError("INTERNAL", `${where}: call to ${site.endpoint} failed: ${message}`, {
+      cause: err,
+    });
   }
   const details = err.details || status[err.code] || String(err.code);
   const options = { cause: err };
   if (isModelUnavailable(err.code, details)) {
     return new GatewayError(
-      status.UNAVAILABLE,
       "BACKEND_MODEL_UNAVAILABLE",
       `${where}: model '${site.model}' is not available on ${site.endpoint}: ${details}`,
       options,
@@ -61,21 +55,18 @@ export function mapTritonError(err: unknown, site: TritonCallSite): GatewayError
   switch (err.code) {
     case status.INVALID_ARGUMENT:
       return new GatewayError(
-        status.INTERNAL,
         "BACKEND_REJECTED",
         `${where}: triton on ${site.endpoint} rejected the request for model '${site.model}': ${details}`,
         options,
       );
     case status.UNAVAILABLE:
       return new GatewayError(
-        status.UNAVAILABLE,
         "BACKEND_UNAVAILABLE",
         `${where}: triton on ${site.endpoint} is unavailable: ${details}${tlsHint(details, site.backend)}`,
         options,
       );
     case status.DEADLINE_EXCEEDED:
       return new GatewayError(
-        status.DEADLINE_EXCEEDED,
         "DEADLINE_EXCEEDED",
         `${where}: call to ${site.endpoint} exceeded its deadline: ${details}`,
         options,
@@ -84,7 +75,6 @@ export function mapTritonError(err: unknown, site: TritonCallSite): GatewayError
       // Triton never sends this status; grpc-js does when a message exceeds
       // maxMessageBytes. That is a gateway sizing problem, not the caller's.
       return new GatewayError(
-        status.INTERNAL,
         "BACKEND_REJECTED",
         `${where}: message to or from ${site.endpoint} exceeds the size limit (raise maxMessageBytes or lower the batch size): ${details}`,
         options,
@@ -92,7 +82,6 @@ export function mapTritonError(err: unknown, site: TritonCallSite): GatewayError
     case status.INTERNAL:
       if (details.startsWith("Response message parsing error")) {
         return new GatewayError(
-          status.INTERNAL,
           "BACKEND_MALFORMED_RESPONSE",
           `${where}: triton on ${site.endpoint} sent an undecodable response: ${details}`,
           options,
@@ -102,14 +91,12 @@ export function mapTritonError(err: unknown, site: TritonCallSite): GatewayError
       // (a tokenizer error) sends by default, but also what a sick GPU sends
       // for every call: the batcher splits the batch to tell which.
       return new GatewayError(
-        status.UNAVAILABLE,
         "BACKEND_ERROR",
         `${where}: triton on ${site.endpoint} failed with INTERNAL: ${details}`,
         { cause: err, inputRejection: true },
       );
   }
   return new GatewayError(
-    status.UNAVAILABLE,
     "BACKEND_ERROR",
     `${where}: triton on ${site.endpoint} failed with ${status[err.code] ?? err.code}: ${details}`,
     options,

@@ -5,7 +5,6 @@
  * never overlap: the next one is scheduled an interval after the previous one
  * finished; an endpoint that joins between rounds is probed at once.
  */
-import { status } from "@grpc/grpc-js";
 import { type Logger, pino } from "pino";
 import { type Clock, systemClock } from "../../util/clock.js";
 import { GatewayError } from "../../util/gateway-error.js";
@@ -135,11 +134,7 @@ export function createVllmBackend(opts: VllmBackendOptions): BackendClient {
     // Dispose comes after the gateway's grace period: a call still in flight (a shadow call
     // allowed routing.shadow.timeoutMs, a leaver's last batch) is failed now, not awaited.
     async [Symbol.asyncDispose]() {
-      const reason = new GatewayError(
-        status.UNAVAILABLE,
-        "SHUTTING_DOWN",
-        `backend ${opts.name}: the backend client is closed`,
-      );
+      const reason = new GatewayError("SHUTTING_DOWN", `backend ${opts.name}: the backend client is closed`);
       await Promise.all([...created].map((e) => e.destroy(reason)));
       created.clear();
       await probed[Symbol.asyncDispose]();

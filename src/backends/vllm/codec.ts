@@ -3,7 +3,6 @@
  * served mode ("classify" or "generate"), and the answer read back as n×5
  * probabilities. The counterpart of the Triton backend's codec.ts.
  */
-import { status } from "@grpc/grpc-js";
 import { GatewayError } from "../../util/gateway-error.js";
 import { malformedResponse, type VllmCallSite } from "./errors.js";
 
@@ -192,7 +191,6 @@ export function parseCompletionResponse(
     const sum = row.reduce((a, b) => a + b, 0);
     if (!(sum > 0)) {
       throw new GatewayError(
-        status.INTERNAL,
         "INTERNAL",
         `backend ${site.backend}: the teacher's top-${Object.keys(top).length} next tokens for item ${i} ` +
           `contain no label token (${labelTokens.join(", ")}); check the prompt template ` +

@@ -3,7 +3,6 @@
  * calls (the whole batch in one list request), a separate one-connection
  * client for readiness probes, and the endpoint's readiness state.
  */
-import { status } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { Client, type Dispatcher, Pool } from "undici";
 import { TRACEPARENT, TRACESTATE } from "../../tracing/trace-headers.js";
@@ -164,16 +163,16 @@ export class VllmEndpoint implements BackendEndpoint {
     const n = batch.queries.length;
     if (batch.documents.length !== n) {
       const message = `${where}: batch has ${n} queries but ${batch.documents.length} documents`;
-      throw new GatewayError(status.INTERNAL, "INTERNAL", message);
+      throw new GatewayError("INTERNAL", message);
     }
     if (ctx.signal.aborted) throw mapVllmCallError(new CallerAbortedError(ctx.signal.reason), this.#site);
     if (this.#closed) {
-      throw new GatewayError(status.UNAVAILABLE, "SHUTTING_DOWN", `${where}: the backend client is closed`);
+      throw new GatewayError("SHUTTING_DOWN", `${where}: the backend client is closed`);
     }
     const timeoutMs = ctx.timeoutMs ?? this.#s.timeoutMs;
     if (!(timeoutMs > 0)) {
       const message = `${where}: no time left for the call (timeout ${timeoutMs} ms)`;
-      throw new GatewayError(status.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED", message);
+      throw new GatewayError("DEADLINE_EXCEEDED", message);
     }
     if (n === 0) return { probabilities: new Float32Array(0), model: { name: this.#s.model, version: "" } };
 

@@ -6,7 +6,6 @@
  * the wrong mode for the served model, a malformed answer); retrying those
  * will not help. Every message names the backend and the endpoint.
  */
-import { status } from "@grpc/grpc-js";
 import { GatewayError } from "../../util/gateway-error.js";
 
 export type VllmMode = "classify" | "generate";
@@ -127,13 +126,11 @@ export function mapVllmHttpError(
     // does not have, which is what a server of the other kind answers.
     if (param === "model" || /does not exist|model/i.test(message)) {
       return new GatewayError(
-        status.UNAVAILABLE,
         "BACKEND_MODEL_UNAVAILABLE",
         `${where}: model '${site.model}' is not served by ${site.endpoint}: ${message}`,
       );
     }
     return new GatewayError(
-      status.INTERNAL,
       "BACKEND_REJECTED",
       `${where}: ${site.endpoint} has no route ${route} (${answered}); ${modeHint(site.mode)}`,
     );
@@ -142,7 +139,6 @@ export function mapVllmHttpError(
     // vLLM's --api-key refuses a missing or wrong bearer token ({"error":"Unauthorized"}).
     // Every endpoint and every retry would get the same answer: a configuration problem.
     return new GatewayError(
-      status.INTERNAL,
       "BACKEND_REJECTED",
       `${where}: vllm on ${site.endpoint} refused the gateway's credentials (${answered}); ${credentialsHint(site.backend, keySent)}`,
     );
@@ -150,7 +146,6 @@ export function mapVllmHttpError(
   if (httpStatus === 501) {
     // "The model does not support Classification API" and its siblings.
     return new GatewayError(
-      status.INTERNAL,
       "BACKEND_REJECTED",
       `${where}: model '${site.model}' on ${site.endpoint} does not support mode ${site.mode} (${answered}); ${modeHint(site.mode)}`,
     );
@@ -158,7 +153,6 @@ export function mapVllmHttpError(
   if (httpStatus === 408 || httpStatus === 429 || httpStatus >= 500) {
     // 503 is vLLM's dead engine (and, from ≈0.29, its full queue); 502/504 a proxy in front.
     return new GatewayError(
-      status.UNAVAILABLE,
       "BACKEND_UNAVAILABLE",
       `${where}: vllm on ${site.endpoint} is unavailable: ${answered}`,
     );
@@ -171,8 +165,8 @@ export function mapVllmHttpError(
   // splits the batch to find such an input before blaming anyone.
   const rejected = `${where}: vllm on ${site.endpoint} rejected the request the gateway built for model '${site.model}': ${answered}`;
   return httpStatus === 400
-    ? new GatewayError(status.INTERNAL, "BACKEND_REJECTED", rejected, { inputRejection: true })
-    : new GatewayError(status.INTERNAL, "BACKEND_REJECTED", rejected);
+    ? new GatewayError("BACKEND_REJECTED", rejected, { inputRejection: true })
+    : new GatewayError("BACKEND_REJECTED", rejected);
 }
 
 const CONNECTION_CODES = new Set([
@@ -224,16 +218,10 @@ export function mapVllmCallError(err: unknown, site: VllmCallSite): GatewayError
   const options = { cause: err };
   if (err instanceof CallerAbortedError) {
     if (err.reason instanceof GatewayError) return err.reason;
-    return new GatewayError(
-      status.CANCELLED,
-      "CLIENT_CANCELLED",
-      `${where}: call to ${site.endpoint} cancelled`,
-      options,
-    );
+    return new GatewayError("CLIENT_CANCELLED", `${where}: call to ${site.endpoint} cancelled`, options);
   }
   if (err instanceof DeadlineExceededError) {
     return new GatewayError(
-      status.DEADLINE_EXCEEDED,
       "DEADLINE_EXCEEDED",
       `${where}: call to ${site.endpoint} exceeded its deadline (${err.timeoutMs} ms)`,
       options,
@@ -243,7 +231,6 @@ export function mapVllmCallError(err: unknown, site: VllmCallSite): GatewayError
   const detail = describeError(err);
   if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") {
     return new GatewayError(
-      status.DEADLINE_EXCEEDED,
       "DEADLINE_EXCEEDED",
       `${where}: call to ${site.endpoint} exceeded its deadline: ${detail}`,
       options,
@@ -251,23 +238,16 @@ export function mapVllmCallError(err: unknown, site: VllmCallSite): GatewayError
   }
   if (code === "UND_ERR_RES_EXCEEDED_MAX_SIZE") {
     return new GatewayError(
-      status.INTERNAL,
       "BACKEND_MALFORMED_RESPONSE",
       `${where}: the response of vllm on ${site.endpoint} exceeds the size limit (raise backends.${site.backend}.maxResponseBytes or lower the batch size): ${detail}`,
       options,
     );
   }
   if (code === "UND_ERR_CLOSED" || code === "UND_ERR_DESTROYED") {
-    return new GatewayError(
-      status.UNAVAILABLE,
-      "SHUTTING_DOWN",
-      `${where}: the client of ${site.endpoint} is closed`,
-      options,
-    );
+    return new GatewayError("SHUTTING_DOWN", `${where}: the client of ${site.endpoint} is closed`, options);
   }
   if (code !== undefined && isCertificateError(code)) {
     return new GatewayError(
-      status.UNAVAILABLE,
       "BACKEND_ERROR",
       `${where}: TLS with vllm on ${site.endpoint} failed: ${detail} (${code}); ` +
         `check backends.${site.backend}.tls.caFile and the name in the endpoint URL`,
@@ -276,7 +256,6 @@ export function mapVllmCallError(err: unknown, site: VllmCallSite): GatewayError
   }
   if (code !== undefined && CONNECTION_CODES.has(code)) {
     return new GatewayError(
-      status.UNAVAILABLE,
       "BACKEND_UNAVAILABLE",
       `${where}: cannot reach vllm on ${site.endpoint}: ${detail} (${code})`,
       options,
@@ -285,24 +264,17 @@ export function mapVllmCallError(err: unknown, site: VllmCallSite): GatewayError
   if (code !== undefined) {
     // Another transport failure (undici's UND_ERR_*, a socket's E*): the server may be fine elsewhere.
     return new GatewayError(
-      status.UNAVAILABLE,
       "BACKEND_ERROR",
       `${where}: call to vllm on ${site.endpoint} failed: ${detail} (${code})`,
       options,
     );
   }
-  return new GatewayError(
-    status.INTERNAL,
-    "INTERNAL",
-    `${where}: call to ${site.endpoint} failed: ${detail}`,
-    options,
-  );
+  return new GatewayError("INTERNAL", `${where}: call to ${site.endpoint} failed: ${detail}`, options);
 }
 
 /** A 200 answer the gateway cannot use; `detail` names what is wrong, e.g. "choices[3] missing". */
 export function malformedResponse(site: VllmCallSite, route: string, detail: string): GatewayError {
   return new GatewayError(
-    status.INTERNAL,
     "BACKEND_MALFORMED_RESPONSE",
     `backend ${site.backend}: malformed ${route} response from vllm on ${site.endpoint}: ${detail}`,
   );

@@ -96,7 +96,7 @@ t.test("other statuses", async (t) => {
 });
 
 t.test("GatewayErrors pass through; anything else is INTERNAL", async (t) => {
-  const g = new GatewayError(grpc.status.CANCELLED, "CLIENT_CANCELLED", "gone");
+  const g = new GatewayError("CLIENT_CANCELLED", "gone");
   t.equal(mapTritonError(g, site), g);
   t.match(mapTritonError(new Error("boom"), site), {
     code: grpc.status.INTERNAL,
