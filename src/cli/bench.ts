@@ -1,18 +1,19 @@
-import { FULL_DURATIONS, QUICK_DURATIONS } from "../tools/bench/context.js";
+import type { Durations } from "../tools/bench/context.js";
 import { SCENARIO_IDS, type ScenarioId } from "../tools/bench/results.js";
 import { type BenchIo, runBench, summariseProfiles } from "../tools/bench/run.js";
 import { CliError } from "./fail.js";
 
+/** `bench`'s options, the defaults commands.ts declares (some by --quick) filled in. */
 export interface BenchFlags {
   readonly quick?: boolean | undefined;
-  readonly scenario?: string[] | undefined;
-  readonly out?: string | undefined;
-  readonly seed?: string | undefined;
-  readonly rounds?: string | undefined;
-  readonly seconds?: string | undefined;
-  readonly warmup?: string | undefined;
-  readonly "soak-seconds"?: string | undefined;
-  readonly "soak-warmup"?: string | undefined;
+  readonly scenario: string[];
+  readonly out: string;
+  readonly seed: string;
+  readonly rounds: string;
+  readonly seconds: string;
+  readonly warmup: string;
+  readonly "soak-seconds": string;
+  readonly "soak-warmup": string;
   readonly profile?: boolean | undefined;
   readonly "summarise-profiles"?: string | undefined;
 }
@@ -22,8 +23,7 @@ const processIo: BenchIo = {
   stderr: (s) => process.stderr.write(s),
 };
 
-function positive(flag: string, value: string | undefined, fallback: number, integer = false): number {
-  if (value === undefined) return fallback;
+function positive(flag: string, value: string, integer = false): number {
   const n = value.trim() === "" ? Number.NaN : Number(value);
   if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n))) {
     const kind = integer ? "a positive integer" : "a positive number";
@@ -32,10 +32,10 @@ function positive(flag: string, value: string | undefined, fallback: number, int
   return n;
 }
 
-/** "--scenario a,b --scenario c" → [a, b, c] in the suite's order; default all. */
-function scenarios(values: readonly string[] | undefined): ScenarioId[] {
-  if (values === undefined) return [...SCENARIO_IDS];
+/** "--scenario a,b --scenario c" → [a, b, c] in the suite's order; "all" (the default) is every one. */
+function scenarios(values: readonly string[]): ScenarioId[] {
   const asked = values.flatMap((v) => v.split(",")).map((s) => s.trim());
+  if (asked.includes("all")) return [...SCENARIO_IDS];
   for (const s of asked) {
     if (!(SCENARIO_IDS as readonly string[]).includes(s)) {
       throw new CliError(
@@ -44,6 +44,31 @@ function scenarios(values: readonly string[] | undefined): ScenarioId[] {
     }
   }
   return SCENARIO_IDS.filter((id) => asked.includes(id));
+}
+
+export interface BenchOptions {
+  readonly quick: boolean;
+  readonly scenarios: ScenarioId[];
+  readonly durations: Durations;
+  readonly seed: number;
+}
+
+/** The run the flags ask for, checked; a CliError names the flag at fault. */
+export function benchOptions(flags: BenchFlags): BenchOptions {
+  const durations = {
+    warmupS: positive("warmup", flags.warmup),
+    measureS: positive("seconds", flags.seconds),
+    rounds: positive("rounds", flags.rounds, true),
+    soakS: positive("soak-seconds", flags["soak-seconds"]),
+    soakWarmupS: positive("soak-warmup", flags["soak-warmup"]),
+  };
+  const chosen = scenarios(flags.scenario);
+  return {
+    quick: flags.quick === true,
+    scenarios: chosen,
+    durations,
+    seed: positive("seed", flags.seed, true),
+  };
 }
 
 /** `relevance-gateway bench [flags]`: see commands.ts and docs/benchmarks.md. */
@@ -56,26 +81,13 @@ export async function bench(
     await summariseProfiles(flags["summarise-profiles"], io);
     return;
   }
-  const quick = flags.quick === true;
-  const base = quick ? QUICK_DURATIONS : FULL_DURATIONS;
-  const durations = {
-    warmupS: positive("warmup", flags.warmup, base.warmupS),
-    measureS: positive("seconds", flags.seconds, base.measureS),
-    rounds: positive("rounds", flags.rounds, base.rounds, true),
-    soakS: positive("soak-seconds", flags["soak-seconds"], base.soakS),
-    soakWarmupS: positive("soak-warmup", flags["soak-warmup"], base.soakWarmupS),
-  };
   // A bad option value is a usage error (exit 2), checked before anything runs.
-  const chosen = scenarios(flags.scenario);
-  const seed = positive("seed", flags.seed, 42, true);
+  const options = benchOptions(flags);
   try {
     await runBench(
       {
-        quick,
-        scenarios: chosen,
-        durations,
-        outDir: flags.out ?? ".scratch/bench",
-        seed,
+        ...options,
+        outDir: flags.out,
         profile: flags.profile === true,
         command: ["relevance-gateway", "bench", ...argv].join(" "),
       },

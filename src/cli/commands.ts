@@ -5,15 +5,18 @@
  *
  * Each `run` loads its implementation with `import()` when the subcommand runs, so `serve` never
  * loads the simulators, the bench, tune or shadow-report (test/cli/serve-modules.test.ts checks it).
- * Only type imports here: they are erased from the build.
+ * Only type imports here, and command-spec.ts, which imports nothing: `serve` loads no more.
  *
- * A `default` is the help text of the value the implementation falls back to when the option is
- * absent (several depend on other options: `sim`'s port on the simulator, `bench`'s durations on
- * --quick); options reach the implementations as given, as they always have.
+ * An option's `default` (or `defaultBy`, when it depends on an argument or a switch: `sim`'s port
+ * on the simulator, `bench`'s durations on --quick) is the value itself, written only here: the
+ * parser fills it in and --help shows it, so the implementations never supply their own
+ * (test/cli/defaults.test.ts checks both against values kept apart from this table).
  */
+
+import type { ShadowReportFlags } from "../tools/shadow-report/index.js";
 import type { BenchFlags } from "./bench.js";
-import type { CommandSpec } from "./command-spec.js";
-import type { ScoreFlags } from "./score.js";
+import { type CommandSpec, type DependentDefault, flagsAs } from "./command-spec.js";
+import type { ScoreCommandFlags } from "./score.js";
 import type { TritonSimFlags, VllmSimFlags } from "./sim.js";
 import type { TuneFlags } from "./tune.js";
 
@@ -23,6 +26,12 @@ const SIM_TRITON = "triton simulator options:";
 const SIM_VLLM = "vllm simulator options:";
 const SIM_TLS = "TLS (both simulators; default plaintext):";
 const SIM_FAULTS = "fault injection (both simulators; see docs/fault-injection.md):";
+
+/** A bench default that --quick shortens. */
+const byQuick = (full: string, quick: string): DependentDefault => ({
+  on: "--quick",
+  values: { full, quick },
+});
 
 export const COMMANDS: readonly CommandSpec[] = [
   {
@@ -58,12 +67,12 @@ export const COMMANDS: readonly CommandSpec[] = [
       {
         flags: "--port <n>",
         description: "gRPC port (triton) or HTTP port (vllm)",
-        default: "8001; vllm 8000",
+        defaultBy: { on: "<kind>", values: { triton: "8001", vllm: "8000" } },
       },
       {
         flags: "--model <name>",
         description: "model name (triton) or served model id (vllm)",
-        default: "relevance_student; vllm relevance-teacher",
+        defaultBy: { on: "<kind>", values: { triton: "relevance_student", vllm: "relevance-teacher" } },
       },
       {
         flags: "--metrics-port <n>",
@@ -176,7 +185,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     ],
     run: async ([kind], flags) => {
       const { runSim } = await import("./sim.js");
-      const sim = await runSim(kind, flags as TritonSimFlags & VllmSimFlags);
+      const sim = await runSim(kind, flagsAs<TritonSimFlags & VllmSimFlags>(flags));
       await new Promise<void>((resolve) => {
         const stop = () => sim.close().then(resolve, resolve);
         process.once("SIGTERM", stop);
@@ -237,7 +246,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       "--api-key":
         "score: a key on the command line shows in ps and the shell's history; use --api-key-env NAME or --api-key-file FILE",
     },
-    run: async (_args, flags) => (await import("./score.js")).score(flags as ScoreFlags),
+    run: async (_args, flags) => (await import("./score.js")).score(flagsAs<ScoreCommandFlags>(flags)),
   },
   {
     name: "dev",
@@ -247,8 +256,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       "prints where everything listens; Ctrl-C stops all of it.",
     options: [{ flags: "-c, --config <file>", description: "the gateway config", default: DEV_CONFIG }],
     examples: ["relevance-gateway dev", "relevance-gateway dev --config my-local.yaml"],
-    run: async (_args, flags) =>
-      (await import("./dev.js")).dev((flags.config as string | undefined) ?? DEV_CONFIG),
+    run: async (_args, flags) => (await import("./dev.js")).dev(flags.config as string),
   },
   {
     name: "shadow-report",
@@ -258,7 +266,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       {
         flags: "--out <dir>",
         description: "where to write confusion.svg, expected-relevance.svg and kendall-tau.svg",
-        default: "./shadow-report",
+        default: "shadow-report",
       },
       {
         flags: "--k <n>",
@@ -279,7 +287,10 @@ export const COMMANDS: readonly CommandSpec[] = [
     notes:
       "Bad lines are reported with FILE:LINE and skipped; the exit code is 1 only when no FILE could be read.",
     run: async (files, flags) =>
-      (await import("../tools/shadow-report/index.js")).runShadowReport(files, flags),
+      (await import("../tools/shadow-report/index.js")).runShadowReport(
+        files,
+        flagsAs<ShadowReportFlags>(flags),
+      ),
   },
   {
     name: "tune",
@@ -289,7 +300,8 @@ export const COMMANDS: readonly CommandSpec[] = [
         flags: "-c, --config <file>",
         description: "the gateway config; the backend is built from it as the gateway builds it (required)",
       },
-      { flags: "--backend <name>", description: "which backends.<NAME> to tune", default: "routing.default" },
+      // Read from the config at run time, so not a value here.
+      { flags: "--backend <name>", description: "which backends.<NAME> to tune (default: routing.default)" },
       {
         flags: "--endpoint <addr>",
         description: "use this endpoint instead of the configured ones (repeatable)",
@@ -319,7 +331,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       "relevance-gateway tune -c gateway.yaml --endpoint 10.0.0.7:8001 --batch-sizes 16,32 --delays 0,2",
     ],
     notes: "Progress goes to stderr; the table and the recommendation to stdout.",
-    run: async (_args, flags) => (await import("./tune.js")).tune(flags as TuneFlags),
+    run: async (_args, flags) => (await import("./tune.js")).tune(flagsAs<TuneFlags>(flags)),
   },
   {
     name: "bench",
@@ -338,11 +350,19 @@ export const COMMANDS: readonly CommandSpec[] = [
         description: "where bench.json, bench.md and bench.svg go",
         default: ".scratch/bench",
       },
-      { flags: "--rounds <n>", description: "measured rounds per configuration", default: "3; quick 1" },
-      { flags: "--seconds <s>", description: "each measured window", default: "10; quick 3" },
-      { flags: "--warmup <s>", description: "unmeasured load before each window", default: "3; quick 1" },
-      { flags: "--soak-seconds <s>", description: "the memory soak", default: "180; quick 20" },
-      { flags: "--soak-warmup <s>", description: "load before the soak", default: "20; quick 3" },
+      {
+        flags: "--rounds <n>",
+        description: "measured rounds per configuration",
+        defaultBy: byQuick("3", "1"),
+      },
+      { flags: "--seconds <s>", description: "each measured window", defaultBy: byQuick("10", "3") },
+      {
+        flags: "--warmup <s>",
+        description: "unmeasured load before each window",
+        defaultBy: byQuick("3", "1"),
+      },
+      { flags: "--soak-seconds <s>", description: "the memory soak", defaultBy: byQuick("180", "20") },
+      { flags: "--soak-warmup <s>", description: "load before the soak", defaultBy: byQuick("20", "3") },
       { flags: "--seed <n>", description: "seed of arrival times and request texts", default: "42" },
       {
         flags: "--profile",
@@ -357,7 +377,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     notes:
       "Progress goes to stderr; the Markdown report and the goals to stdout. Exit code 1 when a\n" +
       "scenario fails to run (a missed goal is reported, not an error).",
-    run: async (_args, flags, argv) => (await import("./bench.js")).bench(flags as BenchFlags, argv),
+    run: async (_args, flags, argv) => (await import("./bench.js")).bench(flagsAs<BenchFlags>(flags), argv),
   },
   {
     name: "version",
@@ -372,3 +392,10 @@ export const COMMANDS: readonly CommandSpec[] = [
 ];
 
 export const EXIT_CODES = "Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.";
+
+/** A subcommand's declaration by name. */
+export function commandSpec(name: string): CommandSpec {
+  const spec = COMMANDS.find((c) => c.name === name);
+  if (spec === undefined) throw new Error(`no command ${JSON.stringify(name)}`);
+  return spec;
+}

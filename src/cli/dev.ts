@@ -1,5 +1,7 @@
+import { flagsAs, withDefaults } from "./command-spec.js";
+import { commandSpec } from "./commands.js";
 import { onStopSignal, startGateway } from "./serve.js";
-import { startTritonSim, startVllmSim } from "./sim.js";
+import { startTritonSim, startVllmSim, type TritonSimFlags, type VllmSimFlags } from "./sim.js";
 
 /**
  * `npm start`: the Triton and vLLM simulators on the real servers' default ports, then the
@@ -7,8 +9,15 @@ import { startTritonSim, startVllmSim } from "./sim.js";
  * command to try; Ctrl-C stops all of it.
  */
 export async function dev(configPath: string): Promise<void> {
-  const sim = await startTritonSim({}, "warn");
-  const teacher = await startVllmSim({}, "warn").catch(async (err: unknown) => {
+  // Each simulator as `relevance-gateway sim KIND` starts it with no options: its declared defaults.
+  const sim = await startTritonSim(
+    flagsAs<TritonSimFlags>(withDefaults(commandSpec("sim"), ["triton"])),
+    "warn",
+  );
+  const teacher = await startVllmSim(
+    flagsAs<VllmSimFlags>(withDefaults(commandSpec("sim"), ["vllm"])),
+    "warn",
+  ).catch(async (err: unknown) => {
     await sim.close();
     throw err;
   });

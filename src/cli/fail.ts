@@ -8,16 +8,15 @@ export class CliError extends Error {
   }
 }
 
-export function intOption(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
+/** An option's value as a non-negative integer; a default arrives like a given value (commands.ts). */
+export function intOption(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0)
     throw new CliError(`--${name}: expected a non-negative integer, got ${JSON.stringify(value)}`);
   return n;
 }
 
-export function numberOption(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
+export function numberOption(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0)
     throw new CliError(`--${name}: expected a non-negative number, got ${JSON.stringify(value)}`);

@@ -7,6 +7,7 @@ import { CredentialFileError } from "../security/secret-file.js";
 import { readTlsMaterial } from "../security/tls-material.js";
 import { CliError, intOption } from "./fail.js";
 
+/** The options of `score` (commands.ts); `score` itself needs the defaulted ones, see ScoreCommandFlags. */
 export interface ScoreFlags {
   readonly target?: string | undefined;
   readonly query?: string | undefined;
@@ -262,10 +263,13 @@ export function scoreHint(code: grpc.status, connection: ScoreConnection): strin
   return undefined;
 }
 
-export async function score(flags: ScoreFlags): Promise<void> {
+/** With the defaults commands.ts declares filled in. */
+export type ScoreCommandFlags = ScoreFlags & { readonly target: string; readonly "deadline-ms": string };
+
+export async function score(flags: ScoreCommandFlags): Promise<void> {
   const request = buildScoreRequest(flags);
-  const target = flags.target ?? "127.0.0.1:50051";
-  const deadlineMs = intOption("deadline-ms", flags["deadline-ms"], 10_000);
+  const target = flags.target;
+  const deadlineMs = intOption("deadline-ms", flags["deadline-ms"]);
   const connection = connectionFromFlags(flags);
   let response: ScoreResponseMessage;
   try {

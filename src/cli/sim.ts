@@ -7,13 +7,8 @@ import {
   VLLM_MALFORMED_KINDS,
   validateFaultSpec,
 } from "../tools/sim/faults.js";
-import {
-  createTritonSim,
-  DEFAULT_SIM_METRICS_PORT,
-  DEFAULT_SIM_PORT,
-  type TritonSim,
-} from "../tools/sim/triton/server.js";
-import { createVllmSim, DEFAULT_VLLM_SIM_PORT, type VllmSim } from "../tools/sim/vllm/server.js";
+import { createTritonSim, type TritonSim, type TritonSimOptions } from "../tools/sim/triton/server.js";
+import { createVllmSim, type VllmSim, type VllmSimOptions } from "../tools/sim/vllm/server.js";
 import { CliError, intOption, numberOption } from "./fail.js";
 
 /** Fault injection flags, the same for both simulators (docs/fault-injection.md). */
@@ -55,7 +50,7 @@ export function faultSpecFromFlags(
   const raw: Record<string, unknown> = {};
   for (const [flag, field] of Object.entries(NUMERIC_FAULT_FLAGS)) {
     const value = flags[flag as keyof typeof NUMERIC_FAULT_FLAGS];
-    if (value !== undefined) raw[field] = numberOption(flag, value, 0);
+    if (value !== undefined) raw[field] = numberOption(flag, value);
   }
   if (flags.malformed !== undefined) raw.malformed = flags.malformed;
   if (flags["poison-marker"] !== undefined) raw.poisonMarker = flags["poison-marker"];
@@ -69,10 +64,13 @@ export function faultSpecFromFlags(
   throw new CliError(`${subject}${spec.slice(colon)}`);
 }
 
-function faultOptions(flags: FaultFlags, malformedKinds: readonly string[]) {
+function faultOptions(
+  flags: FaultFlags & { readonly "fault-seed": string },
+  malformedKinds: readonly string[],
+) {
   return {
     faults: faultSpecFromFlags(flags, malformedKinds),
-    faultSeed: intOption("fault-seed", flags["fault-seed"], 1),
+    faultSeed: intOption("fault-seed", flags["fault-seed"]),
   };
 }
 
@@ -102,77 +100,86 @@ function tlsFromFlags(flags: TlsFlags): { cert: Buffer; key: Buffer } | undefine
   return { cert: readFlagFile("tls-cert", cert), key: readFlagFile("tls-key", key) };
 }
 
+/** `sim triton`'s options, the defaults commands.ts declares filled in. */
 export interface TritonSimFlags extends FaultFlags, TlsFlags {
   readonly "tls-client-ca"?: string | undefined;
-  readonly host?: string | undefined;
-  readonly port?: string | undefined;
-  readonly "metrics-port"?: string | undefined;
-  readonly model?: string | undefined;
-  readonly "max-batch-size"?: string | undefined;
-  readonly "base-ms"?: string | undefined;
-  readonly "per-item-ms"?: string | undefined;
-  readonly instances?: string | undefined;
+  readonly host: string;
+  readonly port: string;
+  readonly "metrics-port": string;
+  readonly model: string;
+  readonly "max-batch-size": string;
+  readonly "base-ms": string;
+  readonly "per-item-ms": string;
+  readonly instances: string;
+  readonly "fault-seed": string;
 }
 
-export function startTritonSim(flags: TritonSimFlags, logLevel = "info"): Promise<TritonSim> {
+/** The simulator the flags ask for, checked; a CliError names the flag at fault. */
+export function tritonSimOptions(flags: TritonSimFlags, logLevel = "info"): TritonSimOptions {
   const tls = tlsFromFlags(flags);
   const clientCa = flags["tls-client-ca"];
   if (clientCa !== undefined && tls === undefined) {
     throw new CliError("--tls-client-ca needs --tls-cert and --tls-key");
   }
-  return createTritonSim({
+  return {
     tls: tls && {
       ...tls,
       clientCa: clientCa === undefined ? undefined : readFlagFile("tls-client-ca", clientCa),
     },
-    host: flags.host ?? "127.0.0.1",
-    port: intOption("port", flags.port, DEFAULT_SIM_PORT),
-    metricsPort: intOption("metrics-port", flags["metrics-port"], DEFAULT_SIM_METRICS_PORT),
-    models: [
-      {
-        name: flags.model ?? "relevance_student",
-        maxBatchSize: intOption("max-batch-size", flags["max-batch-size"], 64),
-      },
-    ],
+    host: flags.host,
+    port: intOption("port", flags.port),
+    metricsPort: intOption("metrics-port", flags["metrics-port"]),
+    models: [{ name: flags.model, maxBatchSize: intOption("max-batch-size", flags["max-batch-size"]) }],
     cost: {
-      baseMs: numberOption("base-ms", flags["base-ms"], 2),
-      perItemMs: numberOption("per-item-ms", flags["per-item-ms"], 0.02),
-      instances: Math.max(1, intOption("instances", flags.instances, 1)),
+      baseMs: numberOption("base-ms", flags["base-ms"]),
+      perItemMs: numberOption("per-item-ms", flags["per-item-ms"]),
+      instances: Math.max(1, intOption("instances", flags.instances)),
     },
     ...faultOptions(flags, TRITON_MALFORMED_KINDS),
     // Benchmarks and demos replay requests; remembering recent pairs keeps the simulator's CPU off the cores it shares.
     scoreMemoPairs: 8192,
     logger: createLogger(logLevel).child({ component: "triton-sim" }),
-  });
+  };
 }
 
+export function startTritonSim(flags: TritonSimFlags, logLevel = "info"): Promise<TritonSim> {
+  return createTritonSim(tritonSimOptions(flags, logLevel));
+}
+
+/** `sim vllm`'s options, the defaults commands.ts declares filled in. */
 export interface VllmSimFlags extends FaultFlags, TlsFlags {
   /** The environment variable holding the API key (vLLM reads VLLM_API_KEY the same way). */
   readonly "api-key-env"?: string | undefined;
-  readonly host?: string | undefined;
-  readonly port?: string | undefined;
-  readonly model?: string | undefined;
-  readonly "max-model-len"?: string | undefined;
-  readonly "max-num-seqs"?: string | undefined;
+  readonly host: string;
+  readonly port: string;
+  readonly model: string;
+  readonly "max-model-len": string;
+  readonly "max-num-seqs": string;
+  readonly "fault-seed": string;
 }
 
-export function startVllmSim(flags: VllmSimFlags, logLevel = "info"): Promise<VllmSim> {
+/** The simulator the flags ask for, checked; a CliError names the flag at fault. */
+export function vllmSimOptions(flags: VllmSimFlags, logLevel = "info"): VllmSimOptions {
   const keyEnv = flags["api-key-env"];
   const apiKey = keyEnv === undefined ? undefined : readNamedEnv(keyEnv);
   if (keyEnv !== undefined && apiKey === undefined) {
     throw new CliError(`--api-key-env: the environment variable ${keyEnv} is not set`);
   }
-  return createVllmSim({
+  return {
     apiKey,
     tls: tlsFromFlags(flags),
-    host: flags.host ?? "127.0.0.1",
-    port: intOption("port", flags.port, DEFAULT_VLLM_SIM_PORT),
-    model: flags.model ?? "relevance-teacher",
-    maxModelLen: intOption("max-model-len", flags["max-model-len"], 2048),
-    maxNumSeqs: Math.max(1, intOption("max-num-seqs", flags["max-num-seqs"], 64)),
+    host: flags.host,
+    port: intOption("port", flags.port),
+    model: flags.model,
+    maxModelLen: intOption("max-model-len", flags["max-model-len"]),
+    maxNumSeqs: Math.max(1, intOption("max-num-seqs", flags["max-num-seqs"])),
     ...faultOptions(flags, VLLM_MALFORMED_KINDS),
     logger: createLogger(logLevel).child({ component: "vllm-sim" }),
-  });
+  };
+}
+
+export function startVllmSim(flags: VllmSimFlags, logLevel = "info"): Promise<VllmSim> {
+  return createVllmSim(vllmSimOptions(flags, logLevel));
 }
 
 export async function runSim(
@@ -181,7 +188,7 @@ export async function runSim(
 ): Promise<{ close(): Promise<void> }> {
   switch (kind) {
     case "vllm": {
-      const sim = await startVllmSim({ ...flags, model: flags.model });
+      const sim = await startVllmSim(flags);
       process.stderr.write(
         `vllm simulator: ${sim.url.startsWith("https:") ? "HTTPS" : "HTTP"} ${sim.url} (/classify, /v1/completions, /health, /v1/models, /metrics;` +
           ` fault control ${sim.url}/sim/faults)\n`,

@@ -12,22 +12,26 @@ import { formatRecommendation, formatTable, progressLine, type TuneReport } from
 import { runSweep } from "../tools/tune/sweep.js";
 import { writeTuneOutputs } from "../tools/tune/write-outputs.js";
 import { systemClock } from "../util/clock.js";
+import { longName } from "./command-spec.js";
+import { commandSpec } from "./commands.js";
 import { CliError } from "./fail.js";
 
+/** `tune`'s options, the defaults commands.ts declares filled in. */
 export interface TuneFlags {
   readonly config?: string | undefined;
+  /** Default: the config's routing.default. */
   readonly backend?: string | undefined;
   readonly endpoint?: string[] | undefined;
-  readonly "batch-sizes"?: string | undefined;
-  readonly delays?: string | undefined;
-  readonly concurrency?: string | undefined;
-  readonly docs?: string | undefined;
-  readonly duration?: string | undefined;
-  readonly warmup?: string | undefined;
-  readonly "p99-target"?: string | undefined;
-  readonly tolerance?: string | undefined;
-  readonly out?: string | undefined;
-  readonly "wait-ready"?: string | undefined;
+  readonly "batch-sizes": string;
+  readonly delays: string;
+  readonly concurrency: string;
+  readonly docs: string;
+  readonly duration: string;
+  readonly warmup: string;
+  readonly "p99-target": string;
+  readonly tolerance: string;
+  readonly out: string;
+  readonly "wait-ready": string;
 }
 
 export interface TuneIo {
@@ -61,38 +65,25 @@ function checked(flag: string, raw: string, n: number, b: Bounds): number {
   return n;
 }
 
-function numberFlag(flag: string, value: string | undefined, fallback: number, b: Bounds): number {
-  if (value === undefined) return fallback;
+function numberFlag(flag: string, value: string, b: Bounds): number {
   // Number("") is 0: an empty value must be an error, not a zero.
   return checked(flag, value, value.trim() === "" ? Number.NaN : Number(value), b);
 }
 
 /** "8,16,32" → [8, 16, 32]; every element checked, duplicates dropped. */
-function listFlag(flag: string, value: string | undefined, fallback: readonly number[], b: Bounds): number[] {
-  if (value === undefined) return [...fallback];
+function listFlag(flag: string, value: string, b: Bounds): number[] {
   const parts = value.split(",").map((s) => s.trim());
   if (parts.some((s) => s === "")) {
+    // The declared default is the example: a well-formed list of this very option.
+    const example = commandSpec("tune").options.find((o) => longName(o) === flag)?.default;
     throw new CliError(
-      `--${flag}: expected a comma-separated list such as "${fallback.join(",")}", got ${JSON.stringify(value)}`,
+      `--${flag}: expected a comma-separated list such as "${example}", got ${JSON.stringify(value)}`,
     );
   }
   return [...new Set(parts.map((s) => checked(flag, s, Number(s), b)))];
 }
 
-export const TUNE_DEFAULTS = {
-  batchSizes: [8, 16, 32, 64, 128],
-  delaysMs: [0, 2, 5],
-  concurrency: [4, 16, 64],
-  docs: 8,
-  durationS: 3,
-  warmupS: 1,
-  p99TargetMs: 50,
-  tolerancePercent: 3,
-  out: "tune-out",
-  waitReadyS: 15,
-} as const;
-
-interface TuneOptions {
+export interface TuneOptions {
   readonly grid: TuneGrid;
   readonly docs: number;
   readonly durationS: number;
@@ -104,19 +95,18 @@ interface TuneOptions {
 
 /** Every flag but --config/--backend/--endpoint/--out, checked; a CliError names the flag at fault. */
 export function parseTuneFlags(flags: TuneFlags): TuneOptions {
-  const d = TUNE_DEFAULTS;
   return {
     grid: {
-      batchSizes: listFlag("batch-sizes", flags["batch-sizes"], d.batchSizes, int(1, 65536)),
-      delaysMs: listFlag("delays", flags.delays, d.delaysMs, num(0, 10_000)),
-      concurrency: listFlag("concurrency", flags.concurrency, d.concurrency, int(1, 10_000)),
+      batchSizes: listFlag("batch-sizes", flags["batch-sizes"], int(1, 65536)),
+      delaysMs: listFlag("delays", flags.delays, num(0, 10_000)),
+      concurrency: listFlag("concurrency", flags.concurrency, int(1, 10_000)),
     },
-    docs: numberFlag("docs", flags.docs, d.docs, int(1, 100_000)),
-    durationS: numberFlag("duration", flags.duration, d.durationS, positive(3600)),
-    warmupS: numberFlag("warmup", flags.warmup, d.warmupS, num(0, 3600)),
-    p99TargetMs: numberFlag("p99-target", flags["p99-target"], d.p99TargetMs, positive(3_600_000)),
-    tolerancePercent: numberFlag("tolerance", flags.tolerance, d.tolerancePercent, num(0, 100)),
-    waitReadyS: numberFlag("wait-ready", flags["wait-ready"], d.waitReadyS, num(0, 3600)),
+    docs: numberFlag("docs", flags.docs, int(1, 100_000)),
+    durationS: numberFlag("duration", flags.duration, positive(3600)),
+    warmupS: numberFlag("warmup", flags.warmup, num(0, 3600)),
+    p99TargetMs: numberFlag("p99-target", flags["p99-target"], positive(3_600_000)),
+    tolerancePercent: numberFlag("tolerance", flags.tolerance, num(0, 100)),
+    waitReadyS: numberFlag("wait-ready", flags["wait-ready"], num(0, 3600)),
   };
 }
 
@@ -251,7 +241,7 @@ export async function tune(flags: TuneFlags, io: TuneIo = processIo): Promise<vo
       recommendation: recommend(sweep.points, opts),
       interrupted: sweep.interrupted,
     };
-    const out = flags.out ?? TUNE_DEFAULTS.out;
+    const out = flags.out;
     io.stdout(formatTable(report));
     io.stdout(`\n${formatRecommendation(report)}`);
     if (sweep.interrupted)

@@ -14,8 +14,7 @@ export interface Durations {
   readonly soakWarmupS: number;
 }
 
-export const QUICK_DURATIONS: Durations = { warmupS: 1, measureS: 3, rounds: 1, soakS: 20, soakWarmupS: 3 };
-export const FULL_DURATIONS: Durations = { warmupS: 3, measureS: 10, rounds: 3, soakS: 180, soakWarmupS: 20 };
+// Their defaults, full and --quick, are declared with the bench command (src/cli/commands.ts).
 
 /** What every scenario gets from the run. */
 export interface BenchContext {

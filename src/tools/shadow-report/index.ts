@@ -21,11 +21,11 @@ const processIo: ReportIo = {
 /** Bad lines echoed to stderr as they are found; the rest are only counted. */
 const MAX_BAD_LINES_SHOWN = 20;
 
-/** The options of `relevance-gateway shadow-report` (src/cli/commands.ts), as given. */
+/** The options of `relevance-gateway shadow-report` (src/cli/commands.ts), defaults filled in there. */
 export interface ShadowReportFlags {
-  readonly out?: string | undefined;
-  readonly k?: string | undefined;
-  readonly worst?: string | undefined;
+  readonly out: string;
+  readonly k: string;
+  readonly worst: string;
   readonly json?: boolean | undefined;
   readonly progress?: boolean | undefined;
 }
@@ -44,10 +44,10 @@ export async function runShadowReport(
   io: ReportIo = processIo,
 ): Promise<void> {
   if (files.length === 0) throw new CliError("shadow-report: give at least one comparison log FILE");
-  const k = intOption("k", values.k, 10);
+  const k = intOption("k", values.k);
   if (k < 1) throw new CliError(`--k: expected a positive integer, got ${JSON.stringify(values.k)}`);
-  const worst = intOption("worst", values.worst, 20);
-  const out = values.out ?? "shadow-report";
+  const worst = intOption("worst", values.worst);
+  const out = values.out;
 
   // On a terminal the progress line is redrawn in place; otherwise each one is its own line.
   const tty = io.stderrIsTTY;

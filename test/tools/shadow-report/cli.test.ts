@@ -2,6 +2,8 @@ import { execFile } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import t from "tap";
+import { flagsAs, withDefaults } from "../../../src/cli/command-spec.js";
+import { commandSpec } from "../../../src/cli/commands.js";
 import type { ComparisonRecord } from "../../../src/shadow/comparison-record.js";
 import type { ShadowAggregate } from "../../../src/tools/shadow-report/aggregate.js";
 import { runShadowReport, type ShadowReportFlags } from "../../../src/tools/shadow-report/index.js";
@@ -20,11 +22,16 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
+/** In-process options as the command line hands them over: these, and the declared defaults for the rest. */
+function reportFlags(files: readonly string[], flags: Partial<ShadowReportFlags>): ShadowReportFlags {
+  return flagsAs<ShadowReportFlags>(withDefaults(commandSpec("shadow-report"), files, flags));
+}
+
 /** Runs the command in process (options as the CLI parses them), collecting what it writes. */
-async function run(files: string[], flags: ShadowReportFlags, stderrIsTTY = false) {
+async function run(files: string[], flags: Partial<ShadowReportFlags>, stderrIsTTY = false) {
   let stdout = "";
   let stderr = "";
-  await runShadowReport(files, flags, {
+  await runShadowReport(files, reportFlags(files, flags), {
     stdout: (s) => {
       stdout += s;
     },
@@ -125,17 +132,13 @@ t.test("in process: one readable file of two is enough; TTY progress; usage erro
   writeFileSync(blocker, "");
   let printed = "";
   await t.rejects(
-    runShadowReport(
-      [a],
-      { out: join(blocker, "charts") },
-      {
-        stdout: (x) => {
-          printed += x;
-        },
-        stderr: () => {},
-        stderrIsTTY: false,
+    runShadowReport([a], reportFlags([a], { out: join(blocker, "charts") }), {
+      stdout: (x) => {
+        printed += x;
       },
-    ),
+      stderr: () => {},
+      stderrIsTTY: false,
+    }),
     { exitCode: 1, message: /cannot write the charts to .*a-file/ },
   );
   t.match(printed, /# Shadow comparison report/, "the report is still printed");

@@ -4,12 +4,18 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import t from "tap";
+import { type Flags, flagsAs, withDefaults } from "../../../src/cli/command-spec.js";
+import { commandSpec } from "../../../src/cli/commands.js";
 import { CliError } from "../../../src/cli/fail.js";
-import { tune } from "../../../src/cli/tune.js";
+import { type TuneFlags, tune } from "../../../src/cli/tune.js";
 import { createTritonSim } from "../../../src/tools/sim/triton/server.js";
 import type { TuneReport } from "../../../src/tools/tune/report.js";
 import { cliArgs } from "../../helpers/cli.js";
 import { findAll, parseXml } from "../common/xml.js";
+
+/** In-process options as the command line hands them over: these, and the declared defaults for the rest. */
+const tuneFlags = (flags: Flags): TuneFlags =>
+  flagsAs<TuneFlags>(withDefaults(commandSpec("tune"), [], flags));
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -140,7 +146,7 @@ t.test("every flag is checked before anything connects", async (t) => {
     [{ endpoint: ["localhost"] }, /^--endpoint: "localhost" must be host:port or dns:\/\/\/host:port/],
   ];
   for (const [flags, message] of cases) {
-    const error = await tune({ config: file, ...flags }).then(
+    const error = await tune(tuneFlags({ config: file, ...flags })).then(
       () => undefined,
       (err: unknown) => err,
     );
@@ -148,7 +154,7 @@ t.test("every flag is checked before anything connects", async (t) => {
     t.match((error as Error).message, message);
     t.equal((error as CliError).exitCode, 2);
   }
-  const missing = await tune({}).catch((err: unknown) => err);
+  const missing = await tune(tuneFlags({})).catch((err: unknown) => err);
   t.match((missing as Error).message, /--config FILE is required/);
 });
 
@@ -178,7 +184,7 @@ t.test("an --out that cannot be written: exit 1 with one line, after the table",
   writeFileSync(blocker, "");
   let stdout = "";
   const error = await tune(
-    {
+    tuneFlags({
       config: file,
       "batch-sizes": "8",
       delays: "0",
@@ -190,7 +196,7 @@ t.test("an --out that cannot be written: exit 1 with one line, after the table",
       // Generous: this test is about the order of output and failure, not about latency.
       "p99-target": "10000",
       out: join(blocker, "out"),
-    },
+    }),
     { stdout: (s) => (stdout += s), stderr: () => {} },
   ).catch((err: unknown) => err);
   t.ok(error instanceof CliError);
