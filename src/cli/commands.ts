@@ -1,11 +1,11 @@
 /**
- * Every `relevance-gateway` subcommand, declared once: its arguments, options (flag, placeholder,
+ * Every `relevance-gateway` subcommand, declared once (sim's and tune's in sim-command.ts and tune-command.ts): its arguments, options (flag, placeholder,
  * description, default as shown in --help), examples and notes, and how it runs. main.ts turns
  * the table into commander commands; nothing else describes the command line.
  *
  * Each `run` loads its implementation with `import()` when the subcommand runs, so `serve` never
  * loads the simulators, the bench, tune or shadow-report (test/cli/serve-modules.test.ts checks it).
- * Only type imports here, and command-spec.ts, which imports nothing: `serve` loads no more.
+ * Only type imports here, command-spec.ts and the two *-command.ts files (types only too): `serve` loads no more.
  *
  * An option's `default` (or `defaultBy`, when it depends on an argument or a switch: `sim`'s port
  * on the simulator, `bench`'s durations on --quick) is the value itself, written only here: the
@@ -13,19 +13,14 @@
  * (test/cli/defaults.test.ts checks both against values kept apart from this table).
  */
 
-import type { ShadowReportFlags } from "../tools/shadow-report/index.js";
 import type { BenchFlags } from "./bench.js";
 import { type CommandSpec, type DependentDefault, flagsAs } from "./command-spec.js";
 import type { ScoreCommandFlags } from "./score.js";
-import type { TritonSimFlags, VllmSimFlags } from "./sim.js";
-import type { TuneFlags } from "./tune.js";
+import type { ShadowReportFlags } from "./shadow-report.js";
+import { SIM_COMMAND } from "./sim-command.js";
+import { TUNE_COMMAND } from "./tune-command.js";
 
 export const DEV_CONFIG = "deploy/config/local.yaml";
-
-const SIM_TRITON = "triton simulator options:";
-const SIM_VLLM = "vllm simulator options:";
-const SIM_TLS = "TLS (both simulators; default plaintext):";
-const SIM_FAULTS = "fault injection (both simulators; see docs/fault-injection.md):";
 
 /** A bench default that --quick shortens. */
 const byQuick = (full: string, quick: string): DependentDefault => ({
@@ -55,144 +50,7 @@ export const COMMANDS: readonly CommandSpec[] = [
     examples: ["relevance-gateway check-config deploy/config/local.yaml"],
     run: async ([file]) => (await import("./check-config.js")).checkConfig(file),
   },
-  {
-    name: "sim",
-    summary: "run the Triton (KServe v2 gRPC) or vLLM (OpenAI-compatible HTTP) simulator",
-    description:
-      "Serves until SIGTERM or SIGINT. Faults can be changed at run time with GET/PUT/DELETE " +
-      "/sim/faults, on the metrics port for triton and on the HTTP port for vllm.",
-    arguments: [{ name: "<kind>", description: "which simulator", choices: ["triton", "vllm"] }],
-    options: [
-      { flags: "--host <host>", description: "listen address", default: "127.0.0.1" },
-      {
-        flags: "--port <n>",
-        description: "gRPC port (triton) or HTTP port (vllm)",
-        defaultBy: { on: "<kind>", values: { triton: "8001", vllm: "8000" } },
-      },
-      {
-        flags: "--model <name>",
-        description: "model name (triton) or served model id (vllm)",
-        defaultBy: { on: "<kind>", values: { triton: "relevance_student", vllm: "relevance-teacher" } },
-      },
-      {
-        flags: "--metrics-port <n>",
-        description: "HTTP /metrics port; 0 = any free port",
-        default: "8002",
-        group: SIM_TRITON,
-      },
-      {
-        flags: "--max-batch-size <n>",
-        description: "the model's max_batch_size",
-        default: "64",
-        group: SIM_TRITON,
-      },
-      { flags: "--base-ms <ms>", description: "fixed cost per batch", default: "2", group: SIM_TRITON },
-      {
-        flags: "--per-item-ms <ms>",
-        description: "cost per item in a batch",
-        default: "0.02",
-        group: SIM_TRITON,
-      },
-      { flags: "--instances <n>", description: "batches executing at once", default: "1", group: SIM_TRITON },
-      {
-        flags: "--tls-client-ca <file>",
-        description: "with TLS: require client certificates signed by this CA (PEM)",
-        group: SIM_TRITON,
-      },
-      {
-        flags: "--max-model-len <n>",
-        description: "context length in tokens",
-        default: "2048",
-        group: SIM_VLLM,
-      },
-      {
-        flags: "--max-num-seqs <n>",
-        description: "sequences running at once; the rest wait",
-        default: "64",
-        group: SIM_VLLM,
-      },
-      {
-        flags: "--api-key-env <name>",
-        description: "require the API key in env variable NAME on /v1 routes, as vllm --api-key",
-        group: SIM_VLLM,
-      },
-      {
-        flags: "--tls-cert <file>",
-        description: "serve TLS with this PEM certificate (chain)",
-        group: SIM_TLS,
-      },
-      { flags: "--tls-key <file>", description: "and this PEM private key", group: SIM_TLS },
-      {
-        flags: "--error-rate <r>",
-        description: "share of scoring calls (0..1) answered with an error",
-        group: SIM_FAULTS,
-      },
-      {
-        flags: "--added-latency-ms <ms>",
-        description: "added to every scoring call's latency",
-        group: SIM_FAULTS,
-      },
-      {
-        flags: "--hang-rate <r>",
-        description: "share of calls accepted and never answered until faults are cleared",
-        group: SIM_FAULTS,
-      },
-      {
-        flags: "--malformed-rate <r>",
-        description: "share of calls answered with a malformed body",
-        group: SIM_FAULTS,
-      },
-      {
-        flags: "--malformed <kind>",
-        description:
-          "triton: missing-output (default), wrong-shape, wrong-datatype, short-raw; " +
-          "vllm: bad-json (default), wrong-shape, missing-items",
-        group: SIM_FAULTS,
-      },
-      {
-        flags: "--reset-rate <r>",
-        description: "share of calls whose connection is reset",
-        group: SIM_FAULTS,
-      },
-      {
-        flags: "--slow-rate <r>",
-        description: "share of calls delayed by --slow-ms, spread evenly (a gray failure)",
-        group: SIM_FAULTS,
-      },
-      { flags: "--slow-ms <ms>", description: "the delay of a --slow-rate call", group: SIM_FAULTS },
-      {
-        flags: "--poison-marker <text>",
-        description:
-          "a call with TEXT in a document fails as the model rejecting that input " +
-          "(triton: INTERNAL from the Python backend; vllm: HTTP 400)",
-        group: SIM_FAULTS,
-      },
-      {
-        flags: "--fail-all",
-        description: "every scoring call fails as on a sick GPU (triton: INTERNAL; vllm: HTTP 500)",
-        group: SIM_FAULTS,
-      },
-      {
-        flags: "--fault-seed <n>",
-        description: "seed of the fault PRNG, for reproducible runs",
-        default: "1",
-        group: SIM_FAULTS,
-      },
-    ],
-    examples: [
-      "relevance-gateway sim triton --port 8001 --metrics-port 8002 --max-batch-size 64",
-      "relevance-gateway sim vllm --port 8000 --max-num-seqs 64 --error-rate 0.1",
-    ],
-    run: async ([kind], flags) => {
-      const { runSim } = await import("./sim.js");
-      const sim = await runSim(kind, flagsAs<TritonSimFlags & VllmSimFlags>(flags));
-      await new Promise<void>((resolve) => {
-        const stop = () => sim.close().then(resolve, resolve);
-        process.once("SIGTERM", stop);
-        process.once("SIGINT", stop);
-      });
-    },
-  },
+  SIM_COMMAND,
   {
     name: "score",
     summary: "score documents against a running gateway",
@@ -287,52 +145,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     notes:
       "Bad lines are reported with FILE:LINE and skipped; the exit code is 1 only when no FILE could be read.",
     run: async (files, flags) =>
-      (await import("../tools/shadow-report/index.js")).runShadowReport(
-        files,
-        flagsAs<ShadowReportFlags>(flags),
-      ),
+      (await import("./shadow-report.js")).runShadowReport(files, flagsAs<ShadowReportFlags>(flags)),
   },
-  {
-    name: "tune",
-    summary: "sweep batch size × delay × concurrency against a backend (docs/tuning.md)",
-    options: [
-      {
-        flags: "-c, --config <file>",
-        description: "the gateway config; the backend is built from it as the gateway builds it (required)",
-      },
-      // Read from the config at run time, so not a value here.
-      { flags: "--backend <name>", description: "which backends.<NAME> to tune (default: routing.default)" },
-      {
-        flags: "--endpoint <addr>",
-        description: "use this endpoint instead of the configured ones (repeatable)",
-        repeatable: true,
-      },
-      { flags: "--batch-sizes <list>", description: "maxBatchSize values", default: "8,16,32,64,128" },
-      { flags: "--delays <list>", description: "maxQueueDelayMs values", default: "0,2,5" },
-      {
-        flags: "--concurrency <list>",
-        description: "requests outstanding at once, closed loop",
-        default: "4,16,64",
-      },
-      { flags: "--docs <n>", description: "documents per request", default: "8" },
-      { flags: "--duration <s>", description: "measured seconds per point", default: "3" },
-      { flags: "--warmup <s>", description: "unmeasured seconds before each point", default: "1" },
-      { flags: "--p99-target <ms>", description: "latency objective of the recommendation", default: "50" },
-      {
-        flags: "--tolerance <pct>",
-        description: "throughputs this close to the best count as equal",
-        default: "3",
-      },
-      { flags: "--out <dir>", description: "where tune.csv, tune.svg and tune.json go", default: "tune-out" },
-      { flags: "--wait-ready <s>", description: "how long to wait for a ready endpoint", default: "15" },
-    ],
-    examples: [
-      "relevance-gateway tune --config deploy/config/local.yaml --backend student",
-      "relevance-gateway tune -c gateway.yaml --endpoint 10.0.0.7:8001 --batch-sizes 16,32 --delays 0,2",
-    ],
-    notes: "Progress goes to stderr; the table and the recommendation to stdout.",
-    run: async (_args, flags) => (await import("./tune.js")).tune(flagsAs<TuneFlags>(flags)),
-  },
+  TUNE_COMMAND,
   {
     name: "bench",
     summary: "measure the gateway against its performance goals (docs/benchmarks.md)",

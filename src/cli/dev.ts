@@ -1,7 +1,7 @@
 import { flagsAs, withDefaults } from "./command-spec.js";
-import { commandSpec } from "./commands.js";
 import { onStopSignal, startGateway } from "./serve.js";
 import { startTritonSim, startVllmSim, type TritonSimFlags, type VllmSimFlags } from "./sim.js";
+import { SIM_COMMAND } from "./sim-command.js";
 
 /**
  * `npm start`: the Triton and vLLM simulators on the real servers' default ports, then the
@@ -10,12 +10,9 @@ import { startTritonSim, startVllmSim, type TritonSimFlags, type VllmSimFlags } 
  */
 export async function dev(configPath: string): Promise<void> {
   // Each simulator as `relevance-gateway sim KIND` starts it with no options: its declared defaults.
-  const sim = await startTritonSim(
-    flagsAs<TritonSimFlags>(withDefaults(commandSpec("sim"), ["triton"])),
-    "warn",
-  );
+  const sim = await startTritonSim(flagsAs<TritonSimFlags>(withDefaults(SIM_COMMAND, ["triton"])), "warn");
   const teacher = await startVllmSim(
-    flagsAs<VllmSimFlags>(withDefaults(commandSpec("sim"), ["vllm"])),
+    flagsAs<VllmSimFlags>(withDefaults(SIM_COMMAND, ["vllm"])),
     "warn",
   ).catch(async (err: unknown) => {
     await sim.close();

@@ -13,26 +13,11 @@ import { runSweep } from "../tools/tune/sweep.js";
 import { writeTuneOutputs } from "../tools/tune/write-outputs.js";
 import { systemClock } from "../util/clock.js";
 import { longName } from "./command-spec.js";
-import { commandSpec } from "./commands.js";
-import { CliError } from "./fail.js";
 
-/** `tune`'s options, the defaults commands.ts declares filled in. */
-export interface TuneFlags {
-  readonly config?: string | undefined;
-  /** Default: the config's routing.default. */
-  readonly backend?: string | undefined;
-  readonly endpoint?: string[] | undefined;
-  readonly "batch-sizes": string;
-  readonly delays: string;
-  readonly concurrency: string;
-  readonly docs: string;
-  readonly duration: string;
-  readonly warmup: string;
-  readonly "p99-target": string;
-  readonly tolerance: string;
-  readonly out: string;
-  readonly "wait-ready": string;
-}
+export type { TuneFlags } from "./tune-command.js";
+
+import { CliError } from "./fail.js";
+import { TUNE_COMMAND, type TuneFlags } from "./tune-command.js";
 
 export interface TuneIo {
   stdout(s: string): void;
@@ -75,7 +60,7 @@ function listFlag(flag: string, value: string, b: Bounds): number[] {
   const parts = value.split(",").map((s) => s.trim());
   if (parts.some((s) => s === "")) {
     // The declared default is the example: a well-formed list of this very option.
-    const example = commandSpec("tune").options.find((o) => longName(o) === flag)?.default;
+    const example = TUNE_COMMAND.options.find((o) => longName(o) === flag)?.default;
     throw new CliError(
       `--${flag}: expected a comma-separated list such as "${example}", got ${JSON.stringify(value)}`,
     );
