@@ -1,0 +1,120 @@
+import type { UnavailableCause } from "../backends/balancer.js";
+import type { ErrorReason } from "../util/error-catalogue.js";
+import { GatewayError } from "../util/gateway-error.js";
+import type { RejectReason } from "./observer.js";
+
+/** What the batcher knows when a request arrives. */
+export interface AdmissionInput {
+  /** Backend config name, for messages. */
+  readonly backend: string;
+  /** Items (documents) of the request. */
+  readonly items: number;
+  readonly nowMs: number;
+  /** +Infinity for none. */
+  readonly deadlineMs: number;
+  readonly draining: boolean;
+  readonly cancelled: boolean;
+  readonly queuedItems: number;
+  readonly maxQueueItems: number;
+  /**
+   * Whether an endpoint can take the request's batches: "usable" (or a
+   * half-open breaker is trying one of this batcher's batches), or why not
+   * with the endpoints' description for the message.
+   */
+  readonly endpoints:
+    | { readonly kind: "usable" }
+    | { readonly kind: "unavailable"; readonly cause: UnavailableCause; readonly description: string };
+  /** The predicted wait for a new request (see predictWaitMs); undefined when not predicted. */
+  readonly predictedWaitMs: number | undefined;
+}
+
+/** What a refusal counts in metrics: a rejection by reason, or the items dropped at a deadline. */
+export type AdmissionCount =
+  | { readonly kind: "rejected"; readonly reason: RejectReason }
+  | { readonly kind: "dropped"; readonly items: number };
+
+export type Admission =
+  | { readonly admitted: true }
+  | { readonly admitted: false; readonly error: GatewayError; readonly count: AdmissionCount | undefined };
+
+const ADMITTED: Admission = { admitted: true };
+
+/**
+ * May a request enter the queue, or is it refused, and why. The checks run
+ * in order, so the answer names the first that fails: shutting down,
+ * cancelled, deadline already past, queue full, no endpoint, deadline
+ * unreachable by the predicted wait.
+ */
+export function admit(input: AdmissionInput): Admission {
+  const { backend, items, nowMs, deadlineMs } = input;
+  if (input.draining) {
+    return refuse("SHUTTING_DOWN", `backend ${backend}: gateway is shutting down`);
+  }
+  if (input.cancelled) return refuse("CLIENT_CANCELLED", "request cancelled by the client");
+  if (deadlineMs <= nowMs) {
+    return refuse("DEADLINE_EXCEEDED", "deadline exceeded before queueing", { kind: "dropped", items });
+  }
+  if (input.queuedItems + items > input.maxQueueItems) {
+    return refuse(
+      "BATCH_QUEUE_FULL",
+      `backend ${backend}: queue full (${input.queuedItems} of ${input.maxQueueItems} items waiting; ` +
+        `request has ${items} documents)`,
+      { kind: "rejected", reason: "queue_full" },
+    );
+  }
+  if (input.endpoints.kind === "unavailable") {
+    const { cause, description } = input.endpoints;
+    return {
+      admitted: false,
+      error: noEndpointError(backend, cause, description),
+      count: { kind: "rejected", reason: cause },
+    };
+  }
+  const predicted = input.predictedWaitMs;
+  if (predicted !== undefined && predicted > deadlineMs - nowMs) {
+    return refuse(
+      "PREDICTED_DEADLINE_MISS",
+      `backend ${backend}: overloaded; the ${input.queuedItems} items queued ahead would take about ` +
+        `${Math.round(predicted)} ms, past the request's deadline in ${Math.round(deadlineMs - nowMs)} ms`,
+      { kind: "rejected", reason: "deadline_unreachable" },
+    );
+  }
+  return ADMITTED;
+}
+
+function refuse(reason: ErrorReason, message: string, count?: AdmissionCount): Admission {
+  return { admitted: false, error: new GatewayError(reason, message), count };
+}
+
+/** The answer when no endpoint of `backend` may take a batch. */
+export function noEndpointError(backend: string, cause: UnavailableCause, description: string): GatewayError {
+  return cause === "circuit_open"
+    ? new GatewayError(
+        "BACKEND_CIRCUIT_OPEN",
+        `backend ${backend}: no endpoint available, circuit breakers open (${description})`,
+      )
+    : new GatewayError("NO_READY_ENDPOINT", `backend ${backend}: no ready endpoint (${description})`);
+}
+
+export interface WaitInput {
+  readonly queuedItems: number;
+  /** Moving average of recent batch call durations; undefined before the first. */
+  readonly recentBatchMs: number | undefined;
+  readonly usableEndpoints: number;
+  readonly maxConcurrentBatches: number;
+  /** The batch size aimed for. */
+  readonly batchTarget: number;
+}
+
+/**
+ * Time until a newly queued request would be answered: the batches queued
+ * ahead of it, spread over every free-or-busy slot, at the recent batch
+ * time, plus its own batch. Only predicted when there is a queue: an idle
+ * backend slower than a deadline is the deadline's business, not load.
+ */
+export function predictWaitMs(input: WaitInput): number | undefined {
+  if (input.recentBatchMs === undefined || input.queuedItems === 0) return undefined;
+  const slots = Math.max(1, input.usableEndpoints * input.maxConcurrentBatches);
+  const batchesAhead = Math.ceil(input.queuedItems / input.batchTarget);
+  return (Math.ceil(batchesAhead / slots) + 1) * input.recentBatchMs;
+}
