@@ -16,6 +16,7 @@ export type PickResult =
   | { readonly kind: "unavailable"; readonly cause: UnavailableCause };
 
 const BUSY: PickResult = { kind: "busy" };
+const USABLE = { kind: "usable" } as const;
 
 /**
  * Picks the endpoint of a backend for each batch: the least-loaded usable
@@ -93,6 +94,18 @@ export class Balancer {
    */
   awaitingOwnTrial(): boolean {
     return this.#endpoints().some((e) => e.onTrial === true && this.inFlight(e.id) > 0);
+  }
+
+  /**
+   * Whether a new request may wait for an endpoint: some endpoint is usable,
+   * or a half-open breaker is trying one of this balancer's own batches; if
+   * not, why, with the endpoints described for the message.
+   */
+  availability():
+    | { readonly kind: "usable" }
+    | { readonly kind: "unavailable"; readonly cause: UnavailableCause; readonly description: string } {
+    if (this.usableCount() > 0 || this.awaitingOwnTrial()) return USABLE;
+    return { kind: "unavailable", cause: this.unavailableCause(), description: this.describe() };
   }
 
   /** Why nothing is usable: a breaker (or outlier detection) has ejected some endpoint, or none is ready. */

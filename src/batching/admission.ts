@@ -1,7 +1,7 @@
 import type { UnavailableCause } from "../backends/balancer.js";
 import type { ErrorReason } from "../util/error-catalogue.js";
 import { GatewayError } from "../util/gateway-error.js";
-import type { RejectReason } from "./observer.js";
+import type { BatcherObserver, RejectReason } from "./observer.js";
 
 /** What the batcher knows when a request arrives. */
 export interface AdmissionInput {
@@ -84,6 +84,12 @@ export function admit(input: AdmissionInput): Admission {
 
 function refuse(reason: ErrorReason, message: string, count?: AdmissionCount): Admission {
   return { admitted: false, error: new GatewayError(reason, message), count };
+}
+
+/** Counts a refusal as its admission says. */
+export function countRefusal(observer: BatcherObserver, count: AdmissionCount | undefined): void {
+  if (count?.kind === "dropped") observer.itemsDropped("deadline", count.items);
+  else if (count) observer.rejected(count.reason);
 }
 
 /** The answer when no endpoint of `backend` may take a batch. */

@@ -1,3 +1,4 @@
+import type { BackendEndpoint, InferResult } from "../backends/backend-client.js";
 import type { BatchTrace, CallTrace, RequestTrace } from "../tracing/request-trace.js";
 import { GatewayError } from "../util/gateway-error.js";
 import type { Carrier, Job } from "./job.js";
@@ -33,14 +34,13 @@ export class Batch<P> implements Carrier {
 
   constructor(
     parts: readonly BatchPart[],
-    items: number,
     attempt: number,
     trace: BatchTrace | undefined,
     probe: P | undefined,
     rejectedElsewhere: boolean,
   ) {
     this.parts = parts;
-    this.items = items;
+    this.items = countItems(parts);
     this.attempt = attempt;
     this.trace = trace;
     this.probe = probe;
@@ -51,6 +51,39 @@ export class Batch<P> implements Carrier {
         this.#liveJobs++;
         if (attempt === 0 && probe === undefined) trace?.addRequest(part.job.trace);
       }
+    }
+  }
+
+  /**
+   * Calls `endpoint` (never throws: a throw becomes a rejection). The call
+   * runs until the earliest deadline of its requests or the backend's
+   * `callTimeoutMs`, whichever is first; running out of the latter is the
+   * endpoint's fault, of the former the client's.
+   */
+  callEndpoint(
+    endpoint: BackendEndpoint,
+    nowMs: number,
+    callTimeoutMs: number | undefined,
+  ): Promise<InferResult> {
+    const { queries, documents, earliestDeadlineMs } = gather(this.parts);
+    this.call = this.trace?.startCall(endpoint.id, this.attempt, this.items);
+    const deadlineLeftMs = Number.isFinite(earliestDeadlineMs)
+      ? Math.max(0, earliestDeadlineMs - nowMs)
+      : undefined;
+    const backendLimited =
+      callTimeoutMs !== undefined && (deadlineLeftMs === undefined || callTimeoutMs < deadlineLeftMs);
+    try {
+      return endpoint.infer(
+        { queries, documents },
+        {
+          signal: this.controller.signal,
+          timeoutMs: backendLimited ? callTimeoutMs : deadlineLeftMs,
+          timeoutIsBackendLimit: backendLimited,
+          traceHeaders: this.call?.headers,
+        },
+      );
+    } catch (err) {
+      return Promise.reject(err);
     }
   }
 

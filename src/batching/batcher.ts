@@ -1,76 +1,24 @@
 import type { BackendEndpoint, InferResult } from "../backends/backend-client.js";
 import { Balancer } from "../backends/balancer.js";
-import type { RetryBudget } from "../backends/resilience/retry-budget.js";
 import { RetryPolicy } from "../backends/resilience/retry-policy.js";
-import type { BatchTrace, RequestTrace } from "../tracing/request-trace.js";
+import type { BatchTrace } from "../tracing/request-trace.js";
 import type { CancelSignal } from "../util/cancel-signal.js";
-import type { Clock, TimerHandle } from "../util/clock.js";
+import { type Clock, WakeTimer } from "../util/clock.js";
 import { GatewayError } from "../util/gateway-error.js";
-import { admit, noEndpointError, predictWaitMs } from "./admission.js";
-import { Batch, type BatchPart, gather, leadTrace } from "./batch.js";
-import type { BatchController } from "./controller.js";
+import { admit, countRefusal, noEndpointError } from "./admission.js";
+import { Batch, type BatchPart, countItems, leadTrace } from "./batch.js";
 import { decideFlush, type FlushTrigger } from "./flush-policy.js";
 import { InputIsolator, type Probe } from "./input-isolation.js";
 import { IsolationBudget } from "./isolation-budget.js";
-import { type ItemPriority, ItemQueue } from "./item-queue.js";
+import { ItemQueue } from "./item-queue.js";
 import { Job, type ScoredItems } from "./job.js";
+import { LimitsInForce, limitsOf } from "./limits.js";
 import { type BatcherObserver, type DropReason, noopObserver } from "./observer.js";
+import type { BatcherOptions, BatchLimits, SubmitOptions } from "./options.js";
 
 export type { ItemPriority } from "./item-queue.js";
 export type { ScoredItems } from "./job.js";
-
-/**
- * The knobs of one backend's batcher (the config's `backends.<name>.batching`);
- * `Batcher.reconfigure` changes them while it runs.
- */
-export interface BatchLimits {
-  /** Items per batch at most (further capped by each endpoint's own `maxBatchSize`). */
-  readonly maxBatchSize: number;
-  /** How long the oldest queued item may wait for a batch to fill. */
-  readonly maxQueueDelayMs: number;
-  /** Batch sizes sent as soon as they can be filled; ascending. Empty: only `maxBatchSize`. */
-  readonly preferredBatchSizes: readonly number[];
-  /** Items waiting at most; a request that does not fit is rejected at once. */
-  readonly maxQueueItems: number;
-  /** Batches in flight per endpoint at most. */
-  readonly maxConcurrentBatches: number;
-  /** Adaptive mode: chooses the batch size and wait within the caps above. None: the caps themselves. */
-  readonly controller?: BatchController | undefined;
-}
-
-export interface BatcherOptions extends BatchLimits {
-  /** Backend config name, used in error messages. */
-  readonly backend: string;
-  /** The backend's endpoints, read at each dispatch (they may change). */
-  readonly endpoints: () => readonly BackendEndpoint[];
-  /** A batch call never runs longer than this, whatever its requests' deadlines (`backends.<name>.timeoutMs`). */
-  readonly callTimeoutMs?: number | undefined;
-  /** When set, a batch that failed UNAVAILABLE is retried once on another endpoint, within this budget. */
-  readonly retryBudget?: RetryBudget | undefined;
-  /**
-   * Reject at once (RESOURCE_EXHAUSTED) a request that, by the queue ahead of
-   * it and the recent batch time, cannot be answered before its deadline.
-   */
-  readonly shedUnreachableDeadlines?: boolean | undefined;
-  /**
-   * Items that calls isolating rejected inputs may carry (see #isolate);
-   * default: as many as the batches sent in the last 10 s carried, plus 256.
-   */
-  readonly isolationBudget?: IsolationBudget | undefined;
-  readonly clock: Clock;
-  readonly observer?: BatcherObserver | undefined;
-}
-
-export interface SubmitOptions {
-  readonly requestId: string;
-  readonly priority: ItemPriority;
-  /** Clock time after which the request is answered DEADLINE_EXCEEDED and its unsent items dropped. */
-  readonly deadlineMs?: number | undefined;
-  /** Client cancellation: unsent items are dropped and the request rejected CANCELLED. */
-  readonly signal?: CancelSignal | undefined;
-  /** The request's trace: its queue wait, the batches that carry its items and their calls' trace context. */
-  readonly trace?: RequestTrace | undefined;
-}
+export type { BatcherOptions, BatchLimits, SubmitOptions } from "./options.js";
 
 /**
  * The dynamic batcher of one backend. It counts (query, document) *items*,
@@ -91,36 +39,22 @@ export class Batcher {
   readonly #opts: BatcherOptions;
   readonly #clock: Clock;
   readonly #observer: BatcherObserver;
-  #limits: BatchLimits;
-  #preferred: readonly number[];
-  /** Last batch size target and wait reported to the observer (reported on change only). */
-  #reportedTarget = -1;
-  #reportedWaitMs = -1;
+  readonly #limits: LimitsInForce;
   readonly #queue: ItemQueue;
   readonly #balancer: Balancer;
   readonly #retries: RetryPolicy;
   readonly #isolator: InputIsolator;
   readonly #batches = new Set<Batch<Probe>>();
-  #timer: TimerHandle | undefined;
-  #timerDueMs = Number.POSITIVE_INFINITY;
+  readonly #wake: WakeTimer;
   #draining = false;
   #idleWaiters: (() => void)[] = [];
-  /** Moving average of successful batch call durations; undefined until the first. */
-  #recentBatchMs: number | undefined;
 
   constructor(opts: BatcherOptions) {
     this.#opts = opts;
     this.#clock = opts.clock;
     this.#observer = opts.observer ?? noopObserver;
-    this.#limits = {
-      maxBatchSize: opts.maxBatchSize,
-      maxQueueDelayMs: opts.maxQueueDelayMs,
-      preferredBatchSizes: opts.preferredBatchSizes,
-      maxQueueItems: opts.maxQueueItems,
-      maxConcurrentBatches: opts.maxConcurrentBatches,
-      controller: opts.controller,
-    };
-    this.#preferred = [...opts.preferredBatchSizes].sort((a, b) => a - b);
+    this.#limits = new LimitsInForce(limitsOf(opts), this.#observer);
+    this.#wake = new WakeTimer(opts.clock, () => this.#pump());
     this.#queue = new ItemQueue({
       expired: (job) => this.#expire(job),
       waited: (ms) => this.#observer.queueWait(ms),
@@ -138,12 +72,11 @@ export class Batcher {
       retry: (endpoint, parts, attempt, trace, error) =>
         this.#retry(endpoint, parts, attempt, trace, error, true),
     });
-    this.#observer.limits(opts.maxBatchSize, opts.maxQueueItems);
   }
 
   /** The limits in force. */
   get limits(): BatchLimits {
-    return this.#limits;
+    return this.#limits.current;
   }
 
   /**
@@ -153,9 +86,7 @@ export class Batcher {
    * new limits, and a smaller queue bound only refuses new work.
    */
   reconfigure(limits: BatchLimits): void {
-    this.#limits = limits;
-    this.#preferred = [...limits.preferredBatchSizes].sort((a, b) => a - b);
-    this.#observer.limits(limits.maxBatchSize, limits.maxQueueItems);
+    this.#limits.set(limits);
     this.#pump();
   }
 
@@ -181,9 +112,7 @@ export class Batcher {
     const deadlineMs = opts.deadlineMs ?? Number.POSITIVE_INFINITY;
     const admission = this.#admit(n, now, deadlineMs, opts.signal);
     if (!admission.admitted) {
-      const count = admission.count;
-      if (count?.kind === "dropped") this.#observer.itemsDropped("deadline", count.items);
-      else if (count) this.#observer.rejected(count.reason);
+      countRefusal(this.#observer, admission.count);
       return Promise.reject(admission.error);
     }
     return new Promise<ScoredItems>((resolve, reject) => {
@@ -203,7 +132,7 @@ export class Batcher {
             "cancelled",
           ),
       );
-      this.#limits.controller?.itemsAdmitted(n, now);
+      this.#limits.itemsAdmitted(n, now);
       this.#queue.push(job, opts.priority, now);
       opts.trace?.queueEntered(this.#opts.backend, n);
       this.#observer.queueDepth(this.#queue.items);
@@ -232,9 +161,7 @@ export class Batcher {
   }
 
   #admit(items: number, nowMs: number, deadlineMs: number, signal: CancelSignal | undefined) {
-    const balancer = this.#balancer;
-    const usable = balancer.usableCount() > 0 || balancer.awaitingOwnTrial();
-    const limits = this.#limits;
+    const queuedItems = this.#queue.items;
     return admit({
       backend: this.#opts.backend,
       items,
@@ -242,29 +169,13 @@ export class Batcher {
       deadlineMs,
       draining: this.#draining,
       cancelled: signal?.aborted === true,
-      queuedItems: this.#queue.items,
-      maxQueueItems: limits.maxQueueItems,
-      endpoints: usable
-        ? { kind: "usable" }
-        : { kind: "unavailable", cause: balancer.unavailableCause(), description: balancer.describe() },
+      queuedItems,
+      maxQueueItems: this.#limits.current.maxQueueItems,
+      endpoints: this.#balancer.availability(),
       predictedWaitMs: this.#opts.shedUnreachableDeadlines
-        ? predictWaitMs({
-            queuedItems: this.#queue.items,
-            recentBatchMs: this.#recentBatchMs,
-            usableEndpoints: balancer.usableCount(),
-            maxConcurrentBatches: limits.maxConcurrentBatches,
-            batchTarget: this.#batchTarget(limits.maxBatchSize),
-          })
+        ? this.#limits.predictWaitMs(queuedItems, this.#balancer.usableCount())
         : undefined,
     });
-  }
-
-  /** The batch size aimed for under `cap`: the controller's choice in adaptive mode, else the cap. */
-  #batchTarget(cap: number): number {
-    const controller = this.#limits.controller;
-    if (!controller) return cap;
-    const size = Math.floor(controller.batchSize(cap));
-    return size >= 1 ? Math.min(size, cap) : 1;
   }
 
   #pump(): void {
@@ -272,7 +183,7 @@ export class Batcher {
       const now = this.#clock.now();
       const oldestMs = this.#queue.oldestLiveMs(now);
       if (oldestMs === undefined) break;
-      const pick = this.#balancer.pick(this.#limits.maxConcurrentBatches);
+      const pick = this.#balancer.pick(this.#limits.current.maxConcurrentBatches);
       if (pick.kind !== "pick") {
         if (pick.kind === "unavailable" && this.#balancer.totalInFlight === 0) {
           const error = noEndpointError(this.#opts.backend, pick.cause, this.#balancer.describe());
@@ -280,55 +191,30 @@ export class Batcher {
         }
         break; // a completing batch pumps again
       }
-      const endpoint = pick.endpoint;
-      const limits = this.#limits;
-      const cap = this.#batchTarget(
-        Math.min(limits.maxBatchSize, endpoint.maxBatchSize ?? Number.POSITIVE_INFINITY),
+      const decision = decideFlush(
+        this.#limits.flushInput(
+          pick.endpoint.maxBatchSize,
+          this.#queue.items,
+          now - oldestMs,
+          this.#draining,
+        ),
       );
-      const delayMs = limits.controller
-        ? limits.controller.queueDelayMs(limits.maxQueueDelayMs)
-        : limits.maxQueueDelayMs;
-      if (cap !== this.#reportedTarget || delayMs !== this.#reportedWaitMs) {
-        this.#reportedTarget = cap;
-        this.#reportedWaitMs = delayMs;
-        this.#observer.targets(cap, delayMs);
-      }
-      const decision = decideFlush({
-        queuedItems: this.#queue.items,
-        cap,
-        preferredBatchSizes: this.#preferred,
-        oldestWaitMs: now - oldestMs,
-        maxQueueDelayMs: delayMs,
-        draining: this.#draining,
-      });
       if (decision.kind === "idle") break;
       if (decision.kind === "wait") {
-        this.#armTimer(now + decision.dueInMs);
+        this.#wake.at(now + decision.dueInMs);
         break;
       }
-      this.#dispatch(endpoint, decision.size, decision.trigger, now);
+      this.#dispatch(pick.endpoint, decision.size, decision.trigger, now);
     }
     this.#observer.queueDepth(this.#queue.items);
     if (this.#idle()) this.#notifyIdle();
-  }
-
-  #armTimer(dueMs: number): void {
-    if (this.#timer && this.#timerDueMs <= dueMs) return;
-    this.#timer?.cancel();
-    this.#timerDueMs = dueMs;
-    this.#timer = this.#clock.setTimeout(() => {
-      this.#timer = undefined;
-      this.#timerDueMs = Number.POSITIVE_INFINITY;
-      this.#pump();
-    }, dueMs - this.#clock.now());
   }
 
   /** Takes `size` live items, interactive first, and sends them to `endpoint`. */
   #dispatch(endpoint: BackendEndpoint, size: number, trigger: FlushTrigger, now: number): void {
     const parts = this.#queue.take(size, now);
     if (parts.length === 0) return;
-    let items = 0;
-    for (const part of parts) items += part.end - part.start;
+    const items = countItems(parts);
     this.#observer.batchDispatched(items, trigger);
     const trace = leadTrace(parts)?.startBatch(this.#opts.backend, items, trigger);
     this.#send(endpoint, parts, 0, trace, undefined);
@@ -344,38 +230,15 @@ export class Batcher {
     rejectedElsewhere = false,
   ): void {
     const now = this.#clock.now();
-    const { queries, documents, earliestDeadlineMs } = gather(parts);
-    const batch = new Batch(parts, documents.length, attempt, trace, probe, rejectedElsewhere);
-    batch.call = trace?.startCall(endpoint.id, attempt, batch.items);
+    const batch = new Batch(parts, attempt, trace, probe, rejectedElsewhere);
     this.#balancer.acquire(endpoint.id);
     this.#batches.add(batch);
     this.#observer.inFlight(this.#balancer.totalInFlight);
     if (attempt === 0 && !probe) {
       this.#retries.recordCall();
-      this.#isolator.recordSent(documents.length);
+      this.#isolator.recordSent(batch.items);
     }
-
-    const deadlineLeftMs = Number.isFinite(earliestDeadlineMs)
-      ? Math.max(0, earliestDeadlineMs - now)
-      : undefined;
-    const callTimeoutMs = this.#opts.callTimeoutMs;
-    const backendLimited =
-      callTimeoutMs !== undefined && (deadlineLeftMs === undefined || callTimeoutMs < deadlineLeftMs);
-    let call: Promise<InferResult>;
-    try {
-      call = endpoint.infer(
-        { queries, documents },
-        {
-          signal: batch.controller.signal,
-          timeoutMs: backendLimited ? callTimeoutMs : deadlineLeftMs,
-          timeoutIsBackendLimit: backendLimited,
-          traceHeaders: batch.call?.headers,
-        },
-      );
-    } catch (err) {
-      call = Promise.reject(err);
-    }
-    call.then(
+    batch.callEndpoint(endpoint, now, this.#opts.callTimeoutMs).then(
       (result) => this.#complete(endpoint, batch, now, result, undefined),
       (err: unknown) => this.#complete(endpoint, batch, now, undefined, GatewayError.from(err)),
     );
@@ -395,7 +258,7 @@ export class Batcher {
     const now = this.#clock.now();
     const parts = from.filter((p) => !p.job.done && p.job.deadlineMs > now);
     if (parts.length === 0) return false;
-    const pick = this.#balancer.pick(this.#limits.maxConcurrentBatches, failed.id);
+    const pick = this.#balancer.pick(this.#limits.current.maxConcurrentBatches, failed.id);
     if (pick.kind !== "pick" || !this.#retries.tryAcquire()) return false;
     batch?.release();
     this.#observer.retried(failed.id, error);
@@ -424,9 +287,7 @@ export class Batcher {
       return;
     }
     if (!error) {
-      this.#recentBatchMs =
-        this.#recentBatchMs === undefined ? durationMs : 0.8 * this.#recentBatchMs + 0.2 * durationMs;
-      this.#limits.controller?.batchCompleted(batch.items, durationMs, startedMs + durationMs);
+      this.#limits.batchCompleted(batch.items, durationMs, startedMs + durationMs);
     } else {
       const rejection = error.inputRejection ? this.#isolator.isolate(endpoint, batch, error) : undefined;
       if (
@@ -456,22 +317,13 @@ export class Batcher {
   }
 
   #succeed(job: Job): void {
-    const controller = this.#limits.controller;
-    if (controller) {
-      const now = this.#clock.now();
-      controller.requestCompleted(now - job.admittedMs, now);
-    }
+    this.#limits.requestCompleted(job.admittedMs, this.#clock.now());
     this.#observer.requestAnswered(job.requestId, undefined);
     job.succeed();
   }
 
   #expire(job: Job): void {
-    const error = new GatewayError(
-      "DEADLINE_EXCEEDED",
-      `deadline exceeded waiting for backend ${this.#opts.backend} (${job.pending - job.unsent} items in flight, ` +
-        `${job.unsent} queued)`,
-    );
-    this.#fail(job, error, "deadline");
+    this.#fail(job, job.deadlineError(this.#opts.backend), "deadline");
   }
 
   /** Answers a job with `error` (unless it is settled); its unsent items leave the queue count. */

@@ -2,7 +2,7 @@ import type { ModelIdentity } from "../backends/backend-client.js";
 import type { RequestTrace } from "../tracing/request-trace.js";
 import type { CancelSignal } from "../util/cancel-signal.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
-import type { GatewayError } from "../util/gateway-error.js";
+import { GatewayError } from "../util/gateway-error.js";
 
 export interface ScoredItems {
   /** n × 5 row-major probabilities, in the submitted document order. */
@@ -153,6 +153,15 @@ export class Job {
   succeed(): void {
     this.#settle("answered");
     this.#resolve({ probabilities: this.probabilities, model: this.#model!, endpoint: this.#endpoint });
+  }
+
+  /** The answer at its deadline, with what was still queued and in flight. */
+  deadlineError(backend: string): GatewayError {
+    return new GatewayError(
+      "DEADLINE_EXCEEDED",
+      `deadline exceeded waiting for backend ${backend} (${this.#pending - this.#unsent} items in flight, ` +
+        `${this.#unsent} queued)`,
+    );
   }
 
   /** Rejects with `error` unless settled already (then false); the batches it was in are told. */

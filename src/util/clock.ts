@@ -24,3 +24,30 @@ export const systemClock: Clock = {
     return { cancel: () => clearTimeout(t) };
   },
 };
+
+/**
+ * One pending wake-up that only moves earlier: `at(dueMs)` keeps a timer
+ * already due sooner, else replaces it. `fn` runs once per firing.
+ */
+export class WakeTimer {
+  readonly #clock: Clock;
+  readonly #fn: () => void;
+  #timer: TimerHandle | undefined;
+  #dueMs = Number.POSITIVE_INFINITY;
+
+  constructor(clock: Clock, fn: () => void) {
+    this.#clock = clock;
+    this.#fn = fn;
+  }
+
+  at(dueMs: number): void {
+    if (this.#timer && this.#dueMs <= dueMs) return;
+    this.#timer?.cancel();
+    this.#dueMs = dueMs;
+    this.#timer = this.#clock.setTimeout(() => {
+      this.#timer = undefined;
+      this.#dueMs = Number.POSITIVE_INFINITY;
+      this.#fn();
+    }, dueMs - this.#clock.now());
+  }
+}
