@@ -1,0 +1,140 @@
+import t from "tap";
+import { type AdmissionInput, admit, predictWaitMs } from "../../src/batching/admission.js";
+
+const open: AdmissionInput = {
+  backend: "student",
+  items: 10,
+  nowMs: 1_000,
+  deadlineMs: 1_500,
+  draining: false,
+  cancelled: false,
+  queuedItems: 100,
+  maxQueueItems: 1_000,
+  endpoints: { kind: "usable" },
+  predictedWaitMs: undefined,
+};
+
+function refusal(input: AdmissionInput) {
+  const a = admit(input);
+  if (a.admitted) throw new Error("expected a refusal");
+  return { reason: a.error.reason, code: a.error.code, message: a.error.message, count: a.count };
+}
+
+t.test("a request within every bound is admitted", (t) => {
+  t.same(admit(open), { admitted: true });
+  t.same(admit({ ...open, deadlineMs: Number.POSITIVE_INFINITY, predictedWaitMs: 1e9 }), { admitted: true });
+  t.same(admit({ ...open, queuedItems: 990 }), { admitted: true }, "filling the queue exactly is allowed");
+  t.end();
+});
+
+t.test("shutting down: refused, not counted as load", (t) => {
+  const r = refusal({ ...open, draining: true });
+  t.equal(r.reason, "SHUTTING_DOWN");
+  t.match(r.message, /backend student: gateway is shutting down/);
+  t.equal(r.count, undefined);
+  t.end();
+});
+
+t.test("already cancelled by the client", (t) => {
+  t.equal(refusal({ ...open, cancelled: true }).reason, "CLIENT_CANCELLED");
+  t.end();
+});
+
+t.test("a deadline already past drops the request's items, counted as such", (t) => {
+  const r = refusal({ ...open, deadlineMs: 1_000 });
+  t.equal(r.reason, "DEADLINE_EXCEEDED");
+  t.same(r.count, { kind: "dropped", items: 10 });
+  t.end();
+});
+
+t.test("a full queue refuses what does not fit, naming the numbers", (t) => {
+  const r = refusal({ ...open, queuedItems: 991 });
+  t.equal(r.reason, "BATCH_QUEUE_FULL");
+  t.equal(r.code, 8, "RESOURCE_EXHAUSTED");
+  t.equal(r.message, "backend student: queue full (991 of 1000 items waiting; request has 10 documents)");
+  t.same(r.count, { kind: "rejected", reason: "queue_full" });
+  t.end();
+});
+
+t.test("no endpoint: the cause picks the reason and the metric", (t) => {
+  const open_ = refusal({
+    ...open,
+    endpoints: { kind: "unavailable", cause: "circuit_open", description: "a ejected" },
+  });
+  t.equal(open_.reason, "BACKEND_CIRCUIT_OPEN");
+  t.match(open_.message, /circuit breakers open \(a ejected\)/);
+  t.same(open_.count, { kind: "rejected", reason: "circuit_open" });
+  const none = refusal({
+    ...open,
+    endpoints: { kind: "unavailable", cause: "no_ready_endpoint", description: "a not-ready" },
+  });
+  t.equal(none.reason, "NO_READY_ENDPOINT");
+  t.match(none.message, /no ready endpoint \(a not-ready\)/);
+  t.same(none.count, { kind: "rejected", reason: "no_ready_endpoint" });
+  t.end();
+});
+
+t.test("a predicted wait past the deadline sheds the request; at the deadline it is admitted", (t) => {
+  const r = refusal({ ...open, predictedWaitMs: 500.4 });
+  t.equal(r.reason, "PREDICTED_DEADLINE_MISS");
+  t.match(r.message, /about 500 ms, past the request's deadline in 500 ms/);
+  t.same(r.count, { kind: "rejected", reason: "deadline_unreachable" });
+  t.same(admit({ ...open, predictedWaitMs: 500 }), { admitted: true });
+  t.end();
+});
+
+t.test("the first failing check names the refusal", (t) => {
+  const all: AdmissionInput = {
+    ...open,
+    draining: true,
+    cancelled: true,
+    deadlineMs: 0,
+    queuedItems: 1_000,
+    endpoints: { kind: "unavailable", cause: "circuit_open", description: "" },
+    predictedWaitMs: 1e9,
+  };
+  const order: string[] = [];
+  let input = all;
+  for (const clear of [
+    { draining: false },
+    { cancelled: false },
+    { deadlineMs: 1_500 },
+    { queuedItems: 0 },
+    { endpoints: { kind: "usable" } as const },
+    { predictedWaitMs: undefined },
+  ]) {
+    const a = admit(input);
+    order.push(a.admitted ? "admitted" : a.error.reason);
+    input = { ...input, ...clear };
+  }
+  order.push(admit(input).admitted ? "admitted" : "refused");
+  t.same(order, [
+    "SHUTTING_DOWN",
+    "CLIENT_CANCELLED",
+    "DEADLINE_EXCEEDED",
+    "BATCH_QUEUE_FULL",
+    "BACKEND_CIRCUIT_OPEN",
+    "PREDICTED_DEADLINE_MISS",
+    "admitted",
+  ]);
+  t.end();
+});
+
+t.test("predicted wait: batches ahead over every slot at the recent batch time, plus its own batch", (t) => {
+  const base = {
+    queuedItems: 1_000,
+    recentBatchMs: 20,
+    usableEndpoints: 2,
+    maxConcurrentBatches: 2,
+    batchTarget: 64,
+  };
+  // ⌈1000/64⌉ = 16 batches over 4 slots = 4 rounds, + 1 for its own: 5 × 20 ms.
+  t.equal(predictWaitMs(base), 100);
+  // ⌈1000/64⌉ = 16 over 1 slot: 17 × 20 ms.
+  t.equal(predictWaitMs({ ...base, usableEndpoints: 1, maxConcurrentBatches: 1 }), 340);
+  // No usable endpoint still counts one slot.
+  t.equal(predictWaitMs({ ...base, usableEndpoints: 0 }), 340);
+  t.equal(predictWaitMs({ ...base, queuedItems: 0 }), undefined, "no queue: nothing to predict");
+  t.equal(predictWaitMs({ ...base, recentBatchMs: undefined }), undefined, "no batch measured yet");
+  t.end();
+});
