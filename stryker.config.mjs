@@ -19,9 +19,14 @@ const TARGETS = {
     testFiles: ["test/api/validate.test.ts"],
   },
   batching: {
-    mutate: ["src/batching/**/*.ts"],
+    // The balancer (in backends/) picks each batch's endpoint; it is tested on its own and through the batcher.
+    mutate: ["src/batching/**/*.ts", "src/backends/balancer.ts"],
     // The batcher's trace calls (queue wait, batch membership, retries) are tested with tracing.
-    testFiles: ["test/batching/*.test.ts", "test/tracing/batcher-trace.test.ts"],
+    testFiles: [
+      "test/batching/*.test.ts",
+      "test/backends/balancer.test.ts",
+      "test/tracing/batcher-trace.test.ts",
+    ],
   },
   resilience: {
     // The retry budget is a RollingBudget (src/util), tested through retry-budget.test.ts.
