@@ -164,6 +164,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           return batcher.submit(query, texts, {
             requestId,
             priority: req.priority,
+            client: ctx.client.name,
+            weight: ctx.client.weight,
             deadlineMs: ctx.deadlineMs,
             signal: ctx.signal,
             trace,

@@ -21,8 +21,8 @@ export interface ValidationLimits {
   readonly maxRequestTextBytes: number;
 }
 
-/** PRIORITY_UNSPECIFIED (0) and INTERACTIVE (1) → "interactive"; BULK (2) → "bulk". */
-export type Priority = "interactive" | "bulk";
+/** PRIORITY_UNSPECIFIED (0) and INTERACTIVE (1) → "interactive"; BULK (2) → "bulk"; BACKGROUND (3) → "background". */
+export type Priority = "interactive" | "bulk" | "background";
 /** ModelRole: 0 unspecified, 1 student, 2 teacher. */
 export type ModelPreference = "unspecified" | "student" | "teacher";
 
@@ -40,7 +40,7 @@ export interface ValidatedRequest {
 
 export type Validation = { ok: true; value: ValidatedRequest } | { ok: false; error: GatewayError };
 
-const PRIORITIES: readonly Priority[] = ["interactive", "interactive", "bulk"];
+const PRIORITIES: readonly Priority[] = ["interactive", "interactive", "bulk", "background"];
 const MODEL_PREFERENCES: readonly ModelPreference[] = ["unspecified", "student", "teacher"];
 
 /** Longest id echoed in a duplicate-id message (code units): the message travels in a gRPC header. */

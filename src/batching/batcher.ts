@@ -10,7 +10,7 @@ import { Batch, type BatchPart, countItems, leadTrace } from "./batch.js";
 import { decideFlush, type FlushTrigger } from "./flush-policy.js";
 import { InputIsolator, type Probe } from "./input-isolation.js";
 import { IsolationBudget } from "./isolation-budget.js";
-import { ItemQueue } from "./item-queue.js";
+import { ItemQueue, NO_SHARES } from "./item-queue.js";
 import { Job, type ScoredItems } from "./job.js";
 import { LimitsInForce, limitsOf } from "./limits.js";
 import { type BatcherObserver, type DropReason, noopObserver } from "./observer.js";
@@ -59,6 +59,7 @@ export class Batcher {
       expired: (job) => this.#expire(job),
       waited: (ms) => this.#observer.queueWait(ms),
     });
+    this.#queue.setShares(opts.bandMinShare ?? NO_SHARES);
     this.#balancer = new Balancer(opts.endpoints);
     this.#retries = new RetryPolicy(opts.retryBudget);
     const isolationBudget =
@@ -87,6 +88,7 @@ export class Batcher {
    */
   reconfigure(limits: BatchLimits): void {
     this.#limits.set(limits);
+    this.#queue.setShares(limits.bandMinShare ?? NO_SHARES);
     this.#pump();
   }
 
@@ -133,7 +135,7 @@ export class Batcher {
           ),
       );
       this.#limits.itemsAdmitted(n, now);
-      this.#queue.push(job, opts.priority, now);
+      this.#queue.push(job, opts.priority, now, opts.client, opts.weight);
       opts.trace?.queueEntered(this.#opts.backend, n);
       this.#observer.queueDepth(this.#queue.items);
       this.#pump();

@@ -2,7 +2,29 @@ import type { BatchPart } from "./batch.js";
 import { Fifo } from "./fifo.js";
 import type { Job } from "./job.js";
 
-export type ItemPriority = "interactive" | "bulk";
+/** The priority bands, served in this order. */
+export type ItemPriority = "interactive" | "bulk" | "background";
+
+/** The lower bands' minimum shares of the items taken, while they have items queued (0: none). */
+export interface BandShares {
+  readonly bulk: number;
+  readonly background: number;
+}
+
+export const NO_SHARES: BandShares = { bulk: 0, background: 0 };
+
+/**
+ * Items a flow of weight 1 may take per round of deficit round robin. Small
+ * enough that one batch mixes many clients; a client's weight multiplies it.
+ */
+export const FAIR_QUANTUM_ITEMS = 16;
+
+/**
+ * Dead segments a flow may hold beyond its live ones before it is compacted.
+ * Without compaction a live head (a request waiting out an overload) would
+ * keep every expired request behind it, documents included.
+ */
+export const DEAD_SEGMENT_SLACK = 64;
 
 /** A job's items still waiting: [start, end), `start` moving on as batches take them. */
 interface Segment {
@@ -12,10 +34,28 @@ interface Segment {
   readonly enqueuedAtMs: number;
 }
 
-/** One priority's FIFO; `dead` counts its segments whose job has settled (expired, cancelled). */
-interface Band {
-  readonly fifo: Fifo<Segment>;
+/** One client's items in one band; `dead` counts its segments whose job has settled. */
+interface Flow {
+  readonly client: string;
+  readonly band: Band;
+  readonly segments: Fifo<Segment>;
   dead: number;
+  weight: number;
+  /** Items it may still take in its current turn; below 1 when the turn is over. */
+  deficit: number;
+  /** In its band's ring (it may stay there briefly with nothing live, until its turn comes). */
+  inRing: boolean;
+}
+
+interface Band {
+  readonly priority: ItemPriority;
+  readonly flows: Map<string, Flow>;
+  /** Flows with segments, in round-robin order; the head's turn is running. */
+  readonly ring: Fifo<Flow>;
+  /** Items owed to this band by its minimum share. */
+  credit: number;
+  /** Live items queued in this band. */
+  items: number;
 }
 
 export interface ItemQueueHooks {
@@ -26,26 +66,34 @@ export interface ItemQueueHooks {
 }
 
 /**
- * Dead segments a band may hold beyond its live ones before it is compacted.
- * Without compaction a live head (a bulk request waiting out an interactive
- * overload) would keep every expired request behind it, documents included.
- */
-export const DEAD_SEGMENT_SLACK = 64;
-
-/**
- * The batcher's queue of items: one FIFO per priority, interactive served
- * first, each holding one segment per job. A settled job's segment is not
- * looked for: it is skipped when it reaches the head (`dead`), or dropped
- * by compaction once the dead outnumber the live by DEAD_SEGMENT_SLACK.
+ * The batcher's queue of items. Three priority bands are served in order,
+ * a band only when the bands above have nothing queued, except for a lower
+ * band's minimum share (`shares`): while it has items queued, it is owed
+ * that fraction of every batch taken and is served its due first. Inside a
+ * band, clients share by deficit round robin over items (not requests): each
+ * turn a client may take FAIR_QUANTUM_ITEMS × its weight, so a client with
+ * huge requests cannot crowd out many small ones, and a batch fills from
+ * every client at once. Requests without a client are one client ("").
+ * Within a client, requests are first come, first served.
+ *
+ * A settled job's segment is not looked for: it is skipped when it reaches
+ * its flow's head (`dead`), or dropped by compaction once the dead outnumber
+ * the live by DEAD_SEGMENT_SLACK.
  */
 export class ItemQueue {
-  readonly #interactive: Band = { fifo: new Fifo<Segment>(), dead: 0 };
-  readonly #bulk: Band = { fifo: new Fifo<Segment>(), dead: 0 };
-  readonly #bands: readonly Band[] = [this.#interactive, this.#bulk];
-  /** The band holding each job's segment, until the segment leaves it. */
-  readonly #holder = new Map<Job, Band>();
+  readonly #bands: readonly Band[] = (["interactive", "bulk", "background"] as const).map((priority) => ({
+    priority,
+    flows: new Map<string, Flow>(),
+    ring: new Fifo<Flow>(),
+    credit: 0,
+    items: 0,
+  }));
+  /** The flow holding each job's segment, until the segment leaves it. */
+  readonly #holder = new Map<Job, Flow>();
   readonly #hooks: ItemQueueHooks;
+  #shares: BandShares = NO_SHARES;
   #items = 0;
+  #segments = 0;
 
   constructor(hooks: ItemQueueHooks) {
     this.#hooks = hooks;
@@ -56,51 +104,84 @@ export class ItemQueue {
     return this.#items;
   }
 
-  /** Segments held, dead ones included. */
-  get retainedSegments(): number {
-    return this.#interactive.fifo.length + this.#bulk.fifo.length;
+  /** Items waiting in one band. */
+  bandItems(priority: ItemPriority): number {
+    return this.#band(priority).items;
   }
 
-  /** Queues every item of `job` (a new job: none sent yet). */
-  push(job: Job, priority: ItemPriority, nowMs: number): void {
-    const band = priority === "bulk" ? this.#bulk : this.#interactive;
-    band.fifo.push({ job, start: 0, end: job.documents.length, enqueuedAtMs: nowMs });
-    this.#holder.set(job, band);
+  /** Segments held, dead ones included. */
+  get retainedSegments(): number {
+    return this.#segments;
+  }
+
+  /** The lower bands' minimum shares, from the next take on. */
+  setShares(shares: BandShares): void {
+    this.#shares = shares;
+  }
+
+  /**
+   * Queues every item of `job` (a new job: none sent yet) for `client` in
+   * band `priority`. `weight` (> 0) is the client's weight from now on,
+   * for the items it has queued already too.
+   */
+  push(job: Job, priority: ItemPriority, nowMs: number, client = "", weight = 1): void {
+    const band = this.#band(priority);
+    let flow = band.flows.get(client);
+    if (!flow) {
+      flow = { client, band, segments: new Fifo<Segment>(), dead: 0, weight, deficit: 0, inRing: false };
+      band.flows.set(client, flow);
+    }
+    flow.weight = weight;
+    if (!flow.inRing) {
+      band.ring.push(flow);
+      flow.inRing = true;
+    }
+    flow.segments.push({ job, start: 0, end: job.documents.length, enqueuedAtMs: nowMs });
+    this.#segments++;
+    this.#holder.set(job, flow);
+    band.items += job.documents.length;
     this.#items += job.documents.length;
   }
 
-  /** Drops settled and expired jobs from the band heads; returns when the oldest live head was queued. */
+  /** Drops settled and expired jobs from the flows' heads; returns when the oldest live item was queued. */
   oldestLiveMs(nowMs: number): number | undefined {
     let oldest: number | undefined;
     for (const band of this.#bands) {
-      const head = this.#liveHead(band, nowMs);
-      if (head && (oldest === undefined || head.enqueuedAtMs < oldest)) oldest = head.enqueuedAtMs;
+      for (const flow of band.ring) {
+        const head = this.#liveHead(flow, nowMs);
+        if (head && (oldest === undefined || head.enqueuedAtMs < oldest)) oldest = head.enqueuedAtMs;
+      }
     }
     return oldest;
   }
 
   /**
-   * Takes up to `size` live items, interactive first, oldest first, splitting
-   * the last job's segment when it does not fit; expired jobs met on the way
-   * are handed to `hooks.expired`.
+   * Takes up to `size` live items: first what the lower bands' minimum
+   * shares are owed, then band by band, clients in turn; the last segment
+   * taken is split when it does not fit. Expired jobs met on the way are
+   * handed to `hooks.expired`.
    */
   take(size: number, nowMs: number): BatchPart[] {
     const parts: BatchPart[] = [];
     let taken = 0;
-    for (const band of this.#bands) {
-      while (taken < size) {
-        const seg = this.#liveHead(band, nowMs);
-        if (!seg) break;
-        const end = Math.min(seg.end, seg.start + (size - taken));
-        const count = end - seg.start;
-        parts.push({ job: seg.job, start: seg.start, end });
-        this.#hooks.waited(nowMs - seg.enqueuedAtMs);
-        this.#items -= count;
-        taken += count;
-        if (end === seg.end) this.#shift(band);
-        else seg.start = end;
-        seg.job.sent(count);
+    for (let b = 1; b < this.#bands.length; b++) {
+      const band = this.#bands[b]!;
+      const share = band.priority === "bulk" ? this.#shares.bulk : this.#shares.background;
+      if (share <= 0 || band.items === 0) {
+        band.credit = 0;
+        continue;
       }
+      band.credit = Math.min(band.credit + size * share, size);
+      const owed = Math.floor(band.credit);
+      if (owed > 0) {
+        const got = this.#takeFrom(band, Math.min(owed, size - taken), nowMs, parts);
+        band.credit -= got;
+        taken += got;
+      }
+    }
+    for (const band of this.#bands) {
+      if (taken >= size) break;
+      taken += this.#takeFrom(band, size - taken, nowMs, parts);
     }
     return parts;
   }
@@ -112,48 +193,108 @@ export class ItemQueue {
   drop(job: Job): number {
     const n = job.dropUnsent();
     this.#items -= n;
-    const band = this.#holder.get(job);
-    if (band) {
-      band.dead++;
-      if (band.dead > band.fifo.length - band.dead + DEAD_SEGMENT_SLACK) this.#compact(band);
+    const flow = this.#holder.get(job);
+    // A segment no longer held (expired at the head, or removed) left its band's count then.
+    if (flow) {
+      flow.band.items -= n;
+      flow.dead++;
+      if (flow.dead > flow.segments.length - flow.dead + DEAD_SEGMENT_SLACK) this.#compact(flow);
     }
     return n;
   }
 
-  /** Empties the queue: every job with a segment held, interactive first. */
+  /** Empties the queue: every job with a segment held, band by band. */
   removeAll(): Job[] {
     const jobs: Job[] = [];
     for (const band of this.#bands) {
-      for (let seg = this.#shift(band); seg; seg = this.#shift(band)) jobs.push(seg.job);
+      for (let flow = band.ring.shift(); flow; flow = band.ring.shift()) {
+        for (let seg = this.#shift(flow); seg; seg = this.#shift(flow)) jobs.push(seg.job);
+        flow.deficit = 0;
+        flow.inRing = false;
+      }
+      band.flows.clear();
+      band.credit = 0;
+      band.items = 0;
     }
     return jobs;
   }
 
-  #liveHead(band: Band, nowMs: number): Segment | undefined {
-    for (let seg = band.fifo.peek(); seg; seg = band.fifo.peek()) {
+  #band(priority: ItemPriority): Band {
+    return this.#bands[priority === "interactive" ? 0 : priority === "bulk" ? 1 : 2]!;
+  }
+
+  /** Deficit round robin over `band`'s flows, appending to `parts`; returns the items taken. */
+  #takeFrom(band: Band, limit: number, nowMs: number, parts: BatchPart[]): number {
+    let taken = 0;
+    while (taken < limit) {
+      const flow = band.ring.peek();
+      if (!flow) break;
+      const seg = this.#liveHead(flow, nowMs);
+      if (!seg) {
+        // Nothing live left: the flow leaves the ring (and the map, so idle clients cost nothing).
+        band.ring.shift();
+        flow.deficit = 0;
+        flow.inRing = false;
+        if (flow.segments.length === 0 && band.flows.get(flow.client) === flow)
+          band.flows.delete(flow.client);
+        continue;
+      }
+      if (flow.deficit < 1) {
+        // A new turn; a weight below 1/FAIR_QUANTUM_ITEMS needs several turns for one item.
+        flow.deficit += FAIR_QUANTUM_ITEMS * flow.weight;
+        if (flow.deficit < 1) {
+          band.ring.push(band.ring.shift()!);
+          continue;
+        }
+      }
+      const quota = Math.floor(flow.deficit);
+      const end = Math.min(seg.end, seg.start + Math.min(limit - taken, quota));
+      const count = end - seg.start;
+      parts.push({ job: seg.job, start: seg.start, end });
+      this.#hooks.waited(nowMs - seg.enqueuedAtMs);
+      this.#items -= count;
+      band.items -= count;
+      flow.deficit -= count;
+      taken += count;
+      if (end === seg.end) this.#shift(flow);
+      else seg.start = end;
+      seg.job.sent(count);
+      // Its turn is over: the next client's turn.
+      if (flow.deficit < 1) band.ring.push(band.ring.shift()!);
+    }
+    return taken;
+  }
+
+  #liveHead(flow: Flow, nowMs: number): Segment | undefined {
+    for (let seg = flow.segments.peek(); seg; seg = flow.segments.peek()) {
       if (!seg.job.done && seg.job.deadlineMs > nowMs) return seg;
-      this.#shift(band);
-      if (!seg.job.done) this.#hooks.expired(seg.job);
+      this.#shift(flow);
+      if (!seg.job.done) {
+        flow.band.items -= seg.end - seg.start;
+        this.#hooks.expired(seg.job);
+      }
     }
     return undefined;
   }
 
-  #shift(band: Band): Segment | undefined {
-    const seg = band.fifo.shift();
+  #shift(flow: Flow): Segment | undefined {
+    const seg = flow.segments.shift();
     if (seg) {
-      if (seg.job.done) band.dead--;
+      if (seg.job.done) flow.dead--;
+      this.#segments--;
       this.#holder.delete(seg.job);
     }
     return seg;
   }
 
-  /** Drops every dead segment of `band` (callers hold no position in it across a settlement). */
-  #compact(band: Band): void {
-    band.fifo.retain((seg) => {
+  /** Drops every dead segment of `flow` (callers hold no position in it across a settlement). */
+  #compact(flow: Flow): void {
+    flow.segments.retain((seg) => {
       if (!seg.job.done) return true;
+      this.#segments--;
       this.#holder.delete(seg.job);
       return false;
     });
-    band.dead = 0;
+    flow.dead = 0;
   }
 }

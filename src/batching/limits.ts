@@ -6,13 +6,14 @@ import type { BatchLimits } from "./options.js";
 /** The limits among a batcher's options. */
 export function limitsOf(opts: BatchLimits): BatchLimits {
   const { maxBatchSize, maxQueueDelayMs, preferredBatchSizes, maxQueueItems } = opts;
-  const { maxConcurrentBatches, controller } = opts;
+  const { maxConcurrentBatches, bandMinShare, controller } = opts;
   return {
     maxBatchSize,
     maxQueueDelayMs,
     preferredBatchSizes,
     maxQueueItems,
     maxConcurrentBatches,
+    bandMinShare,
     controller,
   };
 }

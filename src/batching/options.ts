@@ -5,7 +5,7 @@ import type { CancelSignal } from "../util/cancel-signal.js";
 import type { Clock } from "../util/clock.js";
 import type { BatchController } from "./controller.js";
 import type { IsolationBudget } from "./isolation-budget.js";
-import type { ItemPriority } from "./item-queue.js";
+import type { BandShares, ItemPriority } from "./item-queue.js";
 import type { BatcherObserver } from "./observer.js";
 
 /**
@@ -23,6 +23,8 @@ export interface BatchLimits {
   readonly maxQueueItems: number;
   /** Batches in flight per endpoint at most. */
   readonly maxConcurrentBatches: number;
+  /** The bulk and background bands' minimum shares of each batch while they have items queued; none by default. */
+  readonly bandMinShare?: BandShares | undefined;
   /** Adaptive mode: chooses the batch size and wait within the caps above. None: the caps themselves. */
   readonly controller?: BatchController | undefined;
 }
@@ -53,6 +55,10 @@ export interface BatcherOptions extends BatchLimits {
 export interface SubmitOptions {
   readonly requestId: string;
   readonly priority: ItemPriority;
+  /** Who sent it: the queue shares a band fairly between clients. Default "" (one anonymous client). */
+  readonly client?: string | undefined;
+  /** The client's weight in its band's fair share (> 0; default 1); applies to its queued items too. */
+  readonly weight?: number | undefined;
   /** Clock time after which the request is answered DEADLINE_EXCEEDED and its unsent items dropped. */
   readonly deadlineMs?: number | undefined;
   /** Client cancellation: unsent items are dropped and the request rejected CANCELLED. */

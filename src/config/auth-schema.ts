@@ -35,6 +35,8 @@ const policyShape = {
   // null: limits.maxDocumentsPerRequest.
   maxDocumentsPerRequest: int().min(1).nullable().default(null),
   rateLimit: rateLimitSchema.nullable().default(null),
+  // Its share of each backend's queue against the other clients of the same priority band.
+  weight: z.number().min(0.01).max(1000).default(1),
 };
 
 const clientSchema = z

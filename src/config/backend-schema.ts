@@ -30,6 +30,16 @@ function batchingSchema(defaults: BatchingDefaults) {
       preferredBatchSizes: z.array(int().min(1)).readonly().prefault([]),
       maxQueueItems: int().min(1).default(defaults.maxQueueItems),
       maxConcurrentBatches: int().min(1).default(defaults.maxConcurrentBatches),
+      // The share of every batch the bulk and background bands are owed while they have items queued,
+      // even when a band above has items too (0: served only when the bands above are empty).
+      bandMinShare: z
+        .object({
+          bulk: z.number().min(0).max(0.9).default(0),
+          background: z.number().min(0).max(0.9).default(0),
+        })
+        .strict()
+        .readonly()
+        .prefault({}),
       // static: the caps above are the batch size and wait. adaptive: the batcher
       // chooses both within the caps to keep request latency under targetLatencyMs.
       mode: z.enum(["static", "adaptive"]).default("static"),

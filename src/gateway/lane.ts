@@ -77,6 +77,7 @@ export function batchLimits(
     preferredBatchSizes: b.preferredBatchSizes,
     maxQueueItems: b.maxQueueItems,
     maxConcurrentBatches: b.maxConcurrentBatches,
+    bandMinShare: b.bandMinShare,
     controller,
   };
 }
@@ -112,6 +113,7 @@ export function createLane(cfg: GatewayConfig, deps: LaneDeps): Lane {
           preferredBatchSizes: batching.preferredBatchSizes,
           maxQueueItems: shadow.maxQueueItems,
           maxConcurrentBatches: shadow.maxConcurrentBatches,
+          bandMinShare: batching.bandMinShare,
         }
       : batchLimits(batching, previous?.controller, onModel);
 

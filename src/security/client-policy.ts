@@ -12,6 +12,8 @@ export interface PolicyOptions {
   /** null: only the global limits.maxDocumentsPerRequest applies (validation checks it). */
   readonly maxDocumentsPerRequest: number | null;
   readonly rateLimit: { readonly documentsPerSecond: number; readonly burstDocuments: number } | null;
+  /** Its share of a backend's queue against other clients in the same priority band (default 1). */
+  readonly weight?: number | undefined;
 }
 
 /** The parts of a validated request a policy looks at. */
@@ -29,6 +31,8 @@ export interface AdmissionInput {
  */
 export class AuthenticatedClient {
   readonly name: string;
+  /** Its weight in the fair sharing of each backend's queue. */
+  readonly weight: number;
   /** Nothing to check: any request the global validation accepts is admitted (the anonymous default). */
   readonly unrestricted: boolean;
   readonly bucket: TokenBucket | undefined;
@@ -44,6 +48,7 @@ export class AuthenticatedClient {
     deps: { clock: Clock; metrics: SecurityMetrics; previousBucket?: TokenBucket | undefined },
   ) {
     this.name = name;
+    this.weight = policy.weight ?? 1;
     this.#policy = policy;
     this.#allExperiments = policy.experiments.includes("*");
     this.#experiments = new Set(policy.experiments);

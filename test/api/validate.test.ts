@@ -82,6 +82,7 @@ t.test("priority and model preference enums", async (t) => {
     [0, "interactive"],
     [1, "interactive"],
     [2, "bulk"],
+    [3, "background"],
   ];
   for (const [n, want] of cases) {
     const v = validateScoreRequest(request({ priority: n }), limits, newId);
@@ -96,6 +97,7 @@ t.test("priority and model preference enums", async (t) => {
     const v = validateScoreRequest(request({ modelPreference: n }), limits, newId);
     t.equal(v.ok && v.value.modelPreference, want, `model_preference ${n}`);
   }
+  t.equal(rejection(t, request({ priority: 4 })), "priority: unknown value 4");
   t.equal(rejection(t, request({ priority: 7 })), "priority: unknown value 7");
   t.equal(rejection(t, request({ priority: -1 })), "priority: unknown value -1");
   t.equal(rejection(t, request({ modelPreference: 9 })), "model_preference: unknown value 9");

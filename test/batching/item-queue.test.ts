@@ -1,5 +1,5 @@
 import t from "tap";
-import { DEAD_SEGMENT_SLACK, ItemQueue } from "../../src/batching/item-queue.js";
+import { DEAD_SEGMENT_SLACK, FAIR_QUANTUM_ITEMS, ItemQueue } from "../../src/batching/item-queue.js";
 import { Job } from "../../src/batching/job.js";
 import { GatewayError } from "../../src/util/gateway-error.js";
 
@@ -132,5 +132,115 @@ t.test("removeAll empties both bands, interactive first", (t) => {
     ["i", "b"],
   );
   t.equal(q.retainedSegments, 0);
+  t.end();
+});
+
+/** Items taken per client over `batches` takes of `size`, the client read from the document ids ("A3#…"). */
+function shares(q: ItemQueue, batches: number, size: number): Record<string, number> {
+  const got: Record<string, number> = {};
+  for (let b = 0; b < batches; b++) {
+    for (const p of q.take(size, 0)) {
+      const client = p.job.requestId.replace(/[0-9]+$/, "");
+      got[client] = (got[client] ?? 0) + (p.end - p.start);
+    }
+  }
+  return got;
+}
+
+t.test("fair sharing inside a band: deficit round robin over items, FAIR_QUANTUM_ITEMS per turn", (t) => {
+  t.equal(FAIR_QUANTUM_ITEMS, 16, "the quantum the expectations below are computed with");
+  const { q } = queue();
+  q.push(job("A", 1000), "interactive", 0, "a");
+  for (let k = 0; k < 8; k++) q.push(job(`B${k}`, 8), "interactive", 1, "b");
+  // Turns: a 16; b 8 + 8; a 16; b 8 + 8 — the small requests are not stuck behind the big one.
+  t.same(described(q.take(64, 2)), ["A[0,16)", "B0[0,8)", "B1[0,8)", "A[16,32)", "B2[0,8)", "B3[0,8)"]);
+  t.end();
+});
+
+t.test("equal weights share equally by items, whatever each client offers", (t) => {
+  const { q } = queue();
+  // Ten times the load from a: ten requests of 200 against one of 200.
+  for (let k = 0; k < 10; k++) q.push(job(`A${k}`, 200), "bulk", 0, "a");
+  q.push(job("B0", 200), "bulk", 0, "b");
+  // 5 batches of 64 = 320 items, while both have work: 160 each.
+  t.same(shares(q, 5, 64), { A: 160, B: 160 });
+  t.end();
+});
+
+t.test("weights 3:1 give 75/25 while both have work", (t) => {
+  const { q } = queue();
+  q.push(job("A0", 1000), "interactive", 0, "a", 3);
+  q.push(job("B0", 1000), "interactive", 0, "b", 1);
+  // A turn of a is 48 items, of b 16: every 64-item batch is one round.
+  t.same(shares(q, 10, 64), { A: 480, B: 160 });
+  t.end();
+});
+
+t.test("a weight changed while items wait applies from the client's next turn", (t) => {
+  const { q } = queue();
+  q.push(job("A0", 1000), "interactive", 0, "a", 1);
+  q.push(job("B0", 1000), "interactive", 0, "b", 1);
+  t.same(shares(q, 1, 64), { A: 32, B: 32 }, "1:1");
+  // a's next request carries its new weight (a reload gave it 3): its queued items get it too.
+  q.push(job("A1", 8), "interactive", 1, "a", 3);
+  t.same(shares(q, 1, 64), { A: 48, B: 16 }, "3:1 from the next turn");
+  t.end();
+});
+
+t.test("a weight below 1/FAIR_QUANTUM_ITEMS still gets its share, over several turns", (t) => {
+  const { q } = queue();
+  q.push(job("A0", 1000), "interactive", 0, "a", 1 / 32); // half an item per turn
+  q.push(job("B0", 1000), "interactive", 0, "b", 1);
+  // Per two rounds: a 1 item, b 32 items.
+  t.same(shares(q, 1, 66), { A: 2, B: 64 });
+  t.end();
+});
+
+t.test("bands in order: bulk only when nothing interactive, background only when nothing else", (t) => {
+  const { q } = queue();
+  q.push(job("G0", 10), "background", 0);
+  q.push(job("B0", 10), "bulk", 1);
+  q.push(job("I0", 10), "interactive", 2);
+  t.equal(q.bandItems("background"), 10);
+  t.same(described(q.take(15, 3)), ["I0[0,10)", "B0[0,5)"]);
+  t.same(described(q.take(15, 3)), ["B0[5,10)", "G0[0,10)"]);
+  t.equal(q.items, 0);
+  t.end();
+});
+
+t.test("a lower band's minimum share is served first while it has items queued", (t) => {
+  const { q } = queue();
+  q.setShares({ bulk: 0.25, background: 0.1 });
+  q.push(job("I0", 1000), "interactive", 0);
+  q.push(job("B0", 1000), "bulk", 0);
+  q.push(job("G0", 1000), "background", 0);
+  // Per 100-item batch: bulk is owed 25, background 10; interactive takes the rest.
+  t.same(shares(q, 4, 100), { I: 260, B: 100, G: 40 });
+  // Fractions carry over: 0.1 of 15 is 1.5 items per batch, so 3 items over two batches.
+  const r = queue();
+  r.q.setShares({ bulk: 0, background: 0.1 });
+  r.q.push(job("I0", 1000), "interactive", 0);
+  r.q.push(job("G0", 1000), "background", 0);
+  t.same(shares(r.q, 2, 15), { G: 3, I: 27 });
+  t.end();
+});
+
+t.test("without a share a lower band waits, however long", (t) => {
+  const { q } = queue();
+  q.push(job("I0", 1000), "interactive", 0);
+  q.push(job("G0", 10), "background", 0);
+  t.same(shares(q, 10, 64), { I: 640 });
+  t.end();
+});
+
+t.test("expired jobs inside any client's flow are handed to the owner; the flow's turn goes on", (t) => {
+  const { q, expired } = queue();
+  q.push(job("A0", 4, 5), "interactive", 0, "a");
+  q.push(job("A1", 4), "interactive", 0, "a");
+  q.push(job("B0", 4, 5), "interactive", 0, "b");
+  q.push(job("B1", 4), "interactive", 0, "b");
+  t.same(described(q.take(64, 6)), ["A1[0,4)", "B1[0,4)"]);
+  t.same(expired, ["A0", "B0"]);
+  t.equal(q.items, 0);
   t.end();
 });

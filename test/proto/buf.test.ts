@@ -217,8 +217,8 @@ t.test("additive changes pass lint and breaking", async (t) => {
     t,
     dir,
     RELEVANCE,
-    "  PRIORITY_BULK = 2;\n",
-    "  PRIORITY_BULK = 2;\n  PRIORITY_BACKGROUND = 3;\n",
+    "  PRIORITY_BACKGROUND = 3;\n",
+    "  PRIORITY_BACKGROUND = 3;\n  PRIORITY_BEST_EFFORT = 4;\n",
   );
   await edit(
     t,

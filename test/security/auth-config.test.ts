@@ -23,6 +23,7 @@ t.test(
         experiments: ["*"],
         maxDocumentsPerRequest: null,
         rateLimit: null,
+        weight: 1,
       },
       clients: [],
     });
@@ -46,6 +47,7 @@ t.test("a listed client's defaults, and the effective config parses back to the 
     experiments: [],
     maxDocumentsPerRequest: null,
     rateLimit: null,
+    weight: 1,
   });
   t.same(parseConfig(formatEffectiveConfig(cfg), "effective.yaml", {}), cfg);
   t.end();
