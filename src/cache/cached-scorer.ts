@@ -69,6 +69,7 @@ interface InFlightPair {
 /** A request's pair that joined another flight. */
 interface Joined {
   readonly index: number;
+  readonly key: string;
   readonly pair: InFlightPair;
 }
 
@@ -127,7 +128,7 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
       }
       const pending = inFlight.get(key);
       if (pending !== undefined) {
-        joined.push({ index: i, pair: pending });
+        joined.push({ index: i, key, pair: pending });
         continue;
       }
       const row = ownRows.get(key);
@@ -192,7 +193,9 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
         );
         waits.push(ownAnswer);
       }
-      if (joined.length > 0) waits.push(awaitJoined(query, documents, joined, o, probabilities, models));
+      if (joined.length > 0) {
+        waits.push(awaitJoined(query, documents, joined, o, probabilities, models, identity));
+      }
       await Promise.all(waits);
     };
     await withOwnDeadline(assemble(), o, clock);
@@ -215,38 +218,43 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
     o: ScoreOptions,
     out: Float32Array,
     models: ModelIdentity[],
+    identity: ModelIdentity,
   ): Promise<void> {
-    const retry: number[] = [];
+    const retry: Joined[] = [];
     await Promise.all(
-      joined.map(({ index, pair }) =>
-        pair.flight.promise.then(
+      joined.map((j) =>
+        j.pair.flight.promise.then(
           (result) => {
-            out.set(result.probabilities.subarray(pair.row * 5, pair.row * 5 + 5), index * 5);
+            out.set(result.probabilities.subarray(j.pair.row * 5, j.pair.row * 5 + 5), j.index * 5);
             models.push(result.model);
           },
           (err: unknown) => {
             // A backend that cannot serve fails every request alike (and lets the route fall back).
             if (err instanceof GatewayError && err.fallback) throw err;
-            retry.push(index);
+            retry.push(j);
           },
         ),
       ),
     );
     if (retry.length === 0) return;
-    retry.sort((a, b) => a - b);
+    retry.sort((a, b) => a.index - b.index);
+    const indices = retry.map((r) => r.index);
     let result: ScoredItems;
     try {
       result = await batcher.submit(
         query,
-        retry.map((i) => documents[i]!),
+        indices.map((i) => documents[i]!),
         o,
       );
     } catch (err) {
-      throw remapDocumentIndex(err, retry);
+      throw remapDocumentIndex(err, indices);
     }
+    const keep = sameIdentity(result.model, identity) && sameIdentity(result.model, keyIdentity);
     for (let j = 0; j < retry.length; j++) {
-      out.set(result.probabilities.subarray(j * 5, j * 5 + 5), retry[j]! * 5);
+      out.set(result.probabilities.subarray(j * 5, j * 5 + 5), indices[j]! * 5);
+      if (keep) store.write(retry[j]!.key, result.probabilities, j * 5);
     }
+    if (keep) store.report();
     models.push(result.model);
   }
 
