@@ -2,9 +2,9 @@ import type { Test } from "tap";
 import { validateConfig } from "../../src/config/index.js";
 import { createGateway, type Gateway } from "../../src/gateway.js";
 import { type Logger, silentLogger } from "../../src/observability/logger.js";
-import type { Clock } from "../../src/util/clock.js";
 import { createTritonSim, type TritonSim, type TritonSimOptions } from "../../src/tools/sim/triton/server.js";
 import { createVllmSim, type VllmSim, type VllmSimOptions } from "../../src/tools/sim/vllm/server.js";
+import type { Clock } from "../../src/util/clock.js";
 import { ScoreClient } from "./grpc-client.js";
 
 export interface Stack {
