@@ -1,7 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import type { Counter, Histogram } from "prom-client";
 import { type ValidationLimits, validateScoreRequest } from "./api/validate.js";
-import type { Batcher, ScoredItems } from "./batching/batcher.js";
+import type { PairScorer, PairScores } from "./cache/index.js";
 import type { DocumentScoreMessage, ScoreRequestMessage, ScoreResponseMessage } from "./codec/index.js";
 import type { ModelText } from "./model-text/index.js";
 import type { Logger } from "./observability/logger.js";
@@ -32,8 +32,8 @@ export interface PipelineDeps {
   readonly limits: ValidationLimits;
   readonly modelText: ModelText;
   readonly router: Router;
-  /** One batcher per configured backend, by config name. */
-  readonly batchers: ReadonlyMap<string, Batcher>;
+  /** One scorer per configured backend, by config name: its batcher, behind its score cache. */
+  readonly scorers: ReadonlyMap<string, PairScorer>;
   readonly roles: ReadonlyMap<string, ModelRoleName>;
   /** Whether a backend can take work now (has a ready endpoint). */
   readonly isAvailable: (backend: string) => boolean;
@@ -66,7 +66,7 @@ const ROLE_NUMBER: Record<ModelRoleName, number> = { student: 1, teacher: 2 };
 
 /**
  * The request path, top to bottom:
- *   validate → admit (client policy, rate) → route → model text → batcher(backend).submit → respond
+ *   validate → admit (client policy, rate) → route → model text → cache → batcher(backend).submit → respond
  *                                                               └─▶ shadow.mirror (after the answer)
  * Every call ends in exactly one response or one GatewayError, and in one
  * `requests_total` count.
@@ -157,11 +157,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         const texts = new Array<string>(req.documents.length);
         for (let i = 0; i < texts.length; i++) texts[i] = deps.modelText.document(req.documents[i]!);
 
-        // 4. Batch and score.
+        // 4. Answer from the backend's score cache what it holds; batch and score the rest.
         const submit = (name: string) => {
-          const batcher = deps.batchers.get(name);
-          if (!batcher) return Promise.reject(unavailableBackend(name, req.modelPreference));
-          return batcher.submit(query, texts, {
+          const scorer = deps.scorers.get(name);
+          if (!scorer) return Promise.reject(unavailableBackend(name, req.modelPreference));
+          return scorer.submit(query, texts, {
             requestId,
             priority: req.priority,
             client: ctx.client.name,
@@ -169,9 +169,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
             deadlineMs: ctx.deadlineMs,
             signal: ctx.signal,
             trace,
+            cachePolicy: req.cachePolicy,
           });
         };
-        let scored: ScoredItems;
+        let scored: PairScores;
         try {
           scored = await submit(backend);
         } catch (err) {
@@ -252,8 +253,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   };
 }
 
-function toScores(documents: readonly { id: string }[], scored: ScoredItems): DocumentScoreMessage[] {
+function toScores(documents: readonly { id: string }[], scored: PairScores): DocumentScoreMessage[] {
   const p = scored.probabilities;
+  const cached = scored.cached;
   const scores = new Array<DocumentScoreMessage>(documents.length);
   for (let i = 0; i < documents.length; i++) {
     const o = i * 5;
@@ -273,6 +275,7 @@ function toScores(documents: readonly { id: string }[], scored: ScoredItems): Do
       probabilities: p.subarray(o, o + 5),
       expectedRelevance: expected,
       label,
+      cached: cached !== undefined && cached[i] === 1,
     };
   }
   return scores;

@@ -86,6 +86,21 @@ t.test("layers only import downstream", (t) => {
       "config",
       "tools",
     ],
+    // The score cache sits between the pipeline and a batcher: it knows batching's and backends'
+    // types, never the request's transport, the routing, the config or the tools.
+    cache: [
+      "api",
+      "routing",
+      "pipeline.ts",
+      "gateway.ts",
+      "gateway",
+      "cli",
+      "admin",
+      "config",
+      "tools",
+      "shadow",
+      "security",
+    ],
     observability: [
       "api",
       "routing",

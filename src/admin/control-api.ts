@@ -16,6 +16,11 @@ export type AdminResult =
       readonly issues?: readonly string[];
     };
 
+/** The answer to a cache purge: entries dropped per backend, or why nothing was. */
+export type PurgeResult =
+  | { readonly ok: true; readonly purged: Readonly<Record<string, number>> }
+  | { readonly ok: false; readonly status: 404; readonly error: string };
+
 /** What the admin API can read and change; the gateway's control plane implements it. */
 export interface AdminControl {
   /** The config in force, secrets redacted, and its generation. */
@@ -30,6 +35,8 @@ export interface AdminControl {
   patch(body: unknown): AdminResult;
   /** Reads the config file again. */
   reloadFile(): AdminResult;
+  /** Empties the score cache of one backend, or of every backend when none is named. */
+  purgeCache(backend: string | undefined): PurgeResult;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -41,6 +48,8 @@ const MAX_BODY_BYTES = 64 * 1024;
  *   GET   /admin/batching  batching limits in force and live state, per backend
  *   PATCH /admin/config    a JSON merge patch (RFC 7396) of the live keys
  *   POST  /admin/reload    read the config file again, as on SIGHUP
+ *   POST  /admin/cache/purge[?backend=NAME]
+ *                          empty the score cache of one backend (of all without `backend`)
  *
  * With an admin token configured, every `/admin/` request needs
  * `authorization: Bearer <token>`, reads too (401 otherwise): the config names
@@ -60,7 +69,8 @@ export function handleAdminRoute(
   logger: Logger,
 ): boolean {
   const route = `${req.method ?? "GET"} ${path}`;
-  const write = route === "PATCH /admin/config" || route === "POST /admin/reload";
+  const write =
+    route === "PATCH /admin/config" || route === "POST /admin/reload" || route === "POST /admin/cache/purge";
   let tokenSet: boolean;
   try {
     tokenSet = control.writesEnabled();
@@ -91,10 +101,34 @@ export function handleAdminRoute(
       applyWrite(control, req, res, route, log, audit);
       return true;
     }
+    case "POST /admin/cache/purge": {
+      const audit = auditTrail(req, path, "cache-purge", logger.child({ component: "admin" }));
+      if (!authorized(control, tokenSet, req, res, audit)) return true;
+      req.resume();
+      const backend = new URL(req.url ?? path, "http://admin").searchParams.get("backend") ?? undefined;
+      const result = control.purgeCache(backend);
+      if (result.ok) {
+        json(res, 200, result);
+        audit.record("applied", 200, { changedPaths: Object.keys(result.purged).map((b) => `cache.${b}`) });
+      } else {
+        json(res, result.status, { error: result.error });
+        audit.record("rejected", result.status);
+      }
+      return true;
+    }
     default:
-      if (path === "/admin/config" || path === "/admin/batching" || path === "/admin/reload") {
+      if (
+        path === "/admin/config" ||
+        path === "/admin/batching" ||
+        path === "/admin/reload" ||
+        path === "/admin/cache/purge"
+      ) {
         const allow =
-          path === "/admin/config" ? "GET, HEAD, PATCH" : path === "/admin/reload" ? "POST" : "GET, HEAD";
+          path === "/admin/config"
+            ? "GET, HEAD, PATCH"
+            : path === "/admin/reload" || path === "/admin/cache/purge"
+              ? "POST"
+              : "GET, HEAD";
         res.setHeader("allow", allow);
         json(res, 405, { error: `method ${req.method} not allowed on ${path} (allowed: ${allow})` });
         return true;

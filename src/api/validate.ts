@@ -8,6 +8,7 @@
  * only measured when the cheap bound (3 bytes per UTF-16 unit) is not enough.
  */
 
+import type { CachePolicy } from "../cache/index.js";
 import type { DocumentMessage, QueryMessage, ScoreRequestMessage } from "../codec/index.js";
 import { hasVisibleText } from "../model-text/index.js";
 import { quoteClientText } from "../util/client-text.js";
@@ -36,12 +37,15 @@ export interface ValidatedRequest {
   readonly experiment: string;
   readonly priority: Priority;
   readonly modelPreference: ModelPreference;
+  readonly cachePolicy: CachePolicy;
 }
 
 export type Validation = { ok: true; value: ValidatedRequest } | { ok: false; error: GatewayError };
 
 const PRIORITIES: readonly Priority[] = ["interactive", "interactive", "bulk", "background"];
 const MODEL_PREFERENCES: readonly ModelPreference[] = ["unspecified", "student", "teacher"];
+/** CachePolicy: 0 unspecified (use), 1 bypass, 2 refresh. */
+const CACHE_POLICIES: readonly CachePolicy[] = ["use", "bypass", "refresh"];
 
 /** Longest id echoed in a duplicate-id message (code units): the message travels in a gRPC header. */
 const MAX_ECHOED_ID_CHARS = 64;
@@ -107,6 +111,8 @@ export function validateScoreRequest(
   if (priority === undefined) return invalid(`priority: unknown value ${msg.priority}`);
   const modelPreference = MODEL_PREFERENCES[msg.modelPreference];
   if (modelPreference === undefined) return invalid(`model_preference: unknown value ${msg.modelPreference}`);
+  const cachePolicy = CACHE_POLICIES[msg.cachePolicy ?? 0];
+  if (cachePolicy === undefined) return invalid(`cache_policy: unknown value ${msg.cachePolicy}`);
 
   const documents = msg.documents;
   const n = documents.length;
@@ -153,6 +159,7 @@ export function validateScoreRequest(
       experiment: msg.experiment,
       priority,
       modelPreference,
+      cachePolicy,
     },
   };
 }

@@ -66,6 +66,12 @@ export interface BackendEndpoint {
    * within one call whether it opens again or closes.
    */
   readonly onTrial?: boolean | undefined;
+  /**
+   * The model identity the last successful readiness probe read (Triton's
+   * ModelMetadata, vLLM's `/v1/models`), as answers report it; undefined
+   * before the first one or when the kind cannot tell. The score cache keys by it.
+   */
+  readonly model?: ModelIdentity | undefined;
   /** The server's own batch cap (Triton's max_batch_size), when known; batches never exceed it. */
   readonly maxBatchSize: number | undefined;
   /**

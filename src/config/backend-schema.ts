@@ -142,6 +142,24 @@ const retrySchema = z
   .strict()
   .readonly();
 
+/**
+ * The score cache in front of the backend's batcher: pairs already scored by
+ * the same model are answered from memory, and identical pairs queued or in
+ * flight share one backend item. Off by default; both keys change live.
+ */
+const cacheSchema = z
+  .object({
+    /** Bytes the in-process tier may hold (about 272 per pair); 0 turns the cache, coalescing included, off. */
+    maxBytes: int()
+      .min(0)
+      .default(0)
+      .refine((v) => v === 0 || v >= 65_536, { error: "must be 0 (off) or at least 65536" }),
+    /** How long a cached score may answer after it was scored; 0: until evicted or the model changes. */
+    ttlMs: int().min(0).default(3_600_000),
+  })
+  .strict()
+  .readonly();
+
 /** Resilience keys shared by both backend kinds. */
 const resilienceShape = {
   breaker: breakerSchema.prefault({}),
@@ -149,6 +167,7 @@ const resilienceShape = {
   retry: retrySchema.prefault({}),
   /** Reject at once requests that the queue ahead of them makes miss their deadline. */
   shedUnreachableDeadlines: z.boolean().default(true),
+  cache: cacheSchema.prefault({}),
 };
 
 function endpointsSchema(check: (endpoint: string) => string | undefined) {

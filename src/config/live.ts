@@ -10,6 +10,9 @@ import type { GatewayConfig } from "./schema.js";
  *
  * - `backends.<name>.batching.*`: the batcher applies new limits from its
  *   next flush decision, keeping what is queued or in flight;
+ * - `backends.<name>.cache.*`: the in-process tier is resized (the most
+ *   recently used entries that fit are kept) and its TTL applied to every
+ *   entry by its age; `maxBytes: 0` empties it;
  * - `routing.*` except `routing.shadow` (which only changes its `percent`):
  *   the router is rebuilt and used from the next request on.
  * - `auth.*`: client identities and policies are rebuilt (key files read
@@ -38,6 +41,7 @@ export interface ConfigPlan {
 
 const LIVE_PATH = [
   /^backends\.[^.]+\.batching\./,
+  /^backends\.[^.]+\.cache\./,
   /^routing\.(?!shadow\.)/,
   /^routing\.shadow\.percent$/,
   /^auth\./,

@@ -171,7 +171,7 @@ export function createGateway(cfg: GatewayConfig, overrides: Partial<GatewayDeps
     limits: cfg.limits,
     modelText: createModelText(cfg.modelText),
     router,
-    batchers: new Map([...lanes].map(([name, lane]) => [name, lane.batcher])),
+    scorers: new Map([...lanes].map(([name, lane]) => [name, lane.scorer])),
     roles,
     isAvailable: (name) => lanes.get(name)?.backend.available() ?? false,
     clock,

@@ -142,7 +142,8 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
           source,
           409,
           `${paths[0]}: cannot change while the gateway runs (restart with the new config); ` +
-            "live keys are backends.<name>.batching.*, routing.*, routing.shadow.percent and auth.*",
+            "live keys are backends.<name>.batching.*, backends.<name>.cache.*, routing.*, " +
+            "routing.shadow.percent and auth.*",
           paths.map((p) => `${p}: needs a restart`),
         );
       }
@@ -183,6 +184,18 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
         log.info({ source, generation, path: c.path, old: c.old, new: c.new }, "config change applied");
       }
       return { ok: true, generation, changes };
+    },
+    purgeCache(backend) {
+      const lanes = backend === undefined ? [...deps.lanes.values()] : [deps.lanes.get(backend)];
+      const purged: Record<string, number> = {};
+      for (const lane of lanes) {
+        if (lane === undefined) {
+          return { ok: false, status: 404, error: `backend: no backend named ${JSON.stringify(backend)}` };
+        }
+        purged[lane.name] = lane.cache?.purge() ?? 0;
+      }
+      log.info({ purged }, "score cache purged");
+      return { ok: true, purged };
     },
     reloadFile() {
       if (deps.configFile === undefined) {
@@ -230,7 +243,10 @@ function mergeLive(base: GatewayConfig, next: GatewayConfig, live: readonly Conf
     const b = backends[name];
     const n = next.backends[name];
     if (b && n && live.some((c) => c.path.startsWith(`backends.${name}.batching.`))) {
-      backends[name] = { ...b, batching: n.batching };
+      backends[name] = { ...backends[name]!, batching: n.batching };
+    }
+    if (b && n && live.some((c) => c.path.startsWith(`backends.${name}.cache.`))) {
+      backends[name] = { ...backends[name]!, cache: n.cache };
     }
   }
   const routing =

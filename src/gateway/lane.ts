@@ -3,7 +3,16 @@ import { createResilientBackend, type ResilientBackend } from "../backends/resil
 import { RetryBudget } from "../backends/resilience/retry-budget.js";
 import { AdaptiveController } from "../batching/adaptive.js";
 import { Batcher, type BatchLimits } from "../batching/batcher.js";
-import type { BatchingConfig, GatewayConfig } from "../config/index.js";
+import {
+  type CachedScorer,
+  configDigest,
+  createCachedScorer,
+  type PairScorer,
+  ScoreStore,
+  servedIdentity,
+} from "../cache/index.js";
+import type { BackendConfig, BatchingConfig, GatewayConfig } from "../config/index.js";
+import { cacheMetrics } from "../observability/cache-metrics.js";
 import type { Logger } from "../observability/logger.js";
 import { batcherMetrics, type GatewayMetrics, resilienceMetrics } from "../observability/metrics.js";
 import type { Clock } from "../util/clock.js";
@@ -36,7 +45,11 @@ export interface Lane {
   readonly name: string;
   readonly backend: ResilientBackend;
   readonly batcher: Batcher;
-  /** Applies `cfg.backends[name].batching` to the batcher; an adaptive controller is kept, with its new target. */
+  /** What the pipeline submits to: the score cache in front of the batcher (primary lane), or the batcher. */
+  readonly scorer: PairScorer;
+  /** The primary lane's score cache (passing everything through while `cache.maxBytes` is 0). */
+  readonly cache: CachedScorer | undefined;
+  /** Applies `cfg.backends[name].batching` and `.cache`; an adaptive controller is kept, with its new target. */
   reconfigure(cfg: GatewayConfig): void;
   /** Starts the client's readiness probes (primary lane: the shadow lane borrows the teacher's client). */
   start(): Promise<void>;
@@ -135,14 +148,31 @@ export function createLane(cfg: GatewayConfig, deps: LaneDeps): Lane {
     observer: primary ? batcherMetrics(metrics, name) : undefined,
   });
 
+  // The shadow lane mirrors requests for comparison: it neither reads nor fills the cache.
+  const cacheObserver = primary ? cacheMetrics(metrics.registry, name) : undefined;
+  const cache = primary
+    ? createCachedScorer({
+        backend: name,
+        batcher,
+        store: new ScoreStore(b.cache, { clock, observer: cacheObserver }),
+        identity: () => servedIdentity(backend.endpoints()),
+        configDigest: modelInputDigest(cfg, b),
+        clock,
+        observer: cacheObserver,
+      })
+    : undefined;
+
   return {
     kind,
     name,
     backend,
     batcher,
+    scorer: cache ?? batcher,
+    cache,
     reconfigure(next) {
       const nb = next.backends[name];
       if (nb) batcher.reconfigure(limitsFor(nb.batching, batcher.limits));
+      if (nb) cache?.reconfigure(nb.cache);
     },
     start: () => (primary ? backend.start() : Promise.resolve()),
     drain: () => batcher.drain(),
@@ -151,4 +181,35 @@ export function createLane(cfg: GatewayConfig, deps: LaneDeps): Lane {
       if (primary) await backend[Symbol.asyncDispose]();
     },
   };
+}
+
+/**
+ * Keys of a backend's config that change how it is reached or batched, not
+ * what the model reads or how its answer is read: left out of the cache
+ * key's config digest. Any other key (templates, tensors, output kind, a key
+ * added later) is in it, so changing it can never return an old score.
+ */
+const OPERATIONAL_KEYS = new Set([
+  "endpoints",
+  "role",
+  "timeoutMs",
+  "readiness",
+  "discovery",
+  "breaker",
+  "outlierDetection",
+  "retry",
+  "shedUnreachableDeadlines",
+  "batching",
+  "cache",
+  "maxMessageBytes",
+  "maxResponseBytes",
+  "tls",
+  "apiKeyEnv",
+  "apiKeyFile",
+]);
+
+/** The digest of what shapes a backend's model input and the reading of its output (cache keys). */
+export function modelInputDigest(cfg: GatewayConfig, b: BackendConfig): string {
+  const backend = Object.fromEntries(Object.entries(b).filter(([k]) => !OPERATIONAL_KEYS.has(k)));
+  return configDigest({ modelText: cfg.modelText, backend });
 }

@@ -35,7 +35,14 @@ t.test("GET /admin/config shows the effective config and its generation", async 
   const limits = (batching.body.student as { limits: Record<string, unknown> }).limits;
   t.same(
     Object.keys(limits).sort(),
-    ["maxBatchSize", "maxConcurrentBatches", "maxQueueDelayMs", "maxQueueItems", "preferredBatchSizes"],
+    [
+      "bandMinShare",
+      "maxBatchSize",
+      "maxConcurrentBatches",
+      "maxQueueDelayMs",
+      "maxQueueItems",
+      "preferredBatchSizes",
+    ],
     "the batching limits, and only them",
   );
 });

@@ -90,6 +90,7 @@ export function scoreRequest(rand: Rand, maxDocs = 8): ScoreRequestMessage {
     experiment: text(rand),
     priority: enumValue(rand),
     modelPreference: enumValue(rand),
+    cachePolicy: enumValue(rand),
   };
 }
 
@@ -102,6 +103,7 @@ function documentScore(rand: Rand): DocumentScoreMessage {
     probabilities,
     expectedRelevance: f32(rand),
     label: pick(rand, [0, 1, 5, -3]),
+    cached: rand() < 0.5,
   };
 }
 

@@ -46,6 +46,7 @@ t.test("the DESIGN example is a complete config and gets every default", async (
     },
     retry: { enabled: true, budgetPercent: 20, minRetries: 3, windowMs: 10000 },
     shedUnreachableDeadlines: true,
+    cache: { maxBytes: 0, ttlMs: 3_600_000 },
     batching: {
       maxBatchSize: 256,
       maxQueueDelayMs: 2,
@@ -86,6 +87,7 @@ t.test("the DESIGN example is a complete config and gets every default", async (
     },
     retry: { enabled: true, budgetPercent: 20, minRetries: 3, windowMs: 10000 },
     shedUnreachableDeadlines: true,
+    cache: { maxBytes: 0, ttlMs: 3_600_000 },
     batching: {
       maxBatchSize: 32,
       maxQueueDelayMs: 5,

@@ -89,6 +89,7 @@ t.test(
       preferredBatchSizes: [],
       maxQueueItems: 7,
       maxConcurrentBatches: 3,
+      bandMinShare: { bulk: 0, background: 0 },
     });
     t.equal(controller, undefined, "the shadow lane never adapts");
 

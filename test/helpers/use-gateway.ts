@@ -4,6 +4,7 @@ import { createGateway, type Gateway } from "../../src/gateway.js";
 import { type Logger, silentLogger } from "../../src/observability/logger.js";
 import { createTritonSim, type TritonSim, type TritonSimOptions } from "../../src/tools/sim/triton/server.js";
 import { createVllmSim, type VllmSim, type VllmSimOptions } from "../../src/tools/sim/vllm/server.js";
+import type { Clock } from "../../src/util/clock.js";
 import { ScoreClient } from "./grpc-client.js";
 
 export interface Stack {
@@ -42,6 +43,8 @@ export async function useGateway(
     adminToken?: string;
     /** Default: silent. */
     logger?: Logger;
+    /** The gateway's clock; default the system clock. */
+    clock?: Clock;
   } = {},
 ): Promise<Stack> {
   const sims = await Promise.all(
@@ -82,6 +85,7 @@ export async function useGateway(
   const gateway = createGateway(cfg, {
     logger: opts.logger ?? silentLogger(),
     adminToken: () => opts.adminToken,
+    ...(opts.clock ? { clock: opts.clock } : {}),
   });
   const { grpcPort, adminPort } = await gateway.start();
   const client = new ScoreClient(`127.0.0.1:${grpcPort}`);

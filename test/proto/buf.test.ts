@@ -203,15 +203,15 @@ t.test("additive changes pass lint and breaking", async (t) => {
     t,
     dir,
     RELEVANCE,
-    "  ModelRole model_preference = 7;\n}",
-    "  ModelRole model_preference = 7;\n  CachePolicy cache_policy = 8;\n}\n\nenum CachePolicy {\n  CACHE_POLICY_UNSPECIFIED = 0;\n  CACHE_POLICY_BYPASS = 1;\n  CACHE_POLICY_REFRESH = 2;\n}",
+    "  CachePolicy cache_policy = 8;\n}",
+    "  CachePolicy cache_policy = 8;\n  Consistency consistency = 9;\n}\n\nenum Consistency {\n  CONSISTENCY_UNSPECIFIED = 0;\n  CONSISTENCY_STRONG = 1;\n}",
   );
   await edit(
     t,
     dir,
     RELEVANCE,
-    "  int32 label = 4;\n}",
-    "  int32 label = 4;\n  bool cached = 5;\n  int32 passages = 6;\n}",
+    "  bool cached = 5;\n}",
+    "  bool cached = 5;\n  int32 passages = 6;\n}",
   );
   await edit(
     t,

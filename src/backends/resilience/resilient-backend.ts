@@ -161,6 +161,10 @@ export function createResilientBackend(inner: BackendClient, opts: ResilienceOpt
       return this.#inner.notReady;
     }
 
+    get model(): BackendEndpoint["model"] {
+      return this.#inner.model;
+    }
+
     get state(): EndpointState {
       const s = this.#inner.state;
       if (s === "not-ready") return s;

@@ -14,6 +14,7 @@ import type {
   EndpointState,
   InferBatch,
   InferResult,
+  ModelIdentity,
 } from "../backend-client.js";
 import { type OutputKind, packBytesTensor, readProbabilities } from "./codec.js";
 import { mapTritonError, type TritonCallSite } from "./errors.js";
@@ -75,6 +76,7 @@ export class TritonEndpoint implements BackendEndpoint {
   readonly #probeCalls = new Set<UnaryCallHandle>();
   #state: EndpointState = "unknown";
   #maxBatchSize: number | undefined;
+  #model: ModelIdentity | undefined;
   #notReady: { readonly cause: string; readonly reason: string } | undefined;
   #closed = false;
   /** ModelInfer calls on the wire, including cancelled ones whose callback has not run yet. */
@@ -108,6 +110,10 @@ export class TritonEndpoint implements BackendEndpoint {
     });
     this.#site = { backend: settings.backend, endpoint: target, model: settings.model };
     this.#where = `backend ${settings.backend} on ${target}`;
+  }
+
+  get model(): ModelIdentity | undefined {
+    return this.#model;
   }
 
   get state(): EndpointState {
@@ -241,6 +247,7 @@ export class TritonEndpoint implements BackendEndpoint {
     const previous = this.#state;
     if (outcome.ready) {
       this.#maxBatchSize = outcome.maxBatchSize;
+      this.#model = outcome.model;
       this.#s.onBatchCap(this.id, outcome.maxBatchSize);
       this.#state = "ready";
       this.#notReady = undefined;

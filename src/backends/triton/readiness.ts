@@ -12,6 +12,7 @@
  * not-ready model is followed by ModelConfig to name the cause.
  */
 import { type MethodDefinition, status } from "@grpc/grpc-js";
+import type { ModelIdentity } from "../backend-client.js";
 import { mapTritonError, type TritonCallSite } from "./errors.js";
 import { UnaryCallError } from "./grpc-wire.js";
 import { inferenceMethods, type ModelConfig, type ModelTensorConfig } from "./kserve-service.js";
@@ -43,7 +44,12 @@ export type NotReadyCause =
   | "probe_failed";
 
 export type ProbeOutcome =
-  | { readonly ready: true; readonly maxBatchSize: number }
+  | {
+      readonly ready: true;
+      readonly maxBatchSize: number;
+      /** The model and version ModelInfer answers with, as ModelMetadata lists them; undefined when it cannot tell. */
+      readonly model?: ModelIdentity | undefined;
+    }
   /** `misconfigured` (cause `model_misconfigured`) is logged as an error, not a warning. */
   | {
       readonly ready: false;
@@ -99,10 +105,33 @@ export async function probeEndpoint(target: ProbeTarget): Promise<ProbeOutcome> 
     if (!modelReady.ready) return await explainModelNotReady(target);
     const { config } = await unary(target, inferenceMethods.ModelConfig, ref);
     if (!config) return notReady("model_misconfigured", `ModelConfig for '${model}' returned no config`);
-    return checkModelConfig(config, model, target.tensors);
+    const checked = checkModelConfig(config, model, target.tensors);
+    if (!checked.ready) return checked;
+    const metadata = await unary(target, inferenceMethods.ModelMetadata, ref);
+    return { ...checked, model: servedModel(metadata, model, target.modelVersion) };
   } catch (err) {
     return fromProbeError(err, target);
   }
+}
+
+/**
+ * The version a ModelInfer without a version runs: the configured one, or
+ * else the highest of the versions ModelMetadata lists as available (what
+ * Triton's version policies serve by default). Undefined when none is listed.
+ */
+function servedModel(
+  metadata: { name: string; versions: string[] },
+  model: string,
+  configured: string,
+): ModelIdentity | undefined {
+  const name = metadata.name || model;
+  if (configured !== "") return { name, version: configured };
+  let best: string | undefined;
+  for (const v of metadata.versions) {
+    if (!/^[0-9]+$/.test(v)) continue;
+    if (best === undefined || BigInt(v) > BigInt(best)) best = v;
+  }
+  return best === undefined ? undefined : { name, version: best };
 }
 
 /** ModelReady said false: ModelConfig's error says whether the model is missing or loading. */

@@ -14,6 +14,7 @@ import type {
   EndpointState,
   InferBatch,
   InferResult,
+  ModelIdentity,
 } from "../backend-client.js";
 import type { ParsedScores } from "./codec.js";
 import {
@@ -97,6 +98,7 @@ export class VllmEndpoint implements BackendEndpoint {
   readonly #probes = new AbortController();
   #state: EndpointState = "unknown";
   #maxModelLen: number | undefined;
+  #model: ModelIdentity | undefined;
   #lastReason: string | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -137,6 +139,10 @@ export class VllmEndpoint implements BackendEndpoint {
       maxResponseSize: MAX_PROBE_RESPONSE_BYTES,
       ...connect,
     });
+  }
+
+  get model(): ModelIdentity | undefined {
+    return this.#model;
   }
 
   get state(): EndpointState {
@@ -287,6 +293,7 @@ export class VllmEndpoint implements BackendEndpoint {
     if (outcome.ready) {
       const changed = outcome.maxModelLen !== this.#maxModelLen;
       this.#maxModelLen = outcome.maxModelLen;
+      this.#model = outcome.model;
       this.#state = "ready";
       this.#lastReason = undefined;
       if (previous !== "ready" || changed) {

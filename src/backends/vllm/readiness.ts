@@ -6,13 +6,19 @@
  */
 import type { Dispatcher } from "undici";
 import type { Clock } from "../../util/clock.js";
+import type { ModelIdentity } from "../backend-client.js";
 import { isRecord } from "./codec.js";
 import { credentialsHint, mapVllmCallError, parseErrorBody, type VllmCallSite } from "./errors.js";
 import { authorizationHeader, httpExchange } from "./transport.js";
 
 export type ProbeOutcome =
   /** `maxModelLen` is undefined when the server did not report it. */
-  | { readonly ready: true; readonly maxModelLen: number | undefined }
+  | {
+      readonly ready: true;
+      readonly maxModelLen: number | undefined;
+      /** vLLM has no model versions: the served model id is the identity, as answers report it. */
+      readonly model: ModelIdentity;
+    }
   /** `misconfigured`: the server is up but does not serve what the config names (logged as an error). */
   | { readonly ready: false; readonly reason: string; readonly misconfigured: boolean };
 
@@ -107,5 +113,5 @@ export function checkModels(text: string, site: VllmCallSite): ProbeOutcome {
   }
   const len = card.max_model_len;
   const maxModelLen = typeof len === "number" && Number.isInteger(len) && len > 1 ? len : undefined;
-  return { ready: true, maxModelLen };
+  return { ready: true, maxModelLen, model: { name: site.model, version: "" } };
 }

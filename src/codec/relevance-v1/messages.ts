@@ -31,6 +31,8 @@ export interface ScoreRequestMessage {
   priority: number;
   /** Raw enum number. */
   modelPreference: number;
+  /** Raw enum number (CachePolicy); the decoder always sets it, absent when built by hand means 0. */
+  cachePolicy?: number;
 }
 
 export interface DocumentScoreMessage {
@@ -39,6 +41,8 @@ export interface DocumentScoreMessage {
   probabilities: ArrayLike<number>;
   expectedRelevance: number;
   label: number;
+  /** Answered from the score cache; the decoder always sets it, absent when built by hand means false. */
+  cached?: boolean;
 }
 
 export interface ModelInfoMessage {

@@ -87,6 +87,7 @@ export function decodeScoreRequest(buf: Buffer): ScoreRequestMessage {
     experiment: "",
     priority: 0,
     modelPreference: 0,
+    cachePolicy: 0,
   };
   while (r.pos < end) {
     const tag = r.uint32();
@@ -112,6 +113,9 @@ export function decodeScoreRequest(buf: Buffer): ScoreRequestMessage {
         break;
       case 0x38:
         m.modelPreference = r.int32();
+        break;
+      case 0x40:
+        m.cachePolicy = r.int32();
         break;
       default:
         r.skipField(tag);
@@ -152,6 +156,8 @@ function sizeScoreRequest(m: ScoreRequestMessage): number {
   const preference = m.modelPreference | 0;
   if (priority !== 0) size += 1 + int32Size(priority);
   if (preference !== 0) size += 1 + int32Size(preference);
+  const cachePolicy = (m.cachePolicy ?? 0) | 0;
+  if (cachePolicy !== 0) size += 1 + int32Size(cachePolicy);
   return size;
 }
 
@@ -189,6 +195,11 @@ export function encodeScoreRequest(m: ScoreRequestMessage): Buffer {
   if (preference !== 0) {
     buf[pos++] = 0x38;
     pos = writeInt32(buf, pos, preference);
+  }
+  const cachePolicy = (m.cachePolicy ?? 0) | 0;
+  if (cachePolicy !== 0) {
+    buf[pos++] = 0x40;
+    pos = writeInt32(buf, pos, cachePolicy);
   }
   return lengths.done(buf, pos);
 }

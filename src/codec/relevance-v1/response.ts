@@ -22,7 +22,13 @@ import type { DocumentScoreMessage, ModelInfoMessage, ScoreResponseMessage } fro
 
 function decodeDocumentScore(r: Reader, end: number): DocumentScoreMessage {
   const probabilities: number[] = [];
-  const m: DocumentScoreMessage = { documentId: "", probabilities, expectedRelevance: 0, label: 0 };
+  const m: DocumentScoreMessage = {
+    documentId: "",
+    probabilities,
+    expectedRelevance: 0,
+    label: 0,
+    cached: false,
+  };
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag) {
@@ -41,6 +47,9 @@ function decodeDocumentScore(r: Reader, end: number): DocumentScoreMessage {
         break;
       case 0x20:
         m.label = r.int32();
+        break;
+      case 0x28:
+        m.cached = r.bool();
         break;
       default:
         r.skipField(tag);
@@ -103,6 +112,7 @@ function sizeDocumentScore(s: DocumentScoreMessage): number {
   if (!isDefaultFloat(s.expectedRelevance)) size += 5;
   const label = s.label | 0;
   if (label !== 0) size += 1 + int32Size(label);
+  if (s.cached === true) size += 2;
   lengths.set(slot, size);
   return size;
 }
@@ -141,6 +151,10 @@ function writeDocumentScore(buf: Buffer, pos: number, s: DocumentScoreMessage): 
   if (label !== 0) {
     buf[pos++] = 0x20;
     pos = writeInt32(buf, pos, label);
+  }
+  if (s.cached === true) {
+    buf[pos++] = 0x28;
+    buf[pos++] = 1;
   }
   return pos;
 }

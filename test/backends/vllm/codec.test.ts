@@ -280,8 +280,10 @@ t.test("error bodies in every shape give the server's message", async (t) => {
 });
 
 t.test("/v1/models: the model must be listed; max_model_len is read", async (t) => {
-  t.same(checkModels(modelsBody(), classifySite), { ready: true, maxModelLen: 8192 });
-  t.same(checkModels(modelsBody([MODEL], 0), classifySite), { ready: true, maxModelLen: undefined });
+  // vLLM has no versions: the served model id is the identity answers report.
+  const model = { name: MODEL, version: "" };
+  t.same(checkModels(modelsBody(), classifySite), { ready: true, maxModelLen: 8192, model });
+  t.same(checkModels(modelsBody([MODEL], 0), classifySite), { ready: true, maxModelLen: undefined, model });
   t.same(checkModels(modelsBody(["llama-8b", "other"]), classifySite), {
     ready: false,
     reason: `model '${MODEL}' is not served by ${ENDPOINT}; served: llama-8b, other`,

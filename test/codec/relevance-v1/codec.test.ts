@@ -19,6 +19,7 @@ const emptyRequest: ScoreRequestMessage = {
   experiment: "",
   priority: 0,
   modelPreference: 0,
+  cachePolicy: 0,
 };
 
 const unicodeRequest: ScoreRequestMessage = {
@@ -50,6 +51,7 @@ const unicodeRequest: ScoreRequestMessage = {
   experiment: "ab-7",
   priority: 2,
   modelPreference: 1,
+  cachePolicy: 2,
 };
 
 const emptyResponse: ScoreResponseMessage = { requestId: "", scores: [], model: undefined, route: "" };
@@ -62,6 +64,7 @@ function bigResponse(n: number): ScoreResponseMessage {
       probabilities: new Float32Array([0.1, 0.2, 0.3, 0.25, 0.15]),
       expectedRelevance: Math.fround(3.05),
       label: 3,
+      cached: i % 3 === 0,
     });
   }
   return {
@@ -80,7 +83,8 @@ t.test("ScoreRequest", async (t) => {
       empty: emptyRequest,
       unicode: unicodeRequest,
       "present but empty query": { ...emptyRequest, query: { text: "", locale: "" } },
-      "negative and unknown enums": { ...emptyRequest, priority: -1, modelPreference: 99 },
+      "negative and unknown enums": { ...emptyRequest, priority: -1, modelPreference: 99, cachePolicy: -3 },
+      "cache policy alone": { ...emptyRequest, cachePolicy: 1 },
     },
   );
 });
@@ -100,7 +104,15 @@ t.test("ScoreResponse", async (t) => {
       "present but empty model": { ...emptyResponse, model: { role: 0, name: "", version: "", backend: "" } },
       "negative zero and NaN are not defaults": {
         ...emptyResponse,
-        scores: [{ documentId: "a", probabilities: [Number.NaN, -0], expectedRelevance: -0, label: -7 }],
+        scores: [
+          {
+            documentId: "a",
+            probabilities: [Number.NaN, -0],
+            expectedRelevance: -0,
+            label: -7,
+            cached: false,
+          },
+        ],
       },
     },
   );

@@ -1,0 +1,30 @@
+/**
+ * What the score cache reports, for metrics. Called with counts per request,
+ * not per pair; implementations resolve their label children once.
+ */
+export type EvictionReason = "evict" | "expire";
+export type RetireReason = "purge" | "model_change";
+
+export interface CacheObserver {
+  /** Pairs answered from the in-process tier. */
+  hits(n: number): void;
+  /** Pairs looked up and not found (or not looked up: the model identity was unknown). */
+  misses(n: number): void;
+  /** Pairs that joined an identical pair already queued or in flight instead of a backend item of their own. */
+  coalesced(n: number): void;
+  /** Entries dropped for room (`evict`) or age (`expire`). */
+  evicted(reason: EvictionReason): void;
+  /** The tier was emptied: by the admin API, or because the model identity changed. */
+  retired(reason: RetireReason, entries: number): void;
+  /** Size of the tier now. */
+  size(bytes: number, entries: number): void;
+}
+
+export const noopCacheObserver: CacheObserver = {
+  hits() {},
+  misses() {},
+  coalesced() {},
+  evicted() {},
+  retired() {},
+  size() {},
+};
