@@ -16,6 +16,14 @@ export interface AdmissionInput {
   readonly cancelled: boolean;
   readonly queuedItems: number;
   readonly maxQueueItems: number;
+  /** Queued items of lower priority than the request's: evicted to make room when the queue is full. Default 0. */
+  readonly evictable?: number | undefined;
+  /** The request's client, the items it has queued and the most it may (`null`: no cap of its own). */
+  readonly client?:
+    | { readonly name: string; readonly queued: number; readonly max: number | null }
+    | undefined;
+  /** The longest predicted wait a request may queue for, with or without a deadline (`null`: none). */
+  readonly maxQueueWaitMs?: number | null | undefined;
   /**
    * Whether an endpoint can take the request's batches: "usable" (or a
    * half-open breaker is trying one of this batcher's batches), or why not
@@ -34,10 +42,11 @@ export type AdmissionCount =
   | { readonly kind: "dropped"; readonly items: number };
 
 export type Admission =
-  | { readonly admitted: true }
+  /** `evict`: queued items of lower priority to take out first (0: none). */
+  | { readonly admitted: true; readonly evict: number }
   | { readonly admitted: false; readonly error: GatewayError; readonly count: AdmissionCount | undefined };
 
-const ADMITTED: Admission = { admitted: true };
+const ADMITTED: Admission = { admitted: true, evict: 0 };
 
 /**
  * May a request enter the queue, or is it refused, and why. The checks run
@@ -54,7 +63,17 @@ export function admit(input: AdmissionInput): Admission {
   if (deadlineMs <= nowMs) {
     return refuse("DEADLINE_EXCEEDED", "deadline exceeded before queueing", { kind: "dropped", items });
   }
-  if (input.queuedItems + items > input.maxQueueItems) {
+  const client = input.client;
+  if (client && client.max !== null && client.queued + items > client.max) {
+    return refuse(
+      "BATCH_QUEUE_FULL",
+      `backend ${backend}: client ${client.name} has ${client.queued} items queued, at most ` +
+        `${client.max} (maxQueueItemsPerClient); request has ${items} documents`,
+      { kind: "rejected", reason: "client_queue_full" },
+    );
+  }
+  const overflow = input.queuedItems + items - input.maxQueueItems;
+  if (overflow > 0 && overflow > (input.evictable ?? 0)) {
     return refuse(
       "BATCH_QUEUE_FULL",
       `backend ${backend}: queue full (${input.queuedItems} of ${input.maxQueueItems} items waiting; ` +
@@ -71,15 +90,25 @@ export function admit(input: AdmissionInput): Admission {
     };
   }
   const predicted = input.predictedWaitMs;
-  if (predicted !== undefined && predicted > deadlineMs - nowMs) {
-    return refuse(
-      "PREDICTED_DEADLINE_MISS",
-      `backend ${backend}: overloaded; the ${input.queuedItems} items queued ahead would take about ` +
-        `${Math.round(predicted)} ms, past the request's deadline in ${Math.round(deadlineMs - nowMs)} ms`,
-      { kind: "rejected", reason: "deadline_unreachable" },
-    );
+  const deadlineLeft = deadlineMs - nowMs;
+  const bound = Math.min(deadlineLeft, input.maxQueueWaitMs ?? Number.POSITIVE_INFINITY);
+  if (predicted !== undefined && predicted > bound) {
+    const what =
+      bound === deadlineLeft
+        ? `the request's deadline in ${Math.round(deadlineLeft)} ms`
+        : `the queue's bound of ${bound} ms (maxQueueWaitMs)`;
+    return {
+      admitted: false,
+      error: new GatewayError(
+        "PREDICTED_DEADLINE_MISS",
+        `backend ${backend}: overloaded; the ${input.queuedItems} items queued ahead would take about ` +
+          `${Math.round(predicted)} ms, past ${what}`,
+        { retryAfterMs: Math.max(1, Math.ceil(predicted - bound)) },
+      ),
+      count: { kind: "rejected", reason: "deadline_unreachable" },
+    };
   }
-  return ADMITTED;
+  return overflow > 0 ? { admitted: true, evict: overflow } : ADMITTED;
 }
 
 function refuse(reason: ErrorReason, message: string, count?: AdmissionCount): Admission {

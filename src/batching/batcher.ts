@@ -10,7 +10,7 @@ import { Batch, type BatchPart, countItems, leadTrace } from "./batch.js";
 import { decideFlush, type FlushTrigger } from "./flush-policy.js";
 import { InputIsolator, type Probe } from "./input-isolation.js";
 import { IsolationBudget } from "./isolation-budget.js";
-import { ItemQueue, NO_SHARES } from "./item-queue.js";
+import { type ItemPriority, ItemQueue, NO_SHARES } from "./item-queue.js";
 import { Job, type ScoredItems } from "./job.js";
 import { LimitsInForce, limitsOf } from "./limits.js";
 import { type BatcherObserver, type DropReason, noopObserver } from "./observer.js";
@@ -112,11 +112,13 @@ export class Batcher {
     const n = documents.length;
     const now = this.#clock.now();
     const deadlineMs = opts.deadlineMs ?? Number.POSITIVE_INFINITY;
-    const admission = this.#admit(n, now, deadlineMs, opts.signal);
+    const client = opts.client ?? "";
+    const admission = this.#admit(n, now, deadlineMs, opts.signal, opts.priority, client);
     if (!admission.admitted) {
       countRefusal(this.#observer, admission.count);
       return Promise.reject(admission.error);
     }
+    if (admission.evict > 0) this.#evict(opts.priority, admission.evict);
     return new Promise<ScoredItems>((resolve, reject) => {
       const job = new Job(
         { requestId: opts.requestId, query, documents, deadlineMs, admittedMs: now, trace: opts.trace },
@@ -135,7 +137,7 @@ export class Batcher {
           ),
       );
       this.#limits.itemsAdmitted(n, now);
-      this.#queue.push(job, opts.priority, now, opts.client, opts.weight);
+      this.#queue.push(job, opts.priority, now, client, opts.weight);
       opts.trace?.queueEntered(this.#opts.backend, n);
       this.#observer.queueDepth(this.#queue.items);
       this.#pump();
@@ -162,8 +164,18 @@ export class Batcher {
     }
   }
 
-  #admit(items: number, nowMs: number, deadlineMs: number, signal: CancelSignal | undefined) {
-    const queuedItems = this.#queue.items;
+  #admit(
+    items: number,
+    nowMs: number,
+    deadlineMs: number,
+    signal: CancelSignal | undefined,
+    priority: ItemPriority,
+    client: string,
+  ) {
+    const queue = this.#queue;
+    const limits = this.#limits.current;
+    const queuedItems = queue.items;
+    const perClient = limits.maxQueueItemsPerClient ?? null;
     return admit({
       backend: this.#opts.backend,
       items,
@@ -172,12 +184,34 @@ export class Batcher {
       draining: this.#draining,
       cancelled: signal?.aborted === true,
       queuedItems,
-      maxQueueItems: this.#limits.current.maxQueueItems,
+      maxQueueItems: limits.maxQueueItems,
+      evictable: queue.itemsBelow(priority),
+      client:
+        perClient === null ? undefined : { name: client, queued: queue.clientItems(client), max: perClient },
+      maxQueueWaitMs: limits.maxQueueWaitMs,
       endpoints: this.#balancer.availability(),
+      // Only the work served before it: the bands below wait for this request, not it for them.
       predictedWaitMs: this.#opts.shedUnreachableDeadlines
-        ? this.#limits.predictWaitMs(queuedItems, this.#balancer.usableCount())
+        ? this.#limits.predictWaitMs(queue.itemsAtOrAbove(priority), this.#balancer.usableCount())
         : undefined,
     });
+  }
+
+  /** Takes queued lower-priority requests out to make room for `items` items: answered with retry advice. */
+  #evict(priority: ItemPriority, items: number): void {
+    const usable = this.#balancer.usableCount();
+    const retryAfterMs = Math.max(
+      1,
+      Math.ceil(this.#limits.predictWaitMs(this.#queue.items, usable) ?? 1000),
+    );
+    for (const job of this.#queue.evictBelow(priority, items)) {
+      const error = new GatewayError(
+        "EVICTED_BY_PRIORITY",
+        `backend ${this.#opts.backend}: queue full; this request's queued items made room for higher-priority work`,
+        { retryAfterMs },
+      );
+      this.#fail(job, error, "evicted");
+    }
   }
 
   #pump(): void {

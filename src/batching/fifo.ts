@@ -34,6 +34,12 @@ export class Fifo<T> {
     return item;
   }
 
+  /** Takes the newest item out (the tail). */
+  pop(): T | undefined {
+    if (this.#items.length <= this.#head) return undefined;
+    return this.#items.pop();
+  }
+
   /** Keeps only the items `keep` accepts, in order (O(length)). */
   retain(keep: (item: T) => boolean): void {
     const kept: T[] = [];

@@ -40,6 +40,8 @@ interface Flow {
   readonly band: Band;
   readonly segments: Fifo<Segment>;
   dead: number;
+  /** Live items queued (settled jobs' excluded). */
+  items: number;
   weight: number;
   /** Items it may still take in its current turn; below 1 when the turn is over. */
   deficit: number;
@@ -128,7 +130,16 @@ export class ItemQueue {
     const band = this.#band(priority);
     let flow = band.flows.get(client);
     if (!flow) {
-      flow = { client, band, segments: new Fifo<Segment>(), dead: 0, weight, deficit: 0, inRing: false };
+      flow = {
+        client,
+        band,
+        segments: new Fifo<Segment>(),
+        dead: 0,
+        items: 0,
+        weight,
+        deficit: 0,
+        inRing: false,
+      };
       band.flows.set(client, flow);
     }
     flow.weight = weight;
@@ -140,7 +151,69 @@ export class ItemQueue {
     this.#segments++;
     this.#holder.set(job, flow);
     band.items += job.documents.length;
+    flow.items += job.documents.length;
     this.#items += job.documents.length;
+  }
+
+  /** Items waiting in `priority`'s band and the bands served before it: the work ahead of a new request there. */
+  itemsAtOrAbove(priority: ItemPriority): number {
+    let n = 0;
+    for (const band of this.#bands) {
+      n += band.items;
+      if (band.priority === priority) break;
+    }
+    return n;
+  }
+
+  /** Items waiting in the bands below `priority`'s: what a request there may evict. */
+  itemsBelow(priority: ItemPriority): number {
+    let n = 0;
+    for (let b = this.#bands.length - 1; b >= 0 && this.#bands[b]!.priority !== priority; b--) {
+      n += this.#bands[b]!.items;
+    }
+    return n;
+  }
+
+  /** Items `client` has waiting, in every band. */
+  clientItems(client: string): number {
+    let n = 0;
+    for (const band of this.#bands) n += band.flows.get(client)?.items ?? 0;
+    return n;
+  }
+
+  /**
+   * Makes room for `items` items of a `priority` request by taking queued
+   * jobs of the lower bands out: the lowest band first, in it the client with
+   * the most items queued, its newest job first. Returns the jobs taken out,
+   * which the owner fails and drops (their items leave the count then);
+   * nothing when the lower bands cannot free enough.
+   */
+  evictBelow(priority: ItemPriority, items: number): Job[] {
+    if (this.itemsBelow(priority) < items) return [];
+    const evicted: Job[] = [];
+    let freed = 0;
+    for (let b = this.#bands.length - 1; b >= 0 && freed < items; b--) {
+      const band = this.#bands[b]!;
+      if (band.priority === priority) break;
+      while (freed < items && band.items > 0) {
+        let largest: Flow | undefined;
+        for (const flow of band.flows.values()) if (!largest || flow.items > largest.items) largest = flow;
+        const seg = largest?.segments.pop();
+        if (!largest || !seg) break;
+        this.#segments--;
+        this.#holder.delete(seg.job);
+        if (seg.job.done) {
+          largest.dead--;
+          continue;
+        }
+        const n = seg.end - seg.start;
+        largest.items -= n;
+        band.items -= n;
+        freed += n;
+        evicted.push(seg.job);
+      }
+    }
+    return evicted;
   }
 
   /** Drops settled and expired jobs from the flows' heads; returns when the oldest live item was queued. */
@@ -197,6 +270,7 @@ export class ItemQueue {
     // A segment no longer held (expired at the head, or removed) left its band's count then.
     if (flow) {
       flow.band.items -= n;
+      flow.items -= n;
       flow.dead++;
       if (flow.dead > flow.segments.length - flow.dead + DEAD_SEGMENT_SLACK) this.#compact(flow);
     }
@@ -254,6 +328,7 @@ export class ItemQueue {
       this.#hooks.waited(nowMs - seg.enqueuedAtMs);
       this.#items -= count;
       band.items -= count;
+      flow.items -= count;
       flow.deficit -= count;
       taken += count;
       if (end === seg.end) this.#shift(flow);
@@ -271,6 +346,7 @@ export class ItemQueue {
       this.#shift(flow);
       if (!seg.job.done) {
         flow.band.items -= seg.end - seg.start;
+        flow.items -= seg.end - seg.start;
         this.#hooks.expired(seg.job);
       }
     }

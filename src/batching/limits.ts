@@ -6,7 +6,7 @@ import type { BatchLimits } from "./options.js";
 /** The limits among a batcher's options. */
 export function limitsOf(opts: BatchLimits): BatchLimits {
   const { maxBatchSize, maxQueueDelayMs, preferredBatchSizes, maxQueueItems } = opts;
-  const { maxConcurrentBatches, bandMinShare, controller } = opts;
+  const { maxConcurrentBatches, bandMinShare, maxQueueWaitMs, maxQueueItemsPerClient, controller } = opts;
   return {
     maxBatchSize,
     maxQueueDelayMs,
@@ -14,6 +14,8 @@ export function limitsOf(opts: BatchLimits): BatchLimits {
     maxQueueItems,
     maxConcurrentBatches,
     bandMinShare,
+    maxQueueWaitMs,
+    maxQueueItemsPerClient,
     controller,
   };
 }

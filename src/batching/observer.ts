@@ -2,10 +2,15 @@ import type { GatewayError } from "../util/gateway-error.js";
 import type { FlushTrigger } from "./flush-policy.js";
 
 /** Why queued items left without being sent to a backend. */
-export type DropReason = "deadline" | "cancelled" | "shutdown";
+export type DropReason = "deadline" | "cancelled" | "shutdown" | "evicted";
 
 /** Why a request was refused at the batcher's door. */
-export type RejectReason = "queue_full" | "no_ready_endpoint" | "circuit_open" | "deadline_unreachable";
+export type RejectReason =
+  | "queue_full"
+  | "client_queue_full"
+  | "no_ready_endpoint"
+  | "circuit_open"
+  | "deadline_unreachable";
 
 /**
  * How a batch call that failed with an input rejection (`GatewayError.inputRejection`) ended:

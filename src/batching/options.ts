@@ -25,6 +25,10 @@ export interface BatchLimits {
   readonly maxConcurrentBatches: number;
   /** The bulk and background bands' minimum shares of each batch while they have items queued; none by default. */
   readonly bandMinShare?: BandShares | undefined;
+  /** The longest predicted wait a request may queue for, deadline or not; null or absent: its deadline only. */
+  readonly maxQueueWaitMs?: number | null | undefined;
+  /** Items one client may have queued at most; null or absent: no cap of its own. */
+  readonly maxQueueItemsPerClient?: number | null | undefined;
   /** Adaptive mode: chooses the batch size and wait within the caps above. None: the caps themselves. */
   readonly controller?: BatchController | undefined;
 }

@@ -28,7 +28,13 @@ function batchingSchema(defaults: BatchingDefaults) {
       maxBatchSize: int().min(1).max(65536).default(defaults.maxBatchSize),
       maxQueueDelayMs: z.number().min(0).max(10_000).default(defaults.maxQueueDelayMs),
       preferredBatchSizes: z.array(int().min(1)).readonly().prefault([]),
+      // A memory guard sized far above normal bursts: the queue is bounded by time (maxQueueWaitMs and
+      // the requests' deadlines against the predicted wait), not by this count.
       maxQueueItems: int().min(1).default(defaults.maxQueueItems),
+      // The longest predicted wait a request may queue for, with or without a deadline; null: deadlines only.
+      maxQueueWaitMs: z.number().positive().max(3_600_000).nullable().default(10_000),
+      // Items one client may have queued at once (every band); null: no cap of its own.
+      maxQueueItemsPerClient: int().min(1).nullable().default(null),
       maxConcurrentBatches: int().min(1).default(defaults.maxConcurrentBatches),
       // The share of every batch the bulk and background bands are owed while they have items queued,
       // even when a band above has items too (0: served only when the bands above are empty).

@@ -91,6 +91,8 @@ export function batchLimits(
     maxQueueItems: b.maxQueueItems,
     maxConcurrentBatches: b.maxConcurrentBatches,
     bandMinShare: b.bandMinShare,
+    maxQueueWaitMs: b.maxQueueWaitMs,
+    maxQueueItemsPerClient: b.maxQueueItemsPerClient,
     controller,
   };
 }

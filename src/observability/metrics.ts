@@ -82,13 +82,13 @@ export function createMetrics(opts: { collectDefault: boolean; registry?: Regist
     }),
     itemsDropped: new Counter({
       name: `${p}items_dropped_total`,
-      help: "Queued items never sent to a backend, by reason (deadline, cancelled, shutdown).",
+      help: "Queued items never sent to a backend, by reason (deadline, cancelled, shutdown, evicted).",
       labelNames: ["backend", "reason"] as const,
       registers,
     }),
     rejected: new Counter({
       name: `${p}requests_rejected_total`,
-      help: "Requests refused before queueing, by reason (queue_full, no_ready_endpoint).",
+      help: "Requests refused before queueing, by reason (queue_full, client_queue_full, deadline_unreachable, no_ready_endpoint, circuit_open).",
       labelNames: ["backend", "reason"] as const,
       registers,
     }),

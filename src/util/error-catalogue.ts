@@ -48,6 +48,7 @@ export type ErrorReason =
   | "BACKEND_CIRCUIT_OPEN"
   | "BACKEND_TIMEOUT"
   | "PREDICTED_DEADLINE_MISS"
+  | "EVICTED_BY_PRIORITY"
   | "BACKEND_MODEL_UNAVAILABLE"
   | "BACKEND_REJECTED"
   | "BACKEND_MALFORMED_RESPONSE"
@@ -101,6 +102,7 @@ export const ERROR_CATALOGUE: Readonly<Record<ErrorReason, ErrorSpec>> = {
   // The gateway's own capacity.
   BATCH_QUEUE_FULL: spec(GrpcCode.RESOURCE_EXHAUSTED),
   PREDICTED_DEADLINE_MISS: spec(GrpcCode.RESOURCE_EXHAUSTED),
+  EVICTED_BY_PRIORITY: spec(GrpcCode.RESOURCE_EXHAUSTED),
   SHUTTING_DOWN: spec(GrpcCode.UNAVAILABLE),
   // No backend to ask.
   NO_BACKEND_FOR_ROLE: spec(GrpcCode.UNAVAILABLE, { fallback: true }),

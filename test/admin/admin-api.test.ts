@@ -41,6 +41,8 @@ t.test("GET /admin/config shows the effective config and its generation", async 
       "maxConcurrentBatches",
       "maxQueueDelayMs",
       "maxQueueItems",
+      "maxQueueItemsPerClient",
+      "maxQueueWaitMs",
       "preferredBatchSizes",
     ],
     "the batching limits, and only them",

@@ -21,9 +21,16 @@ function refusal(input: AdmissionInput) {
 }
 
 t.test("a request within every bound is admitted", (t) => {
-  t.same(admit(open), { admitted: true });
-  t.same(admit({ ...open, deadlineMs: Number.POSITIVE_INFINITY, predictedWaitMs: 1e9 }), { admitted: true });
-  t.same(admit({ ...open, queuedItems: 990 }), { admitted: true }, "filling the queue exactly is allowed");
+  t.same(admit(open), { admitted: true, evict: 0 });
+  t.same(admit({ ...open, deadlineMs: Number.POSITIVE_INFINITY, predictedWaitMs: 1e9 }), {
+    admitted: true,
+    evict: 0,
+  });
+  t.same(
+    admit({ ...open, queuedItems: 990 }),
+    { admitted: true, evict: 0 },
+    "filling the queue exactly is allowed",
+  );
   t.end();
 });
 
@@ -79,7 +86,7 @@ t.test("a predicted wait past the deadline sheds the request; at the deadline it
   t.equal(r.reason, "PREDICTED_DEADLINE_MISS");
   t.match(r.message, /about 500 ms, past the request's deadline in 500 ms/);
   t.same(r.count, { kind: "rejected", reason: "deadline_unreachable" });
-  t.same(admit({ ...open, predictedWaitMs: 500 }), { admitted: true });
+  t.same(admit({ ...open, predictedWaitMs: 500 }), { admitted: true, evict: 0 });
   t.end();
 });
 
@@ -136,5 +143,51 @@ t.test("predicted wait: batches ahead over every slot at the recent batch time, 
   t.equal(predictWaitMs({ ...base, usableEndpoints: 0 }), 340);
   t.equal(predictWaitMs({ ...base, queuedItems: 0 }), undefined, "no queue: nothing to predict");
   t.equal(predictWaitMs({ ...base, recentBatchMs: undefined }), undefined, "no batch measured yet");
+  t.end();
+});
+
+t.test(
+  "a full queue admits a request that lower-priority work can make room for, naming how much to evict",
+  (t) => {
+    t.same(admit({ ...open, queuedItems: 995, evictable: 5 }), { admitted: true, evict: 5 });
+    t.equal(refusal({ ...open, queuedItems: 995, evictable: 4 }).reason, "BATCH_QUEUE_FULL");
+    t.same(
+      admit({ ...open, queuedItems: 990, evictable: 500 }),
+      { admitted: true, evict: 0 },
+      "room enough: none",
+    );
+    t.end();
+  },
+);
+
+t.test("a client over its own queue cap is refused, naming the client and the cap", (t) => {
+  const r = refusal({ ...open, client: { name: "indexer", queued: 95, max: 100 } });
+  t.equal(r.reason, "BATCH_QUEUE_FULL");
+  t.equal(
+    r.message,
+    "backend student: client indexer has 95 items queued, at most 100 (maxQueueItemsPerClient); request has 10 documents",
+  );
+  t.same(r.count, { kind: "rejected", reason: "client_queue_full" });
+  t.same(admit({ ...open, client: { name: "indexer", queued: 90, max: 100 } }), { admitted: true, evict: 0 });
+  t.same(admit({ ...open, client: { name: "indexer", queued: 1e6, max: null } }), {
+    admitted: true,
+    evict: 0,
+  });
+  t.end();
+});
+
+t.test("maxQueueWaitMs bounds the predicted wait with or without a deadline, with retry advice", (t) => {
+  const noDeadline = { ...open, deadlineMs: Number.POSITIVE_INFINITY, maxQueueWaitMs: 2_000 };
+  const a = admit({ ...noDeadline, predictedWaitMs: 2_500 });
+  if (a.admitted) throw new Error("expected a refusal");
+  t.equal(a.error.reason, "PREDICTED_DEADLINE_MISS");
+  t.match(a.error.message, /about 2500 ms, past the queue's bound of 2000 ms \(maxQueueWaitMs\)/);
+  t.equal(a.error.retryAfterMs, 500);
+  t.same(admit({ ...noDeadline, predictedWaitMs: 2_000 }), { admitted: true, evict: 0 });
+  // A deadline nearer than the bound is the bound.
+  const b = admit({ ...open, maxQueueWaitMs: 2_000, predictedWaitMs: 600 });
+  if (b.admitted) throw new Error("expected a refusal");
+  t.match(b.error.message, /past the request's deadline in 500 ms/);
+  t.equal(b.error.retryAfterMs, 100);
   t.end();
 });

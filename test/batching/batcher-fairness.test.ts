@@ -76,3 +76,96 @@ t.test("a backend's band shares are live: reconfigure gives background its share
   await settle();
   t.equal(composition(ep.calls[0]!.batch.documents), "bg:2 int:8");
 });
+
+t.test(
+  "a full queue: interactive work evicts queued background work, which is told when to retry",
+  async (t) => {
+    const { batcher, ep, rec } = setup({
+      maxBatchSize: 8,
+      maxQueueDelayMs: 0,
+      maxConcurrentBatches: 1,
+      maxQueueItems: 20,
+    });
+    track(batcher.submit("q", docs("first", 0, 8), { ...opts, requestId: "first" }));
+    await settle();
+    const older = track(
+      batcher.submit("q", docs("g0", 0, 5), { ...opts, requestId: "g0", priority: "background" }),
+    );
+    const newer = track(
+      batcher.submit("q", docs("g1", 0, 10), { ...opts, requestId: "g1", priority: "background" }),
+    );
+    t.equal(batcher.queuedItems, 15);
+    const bulk = track(batcher.submit("q", docs("b", 0, 6), { ...opts, requestId: "b", priority: "bulk" }));
+    await settle();
+    t.equal(newer.error?.reason, "EVICTED_BY_PRIORITY", "the newest background request made room");
+    t.equal(newer.error?.code, 8, "RESOURCE_EXHAUSTED");
+    t.ok((newer.error?.retryAfterMs ?? 0) > 0, "with retry advice");
+    t.equal(older.settled, 0, "the older one still waits");
+    t.same(rec.dropped, { evicted: 10 });
+    t.equal(batcher.queuedItems, 11);
+    // Nothing below background: a background request finding the queue full is refused.
+    const refused = track(
+      batcher.submit("q", docs("g2", 0, 10), { ...opts, requestId: "g2", priority: "background" }),
+    );
+    await settle();
+    t.equal(refused.error?.reason, "BATCH_QUEUE_FULL");
+    ep.calls.shift()!.answer();
+    await settle();
+    t.equal(
+      composition(ep.calls[0]!.batch.documents),
+      "b:6 g0:2",
+      "bulk first, then what background is left",
+    );
+    t.equal(bulk.settled, 0);
+  },
+);
+
+t.test("the predicted wait counts only the work served before the request's band", async (t) => {
+  const { batcher, ep, clock, rec } = setup({
+    maxBatchSize: 8,
+    maxQueueDelayMs: 0,
+    maxConcurrentBatches: 1,
+    shedUnreachableDeadlines: true,
+  });
+  // One batch of 10 ms sets the recent batch time.
+  track(batcher.submit("q", docs("warm", 0, 8), { ...opts, requestId: "warm" }));
+  await settle();
+  await clock.advance(10);
+  ep.calls.shift()!.answer();
+  await settle();
+  // A slot is busy; 400 background items wait: 50 batches of 8, 500 ms at 10 ms each.
+  track(batcher.submit("q", docs("busy", 0, 8), { ...opts, requestId: "busy" }));
+  track(batcher.submit("q", docs("g", 0, 400), { ...opts, requestId: "g", priority: "background" }));
+  await settle();
+  const deadlineMs = clock.now() + 100;
+  const interactive = track(batcher.submit("q", docs("i", 0, 8), { ...opts, requestId: "i", deadlineMs }));
+  const background = track(
+    batcher.submit("q", docs("g2", 0, 8), { ...opts, requestId: "g2", priority: "background", deadlineMs }),
+  );
+  await settle();
+  t.equal(interactive.settled, 0, "interactive is admitted: nothing is served before it");
+  t.equal(background.error?.reason, "PREDICTED_DEADLINE_MISS", "background would wait behind 400 items");
+  t.same(rec.rejected, ["deadline_unreachable"]);
+  ep.calls.shift()!.answer();
+  await settle();
+  t.equal(composition(ep.calls[0]!.batch.documents), "i:8");
+});
+
+t.test("a client over maxQueueItemsPerClient is refused while another client is admitted", async (t) => {
+  const { batcher, rec } = setup({
+    maxBatchSize: 8,
+    maxQueueDelayMs: 0,
+    maxConcurrentBatches: 1,
+    maxQueueItemsPerClient: 20,
+  });
+  track(batcher.submit("q", docs("first", 0, 8), { ...opts, requestId: "first", client: "a" }));
+  await settle();
+  track(batcher.submit("q", docs("a1", 0, 15), { ...opts, requestId: "a1", client: "a" }));
+  const over = track(batcher.submit("q", docs("a2", 0, 6), { ...opts, requestId: "a2", client: "a" }));
+  const other = track(batcher.submit("q", docs("b1", 0, 15), { ...opts, requestId: "b1", client: "b" }));
+  await settle();
+  t.equal(over.error?.reason, "BATCH_QUEUE_FULL");
+  t.match(over.error?.message, /client a has 15 items queued, at most 20/);
+  t.equal(other.settled, 0, "b is admitted");
+  t.same(rec.rejected, ["client_queue_full"]);
+});

@@ -244,3 +244,79 @@ t.test("expired jobs inside any client's flow are handed to the owner; the flow'
   t.equal(q.items, 0);
   t.end();
 });
+
+t.test("the work ahead of a band, below it, and of one client", (t) => {
+  const { q } = queue();
+  q.push(job("I0", 3), "interactive", 0, "a");
+  q.push(job("B0", 5), "bulk", 0, "a");
+  q.push(job("B1", 7), "bulk", 0, "b");
+  q.push(job("G0", 11), "background", 0, "a");
+  t.equal(q.itemsAtOrAbove("interactive"), 3);
+  t.equal(q.itemsAtOrAbove("bulk"), 15);
+  t.equal(q.itemsAtOrAbove("background"), 26);
+  t.equal(q.itemsBelow("interactive"), 23);
+  t.equal(q.itemsBelow("background"), 0);
+  t.equal(q.clientItems("a"), 19);
+  t.equal(q.clientItems("b"), 7);
+  t.equal(q.clientItems("nobody"), 0);
+  q.take(4, 0); // I0's 3 and one of B0's (a's turn comes first in the bulk band)
+  t.equal(q.clientItems("a"), 15);
+  t.end();
+});
+
+/** What the owner does with an evicted job: fail it and drop it from the queue's count; returns the items dropped. */
+function settleIn(q: ItemQueue) {
+  return (j: Job) => {
+    j.fail(new GatewayError("EVICTED_BY_PRIORITY", "evicted"));
+    return q.drop(j);
+  };
+}
+
+t.test("eviction: the lowest band first, its client with the most queued, newest first", (t) => {
+  const { q } = queue();
+  const settle = settleIn(q);
+  q.push(job("B0", 10), "bulk", 0, "a");
+  q.push(job("G0", 4), "background", 0, "a");
+  q.push(job("G1", 4), "background", 1, "b");
+  q.push(job("G2", 4), "background", 2, "b");
+  // b has 8 background items, a 4: b's newest (G2); then 4 against 4, the client queued first (a).
+  const evicted = q.evictBelow("interactive", 6);
+  t.same(
+    evicted.map((j) => j.requestId),
+    ["G2", "G0"],
+  );
+  t.same(evicted.map(settle), [4, 4], "the owner's drop counts their items");
+  t.equal(q.items, 14);
+  t.equal(q.bandItems("background"), 4);
+  t.same(q.evictBelow("bulk", 5), [], "a bulk request can only evict background: 4 items are not enough");
+  const more = q.evictBelow("interactive", 14);
+  t.same(
+    more.map((j) => j.requestId),
+    ["G1", "B0"],
+    "background first, then bulk",
+  );
+  more.forEach(settle);
+  t.equal(q.items, 0);
+  t.same(q.take(64, 0), [], "evicted jobs are not taken");
+  t.end();
+});
+
+t.test("eviction skips settled jobs' segments and never evicts the request's own band or above", (t) => {
+  const { q } = queue();
+  const settle = settleIn(q);
+  q.push(job("I0", 8), "interactive", 0, "a");
+  const gone = job("G0", 4);
+  q.push(gone, "background", 0, "a");
+  q.push(job("G1", 4), "background", 0, "a");
+  gone.fail(new GatewayError("CLIENT_CANCELLED", "gone"));
+  q.drop(gone);
+  t.same(q.evictBelow("background", 1), [], "nothing is below background");
+  const evicted = q.evictBelow("interactive", 4);
+  t.same(
+    evicted.map((j) => j.requestId),
+    ["G1"],
+  );
+  evicted.forEach(settle);
+  t.equal(q.items, 8, "only the interactive request is left");
+  t.end();
+});

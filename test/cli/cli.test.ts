@@ -36,7 +36,7 @@ routing:
 t.test("check-config prints the effective config of a valid file", async (t) => {
   const r = await cli(["check-config", tempConfig(VALID)]);
   t.equal(r.code, 0);
-  t.match(r.stdout, /maxQueueItems: 4096/, "defaults filled in");
+  t.match(r.stdout, /maxQueueItems: 32768/, "defaults filled in");
   t.match(r.stdout, /maxDocumentsPerRequest: 1000/);
 });
 
@@ -56,7 +56,7 @@ t.test("check-config redacts secrets, tracing.headers among them, as GET /admin/
     { "x-honeycomb-team": "[redacted]" },
     "the output still loads as a config",
   );
-  t.match(r.stdout, /maxQueueItems: 4096/, "the rest is printed");
+  t.match(r.stdout, /maxQueueItems: 32768/, "the rest is printed");
 });
 
 t.test("check-config of the shipped configs passes", async (t) => {

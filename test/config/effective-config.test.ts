@@ -46,7 +46,7 @@ t.test("unusual values survive the round trip", async (t) => {
 t.test("the output shows every default", async (t) => {
   const printed = formatEffectiveConfig(validateConfig(baseConfig()));
   for (const key of [
-    "maxQueueItems: 4096",
+    "maxQueueItems: 32768",
     "allowForcedTeacher: true",
     "collectDefault: true",
     'separator: "\\n"',

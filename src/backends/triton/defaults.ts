@@ -11,5 +11,5 @@ export const TRITON_DEFAULTS = {
   timeoutMs: 10_000,
   readiness: { intervalMs: 5_000, timeoutMs: 2_000 },
   maxMessageBytes: 64 * 1024 * 1024,
-  batching: { maxBatchSize: 64, maxQueueDelayMs: 2, maxQueueItems: 4096, maxConcurrentBatches: 2 },
+  batching: { maxBatchSize: 64, maxQueueDelayMs: 2, maxQueueItems: 32768, maxConcurrentBatches: 2 },
 } as const;

@@ -16,5 +16,5 @@ export const VLLM_DEFAULTS = {
   readiness: { intervalMs: 5_000, timeoutMs: 2_000 },
   maxConnections: 16,
   maxResponseBytes: 64 * 1024 * 1024,
-  batching: { maxBatchSize: 32, maxQueueDelayMs: 5, maxQueueItems: 2048, maxConcurrentBatches: 4 },
+  batching: { maxBatchSize: 32, maxQueueDelayMs: 5, maxQueueItems: 8192, maxConcurrentBatches: 4 },
 } as const;
