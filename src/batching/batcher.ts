@@ -2,15 +2,15 @@ import type { BackendEndpoint, InferResult } from "../backends/backend-client.js
 import { Balancer } from "../backends/balancer.js";
 import { RetryPolicy } from "../backends/resilience/retry-policy.js";
 import type { BatchTrace } from "../tracing/request-trace.js";
-import type { CancelSignal } from "../util/cancel-signal.js";
 import { type Clock, WakeTimer } from "../util/clock.js";
 import { GatewayError } from "../util/gateway-error.js";
-import { admit, countRefusal, noEndpointError } from "./admission.js";
+import { noEndpointError } from "./admission.js";
 import { Batch, type BatchPart, countItems, leadTrace } from "./batch.js";
 import { decideFlush, type FlushTrigger } from "./flush-policy.js";
 import { InputIsolator, type Probe } from "./input-isolation.js";
+import { Intake } from "./intake.js";
 import { IsolationBudget } from "./isolation-budget.js";
-import { type ItemPriority, ItemQueue, NO_SHARES } from "./item-queue.js";
+import { ItemQueue, NO_SHARES } from "./item-queue.js";
 import { Job, type ScoredItems } from "./job.js";
 import { LimitsInForce, limitsOf } from "./limits.js";
 import { type BatcherObserver, type DropReason, noopObserver } from "./observer.js";
@@ -44,6 +44,7 @@ export class Batcher {
   readonly #balancer: Balancer;
   readonly #retries: RetryPolicy;
   readonly #isolator: InputIsolator;
+  readonly #intake: Intake;
   readonly #batches = new Set<Batch<Probe>>();
   readonly #wake: WakeTimer;
   #draining = false;
@@ -62,6 +63,14 @@ export class Batcher {
     this.#queue.setShares(opts.bandMinShare ?? NO_SHARES);
     this.#balancer = new Balancer(opts.endpoints);
     this.#retries = new RetryPolicy(opts.retryBudget);
+    this.#intake = new Intake({
+      backend: opts.backend,
+      queue: this.#queue,
+      balancer: this.#balancer,
+      limits: this.#limits,
+      observer: this.#observer,
+      shedUnreachableDeadlines: opts.shedUnreachableDeadlines === true,
+    });
     const isolationBudget =
       opts.isolationBudget ??
       new IsolationBudget({ percent: 100, minItems: 256, windowMs: 10_000 }, opts.clock);
@@ -113,12 +122,10 @@ export class Batcher {
     const now = this.#clock.now();
     const deadlineMs = opts.deadlineMs ?? Number.POSITIVE_INFINITY;
     const client = opts.client ?? "";
-    const admission = this.#admit(n, now, deadlineMs, opts.signal, opts.priority, client);
-    if (!admission.admitted) {
-      countRefusal(this.#observer, admission.count);
-      return Promise.reject(admission.error);
-    }
-    if (admission.evict > 0) this.#evict(opts.priority, admission.evict);
+    const { signal, priority } = opts;
+    const arrival = { items: n, nowMs: now, deadlineMs, signal, priority, client };
+    const refusal = this.#intake.enter(arrival, this.#draining, (job, e) => this.#fail(job, e, "evicted"));
+    if (refusal) return Promise.reject(refusal);
     return new Promise<ScoredItems>((resolve, reject) => {
       const job = new Job(
         { requestId: opts.requestId, query, documents, deadlineMs, admittedMs: now, trace: opts.trace },
@@ -161,56 +168,6 @@ export class Batcher {
     for (const job of this.#queue.removeAll()) this.#fail(job, error, "shutdown");
     for (const batch of this.#batches) {
       for (const part of batch.parts) this.#fail(part.job, error, "shutdown");
-    }
-  }
-
-  #admit(
-    items: number,
-    nowMs: number,
-    deadlineMs: number,
-    signal: CancelSignal | undefined,
-    priority: ItemPriority,
-    client: string,
-  ) {
-    const queue = this.#queue;
-    const limits = this.#limits.current;
-    const queuedItems = queue.items;
-    const perClient = limits.maxQueueItemsPerClient ?? null;
-    return admit({
-      backend: this.#opts.backend,
-      items,
-      nowMs,
-      deadlineMs,
-      draining: this.#draining,
-      cancelled: signal?.aborted === true,
-      queuedItems,
-      maxQueueItems: limits.maxQueueItems,
-      evictable: queue.itemsBelow(priority),
-      client:
-        perClient === null ? undefined : { name: client, queued: queue.clientItems(client), max: perClient },
-      maxQueueWaitMs: limits.maxQueueWaitMs,
-      endpoints: this.#balancer.availability(),
-      // Only the work served before it: the bands below wait for this request, not it for them.
-      predictedWaitMs: this.#opts.shedUnreachableDeadlines
-        ? this.#limits.predictWaitMs(queue.itemsAtOrAbove(priority), this.#balancer.usableCount())
-        : undefined,
-    });
-  }
-
-  /** Takes queued lower-priority requests out to make room for `items` items: answered with retry advice. */
-  #evict(priority: ItemPriority, items: number): void {
-    const usable = this.#balancer.usableCount();
-    const retryAfterMs = Math.max(
-      1,
-      Math.ceil(this.#limits.predictWaitMs(this.#queue.items, usable) ?? 1000),
-    );
-    for (const job of this.#queue.evictBelow(priority, items)) {
-      const error = new GatewayError(
-        "EVICTED_BY_PRIORITY",
-        `backend ${this.#opts.backend}: queue full; this request's queued items made room for higher-priority work`,
-        { retryAfterMs },
-      );
-      this.#fail(job, error, "evicted");
     }
   }
 

@@ -1,0 +1,102 @@
+import type { Balancer } from "../backends/balancer.js";
+import type { CancelSignal } from "../util/cancel-signal.js";
+import { GatewayError } from "../util/gateway-error.js";
+import { admit, countRefusal } from "./admission.js";
+import type { ItemPriority, ItemQueue } from "./item-queue.js";
+import type { Job } from "./job.js";
+import type { LimitsInForce } from "./limits.js";
+import type { BatcherObserver } from "./observer.js";
+
+/** A request at the batcher's door. */
+export interface Arrival {
+  readonly items: number;
+  readonly nowMs: number;
+  readonly deadlineMs: number;
+  readonly signal: CancelSignal | undefined;
+  readonly priority: ItemPriority;
+  readonly client: string;
+}
+
+/**
+ * The batcher's door: it reads what admission (admission.ts, pure) needs
+ * from the queue, the balancer and the limits in force, and carries out the
+ * verdict: a refusal is counted and returned; an admission that needs room
+ * evicts queued lower-priority requests, which `fail` answers with retry
+ * advice.
+ */
+export class Intake {
+  readonly #backend: string;
+  readonly #queue: ItemQueue;
+  readonly #balancer: Balancer;
+  readonly #limits: LimitsInForce;
+  readonly #observer: BatcherObserver;
+  readonly #shedUnreachableDeadlines: boolean;
+
+  constructor(parts: {
+    backend: string;
+    queue: ItemQueue;
+    balancer: Balancer;
+    limits: LimitsInForce;
+    observer: BatcherObserver;
+    shedUnreachableDeadlines: boolean;
+  }) {
+    this.#backend = parts.backend;
+    this.#queue = parts.queue;
+    this.#balancer = parts.balancer;
+    this.#limits = parts.limits;
+    this.#observer = parts.observer;
+    this.#shedUnreachableDeadlines = parts.shedUnreachableDeadlines;
+  }
+
+  /** Undefined when `a` may be queued now (room made for it); else the refusal, counted. */
+  enter(
+    a: Arrival,
+    draining: boolean,
+    fail: (job: Job, error: GatewayError) => void,
+  ): GatewayError | undefined {
+    const queue = this.#queue;
+    const limits = this.#limits.current;
+    const perClient = limits.maxQueueItemsPerClient ?? null;
+    const admission = admit({
+      backend: this.#backend,
+      items: a.items,
+      nowMs: a.nowMs,
+      deadlineMs: a.deadlineMs,
+      draining,
+      cancelled: a.signal?.aborted === true,
+      queuedItems: queue.items,
+      maxQueueItems: limits.maxQueueItems,
+      evictable: queue.itemsBelow(a.priority),
+      client:
+        perClient === null
+          ? undefined
+          : { name: a.client, queued: queue.clientItems(a.client), max: perClient },
+      maxQueueWaitMs: limits.maxQueueWaitMs,
+      endpoints: this.#balancer.availability(),
+      // Only the work served before it: the bands below wait for this request, not it for them.
+      predictedWaitMs: this.#shedUnreachableDeadlines
+        ? this.#limits.predictWaitMs(queue.itemsAtOrAbove(a.priority), this.#balancer.usableCount())
+        : undefined,
+    });
+    if (!admission.admitted) {
+      countRefusal(this.#observer, admission.count);
+      return admission.error;
+    }
+    if (admission.evict > 0) this.#evict(a.priority, admission.evict, fail);
+    return undefined;
+  }
+
+  /** Takes queued lower-priority requests out to make room for `items` items. */
+  #evict(priority: ItemPriority, items: number, fail: (job: Job, error: GatewayError) => void): void {
+    const wait = this.#limits.predictWaitMs(this.#queue.items, this.#balancer.usableCount());
+    const retryAfterMs = Math.max(1, Math.ceil(wait ?? 1000));
+    for (const job of this.#queue.evictBelow(priority, items)) {
+      const error = new GatewayError(
+        "EVICTED_BY_PRIORITY",
+        `backend ${this.#backend}: queue full; this request's queued items made room for higher-priority work`,
+        { retryAfterMs },
+      );
+      fail(job, error);
+    }
+  }
+}
