@@ -58,7 +58,11 @@ export class Batcher {
     this.#wake = new WakeTimer(opts.clock, () => this.#pump());
     this.#queue = new ItemQueue({
       expired: (job) => this.#expire(job),
-      waited: (ms) => this.#observer.queueWait(ms),
+      waited: (ms, client, band, items) => {
+        this.#observer.queueWait(ms);
+        this.#observer.served(client, band, items, ms);
+      },
+      evicted: (client, band) => this.#observer.shed(client, band, "evicted"),
     });
     this.#queue.setShares(opts.bandMinShare ?? NO_SHARES);
     this.#balancer = new Balancer(opts.endpoints);
@@ -109,6 +113,11 @@ export class Batcher {
   /** Queue entries held, dead ones (expired, cancelled, not yet dropped) included. */
   get retainedSegments(): number {
     return this.#queue.retainedSegments;
+  }
+
+  /** Live items queued per client and band. */
+  queuedByClient() {
+    return this.#queue.queuedByClient();
   }
 
   /** Batches currently at the backend. */

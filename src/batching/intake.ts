@@ -80,6 +80,10 @@ export class Intake {
     });
     if (!admission.admitted) {
       countRefusal(this.#observer, admission.count);
+      const reason = admission.count?.kind === "rejected" ? admission.count.reason : undefined;
+      if (reason === "queue_full" || reason === "client_queue_full" || reason === "deadline_unreachable") {
+        this.#observer.shed(a.client, a.priority, "refused");
+      }
       return admission.error;
     }
     if (admission.evict > 0) this.#evict(a.priority, admission.evict, fail);

@@ -63,8 +63,10 @@ interface Band {
 export interface ItemQueueHooks {
   /** A job found past its deadline while still queued: the owner expires it. */
   expired(job: Job): void;
-  /** A segment left the queue (wholly or in part) after waiting `ms`. */
-  waited(ms: number): void;
+  /** `items` of a segment of `client`'s in `band` left the queue after waiting `ms`. */
+  waited(ms: number, client: string, band: ItemPriority, items: number): void;
+  /** A queued job of `client`'s in `band` was taken out by `evictBelow`. */
+  evicted(client: string, band: ItemPriority): void;
 }
 
 /**
@@ -109,6 +111,15 @@ export class ItemQueue {
   /** Items waiting in one band. */
   bandItems(priority: ItemPriority): number {
     return this.#band(priority).items;
+  }
+
+  /** Live items queued per client and band (for metrics, read at scrape time). */
+  *queuedByClient(): Generator<{ client: string; band: ItemPriority; items: number }> {
+    for (const band of this.#bands) {
+      for (const flow of band.flows.values()) {
+        if (flow.items > 0) yield { client: flow.client, band: band.priority, items: flow.items };
+      }
+    }
   }
 
   /** Segments held, dead ones included. */
@@ -211,6 +222,7 @@ export class ItemQueue {
         band.items -= n;
         freed += n;
         evicted.push(seg.job);
+        this.#hooks.evicted(largest.client, band.priority);
       }
     }
     return evicted;
@@ -325,7 +337,7 @@ export class ItemQueue {
       const end = Math.min(seg.end, seg.start + Math.min(limit - taken, quota));
       const count = end - seg.start;
       parts.push({ job: seg.job, start: seg.start, end });
-      this.#hooks.waited(nowMs - seg.enqueuedAtMs);
+      this.#hooks.waited(nowMs - seg.enqueuedAtMs, flow.client, band.priority, count);
       this.#items -= count;
       band.items -= count;
       flow.items -= count;

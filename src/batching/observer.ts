@@ -1,5 +1,6 @@
 import type { GatewayError } from "../util/gateway-error.js";
 import type { FlushTrigger } from "./flush-policy.js";
+import type { ItemPriority } from "./item-queue.js";
 
 /** Why queued items left without being sent to a backend. */
 export type DropReason = "deadline" | "cancelled" | "shutdown" | "evicted";
@@ -52,6 +53,10 @@ export interface BatcherObserver {
   isolationCall(endpoint: string): void;
   /** One input found to be the cause of a rejection; its request failed DOCUMENT_REJECTED. */
   poisonItem(endpoint: string): void;
+  /** `items` of `client`'s in `band` left the queue in a batch after waiting `waitedMs`. */
+  served(client: string, band: ItemPriority, items: number, waitedMs: number): void;
+  /** A request of `client` in `band` was shed: refused at the door for load, or evicted from the queue. */
+  shed(client: string, band: ItemPriority, how: "refused" | "evicted"): void;
   /** The static limits in force (at start and on every reconfiguration). */
   limits(maxBatchSize: number, maxQueueItems: number): void;
   /** The batch size aimed for and the queue delay in force, whenever either changes. */
@@ -71,6 +76,8 @@ export const noopObserver: BatcherObserver = {
   inputRejection() {},
   isolationCall() {},
   poisonItem() {},
+  served() {},
+  shed() {},
   limits() {},
   targets() {},
 };

@@ -13,6 +13,7 @@ import {
 } from "../cache/index.js";
 import type { BackendConfig, BatchingConfig, GatewayConfig } from "../config/index.js";
 import { cacheMetrics } from "../observability/cache-metrics.js";
+import { flowMetrics } from "../observability/flow-metrics.js";
 import type { Logger } from "../observability/logger.js";
 import { batcherMetrics, type GatewayMetrics, resilienceMetrics } from "../observability/metrics.js";
 import type { Clock } from "../util/clock.js";
@@ -132,7 +133,7 @@ export function createLane(cfg: GatewayConfig, deps: LaneDeps): Lane {
         }
       : batchLimits(batching, previous?.controller, onModel);
 
-  const batcher = new Batcher({
+  const batcher: Batcher = new Batcher({
     backend: shadow ? `${name} (shadow)` : name,
     ...limitsFor(b.batching, undefined),
     endpoints: () => backend.endpoints(),
@@ -147,7 +148,12 @@ export function createLane(cfg: GatewayConfig, deps: LaneDeps): Lane {
         : undefined,
     shedUnreachableDeadlines: shadow ? true : b.shedUnreachableDeadlines,
     clock,
-    observer: primary ? batcherMetrics(metrics, name) : undefined,
+    observer: primary
+      ? {
+          ...batcherMetrics(metrics, name),
+          ...flowMetrics(metrics.registry, name, () => batcher.queuedByClient()),
+        }
+      : undefined,
   });
 
   // The shadow lane mirrors requests for comparison: it neither reads nor fills the cache.

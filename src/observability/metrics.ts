@@ -319,6 +319,9 @@ export function batcherMetrics(metrics: GatewayMetrics, backend: string): Batche
     poisonItem() {
       metrics.poisonItems.labels(backend).inc();
     },
+    // By client and band: observability/flow-metrics.ts.
+    served() {},
+    shed() {},
     limits(maxBatchSize, maxQueueItems) {
       batchMaxSize.set(maxBatchSize);
       queueCapacity.set(maxQueueItems);

@@ -169,3 +169,72 @@ t.test("a client over maxQueueItemsPerClient is refused while another client is 
   t.equal(other.settled, 0, "b is admitted");
   t.same(rec.rejected, ["client_queue_full"]);
 });
+
+t.test(
+  "flow metrics: items served, queue wait and queued items by client and band; shed requests",
+  async (t) => {
+    const { batcher, ep, clock, rec, metric } = setup({
+      maxBatchSize: 8,
+      maxQueueDelayMs: 0,
+      maxConcurrentBatches: 1,
+      maxQueueItems: 20,
+    });
+    track(batcher.submit("q", docs("first", 0, 8), { ...opts, requestId: "first", client: "a" }));
+    await settle();
+    track(
+      batcher.submit("q", docs("g", 0, 12), { ...opts, requestId: "g", client: "b", priority: "background" }),
+    );
+    track(batcher.submit("q", docs("i", 0, 6), { ...opts, requestId: "i", client: "a" }));
+    await settle();
+    t.equal(
+      await metric("client_queued_items", { client: "b", band: "background" }),
+      12,
+      "read at scrape time",
+    );
+    t.equal(await metric("client_queued_items", { client: "a", band: "interactive" }), 6);
+    // Full: 18 queued of 20; 4 more interactive items evict b's request.
+    track(batcher.submit("q", docs("i2", 0, 4), { ...opts, requestId: "i2", client: "a" }));
+    // And a background request is refused: nothing below background to evict.
+    track(
+      batcher.submit("q", docs("g2", 0, 20), {
+        ...opts,
+        requestId: "g2",
+        client: "b",
+        priority: "background",
+      }),
+    );
+    await settle();
+    t.same(rec.shed, ["b/background evicted", "b/background refused"]);
+    t.equal(
+      await metric("client_requests_shed_total", { client: "b", band: "background", how: "evicted" }),
+      1,
+    );
+    t.equal(
+      await metric("client_requests_shed_total", { client: "b", band: "background", how: "refused" }),
+      1,
+    );
+    t.equal(
+      await metric("client_queued_items", { client: "b", band: "background" }),
+      0,
+      "series gone when empty",
+    );
+    await clock.advance(3);
+    ep.calls.shift()!.answer();
+    await settle();
+    t.same(rec.served, { "a/interactive": 16 }, "8 at first, then i's 6 and 2 of i2's");
+    t.equal(await metric("client_items_served_total", { client: "a", band: "interactive" }), 16);
+    t.equal(await metric("client_queue_wait_seconds", { client: "a", band: "interactive" }, "count"), 3);
+    t.equal(
+      await metric("client_queue_wait_seconds", { client: "a", band: "interactive" }, "sum"),
+      0.006,
+      "two waits of 3 ms",
+    );
+  },
+);
+
+t.test("anonymous requests are one client, named anonymous in the metrics", async (t) => {
+  const { batcher, metric } = setup({ maxBatchSize: 8, maxQueueDelayMs: 0, maxConcurrentBatches: 1 });
+  track(batcher.submit("q", docs("x", 0, 8), { ...opts, requestId: "x" }));
+  await settle();
+  t.equal(await metric("client_items_served_total", { client: "anonymous", band: "interactive" }), 8);
+});

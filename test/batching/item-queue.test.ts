@@ -23,6 +23,7 @@ function queue() {
       q.drop(j);
     },
     waited: (ms) => waits.push(ms),
+    evicted: () => {},
   });
   return { q, expired, waits };
 }

@@ -1,6 +1,7 @@
 import type { Test } from "tap";
 import { Batcher, type BatcherOptions, type ScoredItems } from "../../src/batching/batcher.js";
 import type { BatcherObserver } from "../../src/batching/observer.js";
+import { flowMetrics } from "../../src/observability/flow-metrics.js";
 import { batcherMetrics, createMetrics, METRIC_PREFIX } from "../../src/observability/metrics.js";
 import type { GatewayError } from "../../src/util/gateway-error.js";
 import { FakeClock } from "./fake-clock.js";
@@ -23,6 +24,10 @@ export interface Recorded {
   isolationCalls: number;
   /** Inputs found to be rejected. */
   poisonItems: number;
+  /** Items served per "client/band". */
+  served: Record<string, number>;
+  /** Requests shed, as "client/band how". */
+  shed: string[];
   /** Answers given, by request id (give requests distinct ids to check "exactly once"). */
   answers: Map<string, number>;
 }
@@ -63,11 +68,16 @@ export function setup(overrides: Partial<BatcherOptions> = {}, endpoints = [new 
     inputRejections: [],
     isolationCalls: 0,
     poisonItems: 0,
+    served: {},
+    shed: [],
     answers: new Map(),
   };
   // The batcher's real metrics (as the gateway wires them), told everything the recorder is told.
   const metrics = createMetrics({ collectDefault: false });
-  const real = batcherMetrics(metrics, "student");
+  const real: BatcherObserver = {
+    ...batcherMetrics(metrics, "student"),
+    ...flowMetrics(metrics.registry, "student", () => batcher.queuedByClient()),
+  };
   const recorder: BatcherObserver = {
     batchDispatched: (items, trigger) => rec.dispatched.push({ items, trigger }),
     batchCompleted: () => {},
@@ -84,6 +94,11 @@ export function setup(overrides: Partial<BatcherOptions> = {}, endpoints = [new 
     inputRejection: (_endpoint, outcome) => rec.inputRejections.push(outcome),
     isolationCall: () => rec.isolationCalls++,
     poisonItem: () => rec.poisonItems++,
+    served: (client, band, items) => {
+      const key = `${client}/${band}`;
+      rec.served[key] = (rec.served[key] ?? 0) + items;
+    },
+    shed: (client, band, how) => rec.shed.push(`${client}/${band} ${how}`),
     requestAnswered: (id) => rec.answers.set(id, (rec.answers.get(id) ?? 0) + 1),
   };
   const observer = Object.fromEntries(
@@ -98,7 +113,7 @@ export function setup(overrides: Partial<BatcherOptions> = {}, endpoints = [new 
       ];
     }),
   ) as unknown as BatcherObserver;
-  const batcher = new Batcher({
+  const batcher: Batcher = new Batcher({
     backend: "student",
     maxBatchSize: 8,
     maxQueueDelayMs: 2,
