@@ -161,6 +161,7 @@ export function hostileRequest(opts: RequestOptions): fc.Arbitrary<ScoreRequestM
         experiment: fc.oneof(fc.constantFrom("", "teacher-eval", "unknown"), text),
         priority: enumNumber,
         modelPreference: enumNumber,
+        cachePolicy: enumNumber,
       },
       { requiredKeys: [] },
     )
@@ -172,6 +173,7 @@ export function hostileRequest(opts: RequestOptions): fc.Arbitrary<ScoreRequestM
       experiment: "",
       priority: 0,
       modelPreference: 0,
+      cachePolicy: 0,
       ...m,
     }));
 }
@@ -193,8 +195,9 @@ function repaired(m: ScoreRequestMessage): ScoreRequestMessage {
     query: { text: `q ${m.query?.text ?? ""}`, locale: m.query?.locale ?? "" },
     documents: documents.map((d, i) => ({ ...d, id: `${i}:${d.id}`, title: `t ${d.title}` })),
     experiment: m.experiment === "teacher-eval" ? m.experiment : "",
-    priority: Math.abs(m.priority % 3),
+    priority: Math.abs(m.priority % 4),
     modelPreference: Math.abs(m.modelPreference % 3),
+    cachePolicy: Math.abs((m.cachePolicy ?? 0) % 3),
   };
 }
 

@@ -145,6 +145,7 @@ function asOnTheWire(m: ScoreRequestMessage): ScoreRequestMessage {
     experiment: w(m.experiment),
     priority: m.priority | 0,
     modelPreference: m.modelPreference | 0,
+    cachePolicy: (m.cachePolicy ?? 0) | 0,
   };
 }
 

@@ -27,7 +27,7 @@ import { hasLoneSurrogate, hostileDocument, hostileText, mostlyValidRequest } fr
 
 /** Every field path a validation message may start with, as the proto names it. */
 const FIELD_PATH =
-  /^(request_id|query\.text|query\.locale|routing_key|experiment|priority|model_preference|documents|documents\[\d+\](\.(id|title|description|image_caption|link_text|locale)|\.(board_titles|engaged_queries)\[\d+\])?): \S/;
+  /^(request_id|query\.text|query\.locale|routing_key|experiment|priority|model_preference|cache_policy|documents|documents\[\d+\](\.(id|title|description|image_caption|link_text|locale)|\.(board_titles|engaged_queries)\[\d+\])?): \S/;
 
 /** The message travels in the grpc-message header: it must stay short and encodable. */
 const MAX_MESSAGE_CHARS = 400;
@@ -58,7 +58,9 @@ function acceptable(m: ScoreRequestMessage, limits: ValidationLimits): boolean {
   if (strings.some((s) => bytes(s) > limits.maxFieldBytes)) return false;
   if (strings.reduce((sum, s) => sum + bytes(s), 0) > limits.maxRequestTextBytes) return false;
   if (m.query === undefined || !hasText(m.query.text)) return false;
-  if (![0, 1, 2].includes(m.priority) || ![0, 1, 2].includes(m.modelPreference)) return false;
+  // PRIORITY_* 0–3 (3: BACKGROUND), ModelRole 0–2, CachePolicy 0–2.
+  if (![0, 1, 2, 3].includes(m.priority) || ![0, 1, 2].includes(m.modelPreference)) return false;
+  if (![0, 1, 2].includes(m.cachePolicy ?? 0)) return false;
   const n = m.documents.length;
   if (n === 0 || n > limits.maxDocumentsPerRequest) return false;
   const ids = new Set(m.documents.map((d) => d.id));
