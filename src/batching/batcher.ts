@@ -131,8 +131,8 @@ export class Batcher {
     const now = this.#clock.now();
     const deadlineMs = opts.deadlineMs ?? Number.POSITIVE_INFINITY;
     const client = opts.client ?? "";
-    const { signal, priority } = opts;
-    const arrival = { items: n, nowMs: now, deadlineMs, signal, priority, client };
+    const { signal, priority, weight } = opts;
+    const arrival = { items: n, nowMs: now, deadlineMs, signal, priority, client, weight };
     const refusal = this.#intake.enter(arrival, this.#draining, (job, e) => this.#fail(job, e, "evicted"));
     if (refusal) return Promise.reject(refusal);
     return new Promise<ScoredItems>((resolve, reject) => {

@@ -15,6 +15,8 @@ export interface Arrival {
   readonly signal: CancelSignal | undefined;
   readonly priority: ItemPriority;
   readonly client: string;
+  /** The client's weight in its band (default 1). */
+  readonly weight?: number | undefined;
 }
 
 /**
@@ -73,9 +75,13 @@ export class Intake {
           : { name: a.client, queued: queue.clientItems(a.client), max: perClient },
       maxQueueWaitMs: limits.maxQueueWaitMs,
       endpoints: this.#balancer.availability(),
-      // Only the work served before it: the bands below wait for this request, not it for them.
+      // Only the work served before it: the bands above, and in its band what fair sharing
+      // serves of each client meanwhile; the bands below wait for this request, not it for them.
       predictedWaitMs: this.#shedUnreachableDeadlines
-        ? this.#limits.predictWaitMs(queue.itemsAtOrAbove(a.priority), this.#balancer.usableCount())
+        ? this.#limits.predictWaitMs(
+            queue.itemsAhead(a.priority, a.client, a.weight ?? 1, a.items),
+            this.#balancer.usableCount(),
+          )
         : undefined,
     });
     if (!admission.admitted) {

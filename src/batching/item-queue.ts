@@ -176,6 +176,28 @@ export class ItemQueue {
     return n;
   }
 
+  /**
+   * Items served before the last of `items` new items of `client` (weight
+   * `weight`) in `priority`'s band, were it queued now: everything in the
+   * bands above, the client's own queued items, and of every other client in
+   * the band what deficit round robin serves meanwhile, at most
+   * (the client's items) × (their weight ÷ its weight). The bands' minimum
+   * shares are left out: they only shorten the wait of the bands they serve.
+   */
+  itemsAhead(priority: ItemPriority, client: string, weight: number, items: number): number {
+    let ahead = 0;
+    const own = this.#band(priority);
+    for (const band of this.#bands) {
+      if (band === own) break;
+      ahead += band.items;
+    }
+    const mine = (own.flows.get(client)?.items ?? 0) + items;
+    for (const flow of own.flows.values()) {
+      ahead += flow.client === client ? flow.items : Math.min(flow.items, (mine * flow.weight) / weight);
+    }
+    return ahead;
+  }
+
   /** Items waiting in the bands below `priority`'s: what a request there may evict. */
   itemsBelow(priority: ItemPriority): number {
     let n = 0;

@@ -238,3 +238,41 @@ t.test("anonymous requests are one client, named anonymous in the metrics", asyn
   await settle();
   t.equal(await metric("client_items_served_total", { client: "anonymous", band: "interactive" }), 8);
 });
+
+t.test(
+  "the predicted wait follows fair sharing: a flooding client is shed, a light one admitted",
+  async (t) => {
+    const { batcher, ep, clock } = setup({
+      maxBatchSize: 8,
+      maxQueueDelayMs: 0,
+      maxConcurrentBatches: 1,
+      shedUnreachableDeadlines: true,
+    });
+    track(batcher.submit("q", docs("warm", 0, 8), { ...opts, requestId: "warm" }));
+    await settle();
+    await clock.advance(10);
+    ep.calls.shift()!.answer();
+    await settle();
+    // The flooder has 400 items queued (50 batches, 500 ms at 10 ms each) behind a busy slot.
+    track(batcher.submit("q", docs("busy", 0, 8), { ...opts, requestId: "busy", client: "flood" }));
+    track(batcher.submit("q", docs("f", 0, 400), { ...opts, requestId: "f", client: "flood" }));
+    await settle();
+    const deadlineMs = clock.now() + 100;
+    const light = track(
+      batcher.submit("q", docs("l", 0, 8), { ...opts, requestId: "l", client: "light", deadlineMs }),
+    );
+    const more = track(
+      batcher.submit("q", docs("f2", 0, 8), { ...opts, requestId: "f2", client: "flood", deadlineMs }),
+    );
+    await settle();
+    t.equal(light.settled, 0, "the light client's 8 items share the next batch: admitted");
+    t.equal(more.error?.reason, "PREDICTED_DEADLINE_MISS", "the flooder's would wait behind its own 400");
+    ep.calls.shift()!.answer();
+    await settle();
+    // The flooder's turn had 8 of its 16 items left (its first 8 went in the busy batch).
+    t.equal(composition(ep.calls[0]!.batch.documents), "f:8", "the rest of the flooder's turn");
+    ep.calls.shift()!.answer();
+    await settle();
+    t.equal(composition(ep.calls[0]!.batch.documents), "l:8", "then the light client's turn");
+  },
+);

@@ -321,3 +321,23 @@ t.test("eviction skips settled jobs' segments and never evicts the request's own
   t.equal(q.items, 8, "only the interactive request is left");
   t.end();
 });
+
+t.test(
+  "items ahead of a new request: the bands above, its own queue, and each other client's fair share",
+  (t) => {
+    const { q } = queue();
+    q.push(job("I0", 5), "interactive", 0, "x");
+    q.push(job("A0", 100), "bulk", 0, "a", 1);
+    q.push(job("B0", 2), "bulk", 0, "b", 1);
+    q.push(job("C0", 50), "bulk", 0, "c", 3);
+    // b sends 8: b's 10 items go while a serves at most 10 and c (weight 3) at most 30.
+    t.equal(q.itemsAhead("bulk", "b", 1, 8), 5 + 10 + 2 + 30);
+    // a sends 8 more: its 108 items come after everyone else's.
+    t.equal(q.itemsAhead("bulk", "a", 1, 8), 5 + 100 + 2 + 50);
+    // A new client of weight 2 sending 4: others serve at most 4 × w / 2.
+    t.equal(q.itemsAhead("bulk", "d", 2, 4), 5 + 2 + 2 + 6);
+    t.equal(q.itemsAhead("interactive", "b", 1, 8), 5, "the bands below do not count");
+    t.equal(q.itemsAhead("background", "b", 1, 8), 5 + 152, "every band above counts whole");
+    t.end();
+  },
+);
