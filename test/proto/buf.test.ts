@@ -206,13 +206,7 @@ t.test("additive changes pass lint and breaking", async (t) => {
     "  CachePolicy cache_policy = 8;\n}",
     "  CachePolicy cache_policy = 8;\n  Consistency consistency = 9;\n}\n\nenum Consistency {\n  CONSISTENCY_UNSPECIFIED = 0;\n  CONSISTENCY_STRONG = 1;\n}",
   );
-  await edit(
-    t,
-    dir,
-    RELEVANCE,
-    "  bool cached = 5;\n}",
-    "  bool cached = 5;\n  int32 passages = 6;\n}",
-  );
+  await edit(t, dir, RELEVANCE, "  bool cached = 5;\n}", "  bool cached = 5;\n  int32 passages = 6;\n}");
   await edit(
     t,
     dir,
