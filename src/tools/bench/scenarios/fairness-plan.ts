@@ -39,6 +39,7 @@ const poisson = (ratePerS: number, warmupRatePerS = ratePerS): StreamArrivals =>
   ratePerS,
 });
 
+/** One client's requests in a configuration. */
 export interface StreamPlan {
   readonly client: Client;
   readonly docs: number;
@@ -47,6 +48,7 @@ export interface StreamPlan {
   readonly deadlineMs: number;
 }
 
+/** What runs at once against one of the two gateways (equal weights, or the heavy client's 3). */
 export interface Config {
   readonly name: string;
   readonly gateway: "equal" | "weighted";

@@ -228,7 +228,10 @@ function report(results: ReadonlyMap<string, readonly StreamsRound[]>): Scenario
         comparator: "<=",
         target: 1.2,
         unit: "",
-        detail: `p99 ${median(perRound(BANDS, (r) => p99(r, "interactive"))).toFixed(1)} vs ${median(perRound(ALONE, (r) => p99(r, "interactive"))).toFixed(1)} ms`,
+        detail:
+          `p99 ${median(perRound(BANDS, (r) => p99(r, "interactive"))).toFixed(1)} vs ` +
+          `${median(perRound(ALONE, (r) => p99(r, "interactive"))).toFixed(1)} ms; ` +
+          `${fmt(total(BANDS, "interactive", REFUSED))} interactive requests refused${overRounds}`,
       }),
       g({
         id: "fairness-shed-order",
@@ -250,7 +253,9 @@ function report(results: ReadonlyMap<string, readonly StreamsRound[]>): Scenario
         unit: "ms",
         detail:
           `p99 ${median(perRound(WITH_BIG, (r) => p99(r, "small"))).toFixed(1)} vs ` +
-          `${median(perRound(SMALL_ALONE, (r) => p99(r, "small"))).toFixed(1)} ms; the goal is one full batch (${BATCH_MS} ms)`,
+          `${median(perRound(SMALL_ALONE, (r) => p99(r, "small"))).toFixed(1)} ms; ` +
+          `${fmt(total(WITH_BIG, "small", REFUSED))} 8-document requests refused${overRounds}; ` +
+          `the goal is one full batch (${BATCH_MS} ms)`,
       }),
       g({
         id: "fairness-burst",
