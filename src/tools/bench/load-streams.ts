@@ -49,6 +49,7 @@ export interface StreamResult {
   readonly client: string;
   readonly docsPerRequest: number;
   readonly deadlineMs: number;
+  /** The window; a burst's: from the burst to its last answer. */
   readonly measuredMs: number;
   readonly sent: number;
   readonly answered: number;
@@ -181,6 +182,7 @@ export async function runStreams(opts: RunStreamsOptions): Promise<StreamResult[
     );
     return {
       ...base,
+      measuredMs: clock.now() - burstMs,
       sent: arrivals.count,
       answered: latency.count,
       errors,

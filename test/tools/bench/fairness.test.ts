@@ -151,4 +151,6 @@ t.test("streams: each client's requests are its own; a burst leaves as the windo
   );
   t.same([burst!.sent, burst!.answered, burst!.errors, burst!.docsPerRequest], [32, 32, 0, 300]);
   t.ok(near(burst!.latency.maxMs, 10), "a burst's latency, from the burst");
+  t.equal(burst!.measuredMs, 10, "a burst's window: until its last answer");
+  t.equal(steady!.measuredMs, 4000);
 });

@@ -177,7 +177,10 @@ function report(results: ReadonlyMap<string, readonly StreamsRound[]>): Scenario
           {
             extra: {
               "offered req/s": median(
-                rs.map((r) => streamOf(r.streams, s.client).sent / (r.streams[0]!.measuredMs / 1000)),
+                rs.map((r) => {
+                  const x = streamOf(r.streams, s.client);
+                  return x.sent / (x.measuredMs / 1000);
+                }),
               ),
               "share of served items %": share,
             },
