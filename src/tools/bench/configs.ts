@@ -1,4 +1,5 @@
 /** Gateway configs for the scenarios, as `serve --config` reads them (JSON is YAML). */
+import { sha256Hex } from "../../security/api-key.js";
 
 export interface BatchingSpec {
   readonly maxBatchSize: number;
@@ -10,10 +11,20 @@ export interface BatchingSpec {
 export interface GatewaySpec {
   /** The Triton simulator's "host:port". */
   readonly student: string;
-  readonly batching: BatchingSpec;
+  /** The student's batcher; absent, the defaults (no `batching` key at all). */
+  readonly batching?: BatchingSpec | undefined;
+  /** API-key clients (anonymous requests are then refused); absent, anonymous only. */
+  readonly clients?: readonly BenchClient[] | undefined;
   /** A vLLM simulator's URL; with `shadowPercent`, the share of student traffic mirrored to it. */
   readonly teacher?: string | undefined;
   readonly shadowPercent?: number | undefined;
+}
+
+/** A client identified by its API key, with its fair-share weight. */
+export interface BenchClient {
+  readonly name: string;
+  readonly apiKey: string;
+  readonly weight: number;
 }
 
 export function gatewayConfig(spec: GatewaySpec): object {
@@ -30,7 +41,7 @@ export function gatewayConfig(spec: GatewaySpec): object {
         kind: "triton",
         endpoints: [spec.student],
         model: "relevance_student",
-        batching: { maxQueueItems: 4096, ...spec.batching },
+        ...(spec.batching === undefined ? {} : { batching: { maxQueueItems: 4096, ...spec.batching } }),
       },
       ...(spec.teacher === undefined
         ? {}
@@ -42,6 +53,18 @@ export function gatewayConfig(spec: GatewaySpec): object {
         ? { shadow: { backend: "teacher", percent: spec.shadowPercent } }
         : {}),
     },
+    ...(spec.clients === undefined
+      ? {}
+      : {
+          auth: {
+            anonymous: false,
+            clients: spec.clients.map((c) => ({
+              name: c.name,
+              apiKeySha256: [sha256Hex(c.apiKey)],
+              weight: c.weight,
+            })),
+          },
+        }),
     // As in production: info. Nothing is logged per successful request; "listening" tells the bench the ports.
     logging: { level: "info" },
   };

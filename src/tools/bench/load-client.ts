@@ -24,6 +24,8 @@ export interface RawUnaryCallerOptions {
   readonly path: string;
   /** Per call; default 10 s. */
   readonly deadlineMs?: number | undefined;
+  /** Sent with every call (`authorization: Bearer …` attributes the calls to a client). */
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
 }
 
 export function createRawUnaryCaller(opts: RawUnaryCallerOptions): RawUnaryCaller {
@@ -32,6 +34,12 @@ export function createRawUnaryCaller(opts: RawUnaryCallerOptions): RawUnaryCalle
     "grpc.max_send_message_length": 64 * 1024 * 1024,
   });
   const deadlineMs = opts.deadlineMs ?? 10_000;
+  const headers = Object.entries(opts.metadata ?? {});
+  const metadata = () => {
+    const m = new grpc.Metadata();
+    for (const [k, v] of headers) m.set(k, v);
+    return m;
+  };
   return {
     call(body) {
       return new Promise<Buffer>((resolve, reject) => {
@@ -40,6 +48,7 @@ export function createRawUnaryCaller(opts: RawUnaryCallerOptions): RawUnaryCalle
           identity,
           identity,
           body,
+          metadata(),
           { deadline: Date.now() + deadlineMs },
           (err, answer) => (err || !answer ? reject(err ?? new Error("no answer")) : resolve(answer)),
         );

@@ -1,5 +1,6 @@
 import type { ClosedLoopResult } from "../common/load-generator.js";
 import type { IntervalSnapshot } from "./interval-stats.js";
+import type { StreamResult, StreamsLoadJob } from "./load-streams.js";
 import type { LoadPhase, OpenLoopPhaseResult } from "./open-loop.js";
 import type { WorkloadSpec } from "./payloads.js";
 
@@ -25,7 +26,7 @@ export interface ClosedLoadJob {
   readonly deadlineMs: number;
 }
 
-export type LoadJob = OpenLoadJob | ClosedLoadJob;
+export type LoadJob = OpenLoadJob | ClosedLoadJob | StreamsLoadJob;
 
 export interface ClosedLoadResult extends ClosedLoopResult {
   readonly errorCounts: Readonly<Record<string, number>>;
@@ -46,4 +47,5 @@ export type FromLoadWorker =
   | { readonly kind: "sample"; readonly body: Uint8Array }
   | { readonly kind: "open-done"; readonly phases: readonly OpenLoopPhaseResult[] }
   | { readonly kind: "closed-done"; readonly result: ClosedLoadResult }
+  | { readonly kind: "streams-done"; readonly streams: readonly StreamResult[] }
   | { readonly kind: "failed"; readonly message: string };

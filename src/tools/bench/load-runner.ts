@@ -1,5 +1,6 @@
 import { Worker } from "node:worker_threads";
 import type { ClosedLoadJob, ClosedLoadResult, FromLoadWorker, LoadJob, OpenLoadJob } from "./load-jobs.js";
+import type { StreamResult, StreamsLoadJob } from "./load-streams.js";
 import { siblingModule } from "./module-url.js";
 import type { OpenLoopPhaseResult } from "./open-loop.js";
 
@@ -22,6 +23,11 @@ export class LoadRunner implements AsyncDisposable {
 
   closed(job: ClosedLoadJob, observer: LoadObserver = {}): Promise<ClosedLoadResult> {
     return this.#run(job, observer, (m) => (m.kind === "closed-done" ? m.result : undefined));
+  }
+
+  /** Every stream at once, each attributed to its client. */
+  streams(job: StreamsLoadJob, observer: LoadObserver = {}): Promise<readonly StreamResult[]> {
+    return this.#run(job, observer, (m) => (m.kind === "streams-done" ? m.streams : undefined));
   }
 
   #run<T>(job: LoadJob, observer: LoadObserver, done: (m: FromLoadWorker) => T | undefined): Promise<T> {

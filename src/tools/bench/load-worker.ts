@@ -15,6 +15,7 @@ import type { TuneRequest, Workload } from "../common/workload.js";
 import { IntervalStats } from "./interval-stats.js";
 import { createRawUnaryCaller, grpcErrorName, type Payload, type RawUnaryCaller } from "./load-client.js";
 import type { ClosedLoadJob, FromLoadWorker, LoadJob, OpenLoadJob } from "./load-jobs.js";
+import { runStreams, type StreamsLoadJob } from "./load-streams.js";
 import { runOpenLoop } from "./open-loop.js";
 import { buildPayloads, workloadPath } from "./payloads.js";
 
@@ -29,6 +30,7 @@ if (port) {
 }
 
 async function run(job: LoadJob, post: (m: FromLoadWorker) => void): Promise<void> {
+  if (job.kind === "streams") return streams(job, post);
   const payloads = buildPayloads(job.workload);
   const caller = createRawUnaryCaller({
     target: job.target,
@@ -121,5 +123,43 @@ async function closed(
     post({ kind: "closed-done", result: { ...result, errorCounts } });
   } finally {
     clearInterval(ticker);
+  }
+}
+
+/** One caller and one set of bodies per stream: each client's calls carry its own key. */
+async function streams(job: StreamsLoadJob, post: (m: FromLoadWorker) => void): Promise<void> {
+  const clients = job.streams.map((s) => ({
+    payloads: buildPayloads(s.workload),
+    next: 0,
+    caller: createRawUnaryCaller({
+      target: job.target,
+      path: workloadPath(s.workload),
+      deadlineMs: s.deadlineMs,
+      metadata: s.apiKey === undefined ? undefined : { authorization: `Bearer ${s.apiKey}` },
+    }),
+  }));
+  let sampled = false;
+  try {
+    const results = await runStreams({
+      streams: job.streams,
+      warmupMs: job.warmupMs,
+      measureMs: job.measureMs,
+      seed: job.seed,
+      clock: systemClock,
+      send: (i) => {
+        const c = clients[i]!;
+        return c.caller.call(c.payloads[c.next++ % c.payloads.length]!.body).then((body) => {
+          if (sampled) return;
+          sampled = true;
+          post({ kind: "sample", body: new Uint8Array(body) });
+        });
+      },
+      classifyError: grpcErrorName,
+      onPhase: (name, measured) => post({ kind: "phase", name, measured }),
+      onTick: (tick) => post({ kind: "tick", tick }),
+    });
+    post({ kind: "streams-done", streams: results });
+  } finally {
+    for (const c of clients) c.caller.close();
   }
 }

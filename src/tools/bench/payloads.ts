@@ -14,7 +14,13 @@ export const MODEL_INFER_PATH = "/inference.GRPCInferenceService/ModelInfer";
 
 /** What the load generator sends: Score to a gateway (or the bare server), or ModelInfer straight to Triton. */
 export type WorkloadSpec =
-  | { readonly kind: "score"; readonly docsPerRequest: number; readonly seed: number }
+  | {
+      readonly kind: "score";
+      readonly docsPerRequest: number;
+      readonly seed: number;
+      /** PRIORITY_INTERACTIVE (1, the default), PRIORITY_BULK (2) or PRIORITY_BACKGROUND (3). */
+      readonly priority?: number | undefined;
+    }
   | {
       readonly kind: "model-infer";
       readonly docsPerRequest: number;
@@ -77,7 +83,7 @@ export function benchDocuments(count: number, seed: number): DocumentMessage[] {
 }
 
 /** `POOL_REQUESTS` Score requests of `docsPerRequest` documents each, as the gateway would receive them. */
-export function scoreRequests(docsPerRequest: number, seed: number): ScoreRequestMessage[] {
+export function scoreRequests(docsPerRequest: number, seed: number, priority = 1): ScoreRequestMessage[] {
   const pool = benchDocuments(POOL_REQUESTS * docsPerRequest, seed);
   return Array.from({ length: POOL_REQUESTS }, (_, r) => ({
     requestId: `bench-${seed}-${r}`,
@@ -85,7 +91,7 @@ export function scoreRequests(docsPerRequest: number, seed: number): ScoreReques
     documents: pool.slice(r * docsPerRequest, (r + 1) * docsPerRequest),
     routingKey: `user-${r}`,
     experiment: "",
-    priority: 1,
+    priority,
     modelPreference: 0,
   }));
 }
@@ -97,7 +103,7 @@ export function scoreRequests(docsPerRequest: number, seed: number): ScoreReques
  * raw_input_contents, LOGITS asked for).
  */
 export function buildPayloads(spec: WorkloadSpec): Payload[] {
-  const requests = scoreRequests(spec.docsPerRequest, spec.seed);
+  const requests = scoreRequests(spec.docsPerRequest, spec.seed, spec.kind === "score" ? spec.priority : 1);
   switch (spec.kind) {
     case "score":
       return requests.map((r) => ({ body: encodeScoreRequest(r), items: r.documents.length }));

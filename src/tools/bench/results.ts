@@ -4,7 +4,7 @@
  * Written as bench.json; report.ts renders it as Markdown, chart.ts as SVG.
  */
 
-export const SCENARIO_IDS = ["overhead", "batching", "cpu-ceiling", "shadow", "memory"] as const;
+export const SCENARIO_IDS = ["overhead", "batching", "cpu-ceiling", "shadow", "fairness", "memory"] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 /** One configuration measured once. */

@@ -19,6 +19,7 @@ import { goalsText, toMarkdown } from "./report.js";
 import type { BenchReport, MachineInfo, ScenarioId, ScenarioResult } from "./results.js";
 import { batchingScenario } from "./scenarios/batching.js";
 import { cpuCeilingScenario } from "./scenarios/cpu-ceiling.js";
+import { fairnessScenario } from "./scenarios/fairness.js";
 import { memoryScenario } from "./scenarios/memory.js";
 import { overheadScenario } from "./scenarios/overhead.js";
 import { shadowScenario } from "./scenarios/shadow.js";
@@ -28,6 +29,7 @@ const SCENARIOS: Record<ScenarioId, (ctx: BenchContext) => Promise<ScenarioResul
   batching: batchingScenario,
   "cpu-ceiling": cpuCeilingScenario,
   shadow: shadowScenario,
+  fairness: fairnessScenario,
   // Last: it judges peak RSS over every saturated gateway of the run.
   memory: memoryScenario,
 };

@@ -1,0 +1,69 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import t from "tap";
+import type { BenchReport } from "../../../src/tools/bench/results.js";
+import { cliArgs } from "../../helpers/cli.js";
+
+/**
+ * `relevance-gateway bench --quick --scenario fairness` with tiny windows:
+ * two gateways with API-key clients in front of the simulator, every
+ * configuration once. Only the shape is checked (every client's requests
+ * reach the gateway under its own key and band, and the goals are judged);
+ * the figures of a shared test machine mean nothing.
+ */
+t.test("bench --scenario fairness measures every client and judges every goal", async (t) => {
+  const out = mkdtempSync(join(tmpdir(), "rg-bench-fairness-"));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const args = cliArgs(
+    "bench",
+    "--quick",
+    "--scenario",
+    "fairness",
+    ...["--warmup", "0.3", "--seconds", "0.5", "--out", out],
+  );
+  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stdout.resume();
+  child.stderr.on("data", (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  t.equal(code, 0, stderr);
+
+  const report = JSON.parse(readFileSync(join(out, "bench.json"), "utf8")) as BenchReport;
+  t.same(report.failures, []);
+  const [fairness] = report.scenarios;
+  t.equal(fairness?.id, "fairness");
+  t.same(
+    fairness!.goals.map((g) => g.id),
+    [
+      "fairness-equal",
+      "fairness-weighted",
+      "fairness-interactive",
+      "fairness-shed-order",
+      "fairness-sizes",
+      "fairness-burst",
+      "fairness-refusal-p99",
+      "fairness-deadlines",
+    ],
+  );
+  for (const g of fairness!.goals) t.equal(typeof g.met, "boolean", `${g.id} is judged`);
+  const byName = new Map(fairness!.measurements.map((m) => [m.name, m]));
+  for (const name of [
+    "10:1 load, equal weights · heavy",
+    "interactive alone · interactive",
+    "8-document client alone · small",
+    "burst of 32 × 300 documents · burst",
+  ]) {
+    const m = byName.get(name);
+    t.ok(m && m.median.requests > 0, `${name}: answered requests`);
+  }
+  // The light client's row is there even when a window this short serves it nothing.
+  t.ok(byName.has("10:1 load, equal weights · light"));
+  // Unloaded, nothing is refused: the keys, bands and payloads are accepted.
+  t.equal(byName.get("interactive alone · interactive")?.median.errors, 0);
+  t.equal(byName.get("8-document client alone · small")?.median.errors, 0);
+  t.notOk(byName.has("burst of 32 × 300 documents · small"), "a warm-up-only client has no row");
+});
