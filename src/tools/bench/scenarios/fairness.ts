@@ -29,7 +29,7 @@ import {
 } from "./fairness-plan.js";
 
 /**
- * Flow control (issue 17): how a backend's capacity is shared between
+ * Flow control: how a backend's capacity is shared between
  * clients, bands and request sizes under overload, and how the default
  * config admits a burst and refuses a sustained overload. Two gateways with
  * default batching in front of one simulator of known capacity; they differ
