@@ -236,3 +236,13 @@ t.test(
     t.end();
   },
 );
+
+t.test("no source file is over 400 lines: a part that grows past it is split", (t) => {
+  const long = files
+    .map((f) => ({ f, lines: readFileSync(join(SRC, f), "utf8").split("\n").length - 1 }))
+    .filter(({ lines }) => lines > 400)
+    .map(({ f, lines }) => `${f}: ${lines}`);
+  t.ok(files.length > 30, "the files were read");
+  t.same(long, []);
+  t.end();
+});

@@ -166,16 +166,6 @@ export class ItemQueue {
     this.#items += job.documents.length;
   }
 
-  /** Items waiting in `priority`'s band and the bands served before it: the work ahead of a new request there. */
-  itemsAtOrAbove(priority: ItemPriority): number {
-    let n = 0;
-    for (const band of this.#bands) {
-      n += band.items;
-      if (band.priority === priority) break;
-    }
-    return n;
-  }
-
   /**
    * Items served before the last of `items` new items of `client` (weight
    * `weight`) in `priority`'s band, were it queued now: everything in the

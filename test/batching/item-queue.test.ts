@@ -246,15 +246,15 @@ t.test("expired jobs inside any client's flow are handed to the owner; the flow'
   t.end();
 });
 
-t.test("the work ahead of a band, below it, and of one client", (t) => {
+t.test("the items of each band, below a band, and of one client", (t) => {
   const { q } = queue();
   q.push(job("I0", 3), "interactive", 0, "a");
   q.push(job("B0", 5), "bulk", 0, "a");
   q.push(job("B1", 7), "bulk", 0, "b");
   q.push(job("G0", 11), "background", 0, "a");
-  t.equal(q.itemsAtOrAbove("interactive"), 3);
-  t.equal(q.itemsAtOrAbove("bulk"), 15);
-  t.equal(q.itemsAtOrAbove("background"), 26);
+  t.equal(q.bandItems("interactive"), 3);
+  t.equal(q.bandItems("bulk"), 12);
+  t.equal(q.bandItems("background"), 11);
   t.equal(q.itemsBelow("interactive"), 23);
   t.equal(q.itemsBelow("background"), 0);
   t.equal(q.clientItems("a"), 19);
