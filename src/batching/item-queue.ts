@@ -153,7 +153,7 @@ export class ItemQueue {
       };
       band.flows.set(client, flow);
     }
-    flow.weight = weight;
+    flow.weight = weight >= 0.01 ? Math.min(weight, 1000) : 0.01; // config's range: 0 or NaN never earn an item
     if (!flow.inRing) {
       band.ring.push(flow);
       flow.inRing = true;

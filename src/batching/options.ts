@@ -61,7 +61,7 @@ export interface SubmitOptions {
   readonly priority: ItemPriority;
   /** Who sent it: the queue shares a band fairly between clients. Default "" (one anonymous client). */
   readonly client?: string | undefined;
-  /** The client's weight in its band's fair share (> 0; default 1); applies to its queued items too. */
+  /** The client's weight in its band's fair share (default 1, held to 0.01–1000); applies to its queued items too. */
   readonly weight?: number | undefined;
   /** Clock time after which the request is answered DEADLINE_EXCEEDED and its unsent items dropped. */
   readonly deadlineMs?: number | undefined;

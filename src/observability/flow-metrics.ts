@@ -69,10 +69,21 @@ export function flowMetrics(
   const { served, wait, shed } = m;
   // Anonymous requests reach the batcher as client "" (one flow); the metrics name them.
   const name = (client: string) => (client === "" ? "anonymous" : client);
+  // Called for every segment a batch takes: each (client, band)'s series are resolved once.
+  const series = new Map<string, { served: { inc(n: number): void }; wait: { observe(s: number): void } }>();
   return {
     served(client, band, items, waitedMs) {
-      served.labels(backend, name(client), band).inc(items);
-      wait.labels(backend, name(client), band).observe(waitedMs / 1000);
+      const key = `${client}\u0000${band}`;
+      let s = series.get(key);
+      if (s === undefined) {
+        s = {
+          served: served.labels(backend, name(client), band),
+          wait: wait.labels(backend, name(client), band),
+        };
+        series.set(key, s);
+      }
+      s.served.inc(items);
+      s.wait.observe(waitedMs / 1000);
     },
     shed(client, band, how) {
       shed.labels(backend, name(client), band, how).inc();

@@ -341,3 +341,14 @@ t.test(
     t.end();
   },
 );
+
+t.test(
+  "a weight outside the config's range (0.01–1000) is held to it: a zero weight still gets served",
+  (t) => {
+    const { q } = queue();
+    q.push(job("Z0", 4), "interactive", 0, "zero", 0);
+    q.push(job("N0", 4), "interactive", 0, "nan", Number.NaN);
+    t.same(shares(q, 1, 8), { Z: 4, N: 4 });
+    t.end();
+  },
+);
