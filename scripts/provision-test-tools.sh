@@ -4,6 +4,7 @@
 #
 #   /usr/bin/python3 with grpc + protobuf, protoc   test/interop (python3-grpcio python3-protobuf protobuf-compiler)
 #   promtool                                        test/deploy/observability-assets.test.ts (prometheus)
+#   redis-server                                    test/cache, test/e2e: the score cache's shared tier (redis-server)
 #   Debian's kubectl 1.20, unpacked in the cache    test/deploy/k8s.test.ts (test/deploy/fetch-kubectl.sh)
 #
 # Idempotent: when everything is present it only checks, in a fraction of a second. Packages are
@@ -23,6 +24,7 @@ KUBECTL="${XDG_CACHE_HOME:-$HOME/.cache}/relevance-gateway/kubernetes-client/usr
 packages=()
 command -v protoc >/dev/null 2>&1 || packages+=(protobuf-compiler)
 command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
+command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 if [ ! -x "$PYTHON" ]; then
   packages+=(python3 python3-grpcio python3-protobuf)
 else
@@ -42,7 +44,7 @@ need_kubectl=0
 [ -x "$KUBECTL" ] || need_kubectl=1
 
 if [ ${#packages[@]} -eq 0 ] && [ "$need_kubectl" -eq 0 ]; then
-  log "present: protoc, promtool, $PYTHON with grpc and protobuf, $KUBECTL"
+  log "present: protoc, promtool, redis-server, $PYTHON with grpc and protobuf, $KUBECTL"
   exit 0
 fi
 

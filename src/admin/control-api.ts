@@ -18,8 +18,14 @@ export type AdminResult =
 
 /** The answer to a cache purge: entries dropped per backend, or why nothing was. */
 export type PurgeResult =
-  | { readonly ok: true; readonly purged: Readonly<Record<string, number>> }
-  | { readonly ok: false; readonly status: 404; readonly error: string };
+  | {
+      readonly ok: true;
+      /** In-process entries dropped, by backend. */
+      readonly purged: Readonly<Record<string, number>>;
+      /** Shared-tier entries deleted, by backend (backends with a shared tier only). */
+      readonly sharedPurged?: Readonly<Record<string, number>>;
+    }
+  | { readonly ok: false; readonly status: 404 | 503; readonly error: string };
 
 /** What the admin API can read and change; the gateway's control plane implements it. */
 export interface AdminControl {
@@ -35,8 +41,8 @@ export interface AdminControl {
   patch(body: unknown): AdminResult;
   /** Reads the config file again. */
   reloadFile(): AdminResult;
-  /** Empties the score cache of one backend, or of every backend when none is named. */
-  purgeCache(backend: string | undefined): PurgeResult;
+  /** Empties the score cache (both tiers) of one backend, or of every backend when none is named. */
+  purgeCache(backend: string | undefined): Promise<PurgeResult>;
 }
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -106,14 +112,15 @@ export function handleAdminRoute(
       if (!authorized(control, tokenSet, req, res, audit)) return true;
       req.resume();
       const backend = new URL(req.url ?? path, "http://admin").searchParams.get("backend") ?? undefined;
-      const result = control.purgeCache(backend);
-      if (result.ok) {
-        json(res, 200, result);
-        audit.record("applied", 200, { changedPaths: Object.keys(result.purged).map((b) => `cache.${b}`) });
-      } else {
-        json(res, result.status, { error: result.error });
-        audit.record("rejected", result.status);
-      }
+      void control.purgeCache(backend).then((result) => {
+        if (result.ok) {
+          json(res, 200, result);
+          audit.record("applied", 200, { changedPaths: Object.keys(result.purged).map((b) => `cache.${b}`) });
+        } else {
+          json(res, result.status, { error: result.error });
+          audit.record("rejected", result.status);
+        }
+      });
       return true;
     }
     default:

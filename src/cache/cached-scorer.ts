@@ -3,8 +3,12 @@
  *
  *   documents ──key──┬─ in the tier ─────────────▶ row copied, cached = 1
  *                    ├─ queued or in flight ──────▶ waits for that item's answer (coalesced)
- *                    └─ new ── one batcher.submit for all of them ─▶ answer ─▶ tier
+ *                    └─ new ─┬─ one multi-get in the shared tier (when configured) ─▶ cached = 1
+ *                            └─ the rest: one batcher.submit ─▶ answer ─▶ both tiers
  *   then the rows are put back together in the request's order.
+ *
+ * Rows the shared tier answers are kept in the in-process tier too; rows
+ * the backend scored are written to both.
  *
  * The in-flight map holds each pair key the batcher has been given and not
  * yet answered, so identical pairs from any number of requests become one
@@ -24,19 +28,24 @@ import type { Clock, TimerHandle } from "../util/clock.js";
 import { GatewayError } from "../util/gateway-error.js";
 import { type CacheObserver, noopCacheObserver } from "./observer.js";
 import { PairKeys, sameIdentity } from "./pair-key.js";
-import type { PairScorer, PairScores, ScoreOptions } from "./pair-scorer.js";
+import {
+  type PairScorer,
+  type PairScores,
+  type PairSubmitter,
+  remapDocumentIndex,
+  type ScoreOptions,
+} from "./pair-scorer.js";
 import type { CacheLimits, ScoreStore } from "./score-store.js";
-
-/** The batcher's public API, all the cache uses of it. */
-export interface PairSubmitter {
-  submit(query: string, documents: readonly string[], opts: SubmitOptions): Promise<ScoredItems>;
-}
+import { scoreThroughShared } from "./shared-lookup.js";
+import type { SharedTier } from "./shared-tier.js";
 
 export interface CachedScorerOptions {
   /** The backend's config name: part of every key. */
   readonly backend: string;
   readonly batcher: PairSubmitter;
   readonly store: ScoreStore;
+  /** The Valkey/Redis tier shared by replicas, looked up for the pairs the in-process tier lacks. */
+  readonly shared?: SharedTier | undefined;
   /** The identity the backend's probes report now; undefined while unknown. */
   readonly identity: () => ModelIdentity | undefined;
   /** Digest of the config that shapes the model input (see pair-key.ts). */
@@ -47,6 +56,7 @@ export interface CachedScorerOptions {
 
 export interface CachedScorer extends PairScorer {
   readonly store: ScoreStore;
+  readonly shared: SharedTier | undefined;
   /** Applies new limits to the in-process tier (live config change). */
   reconfigure(limits: CacheLimits): void;
   /** Empties the in-process tier; returns the entries it held. */
@@ -57,7 +67,8 @@ export interface CachedScorer extends PairScorer {
 
 /** One batcher submission shared by every request that needs one of its pairs. */
 interface Flight {
-  readonly promise: Promise<ScoredItems>;
+  /** `cached` marks the rows the shared tier answered. */
+  readonly promise: Promise<PairScores>;
 }
 
 /** A pair key waiting for a flight: its row in the flight's answer. */
@@ -74,7 +85,7 @@ interface Joined {
 }
 
 export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
-  const { batcher, store, clock } = opts;
+  const { batcher, store, shared, clock } = opts;
   const observer = opts.observer ?? noopCacheObserver;
   const inFlight = new Map<string, InFlightPair>();
   let keys: PairKeys | undefined;
@@ -144,13 +155,13 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
     observer.misses(fresh.length);
     observer.coalesced(joined.length + repeated.length);
 
-    let own: Promise<ScoredItems> | undefined;
+    let own: Promise<PairScores> | undefined;
     if (fresh.length > 0) {
-      own = batcher.submit(
-        query,
-        fresh.map((i) => documents[i]!),
-        o,
-      );
+      const freshDocuments = fresh.map((i) => documents[i]!);
+      own =
+        shared !== undefined && policy === "use"
+          ? scoreThroughShared(shared, batcher, query, freshDocuments, freshKeys, o, identity)
+          : batcher.submit(query, freshDocuments, o);
       const flight: Flight = { promise: own };
       for (let j = 0; j < freshKeys.length; j++) inFlight.set(freshKeys[j]!, { flight, row: j });
       // Whatever the outcome, the keys leave the map; an answer from the identity the keys name is kept.
@@ -163,6 +174,7 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
         if (sameIdentity(result.model, keyIdentity) && sameIdentity(result.model, identity)) {
           for (let j = 0; j < freshKeys.length; j++) store.write(freshKeys[j]!, result.probabilities, j * 5);
           store.report();
+          writeShared(freshKeys, result);
         }
       }, leave);
     }
@@ -184,6 +196,10 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
             }
             for (const { index, row } of repeated)
               probabilities.set(p.subarray(row * 5, row * 5 + 5), index * 5);
+            if (result.cached !== undefined) {
+              for (let j = 0; j < fresh.length; j++) cached[fresh[j]!] = result.cached[j]!;
+              for (const { index, row } of repeated) cached[index] = result.cached[row]!;
+            }
             models.push(result.model);
             endpoint = result.endpoint;
           },
@@ -194,7 +210,7 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
         waits.push(ownAnswer);
       }
       if (joined.length > 0) {
-        waits.push(awaitJoined(query, documents, joined, o, probabilities, models, identity));
+        waits.push(awaitJoined(query, documents, joined, o, probabilities, cached, models, identity));
       }
       await Promise.all(waits);
     };
@@ -207,7 +223,7 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
       // The model changed while this request was answered: one answer, from one model.
       return batcher.submit(query, documents, o);
     }
-    return { probabilities, model, endpoint, cached: hits > 0 ? cached : undefined };
+    return { probabilities, model, endpoint, cached: cached.includes(1) ? cached : undefined };
   }
 
   /** Waits for the flights this request joined; pairs whose flight failed for its own request are submitted again. */
@@ -217,6 +233,7 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
     joined: readonly Joined[],
     o: ScoreOptions,
     out: Float32Array,
+    cached: Uint8Array,
     models: ModelIdentity[],
     identity: ModelIdentity,
   ): Promise<void> {
@@ -226,6 +243,7 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
         j.pair.flight.promise.then(
           (result) => {
             out.set(result.probabilities.subarray(j.pair.row * 5, j.pair.row * 5 + 5), j.index * 5);
+            if (result.cached?.[j.pair.row] === 1) cached[j.index] = 1;
             models.push(result.model);
           },
           (err: unknown) => {
@@ -254,33 +272,42 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
       out.set(result.probabilities.subarray(j * 5, j * 5 + 5), indices[j]! * 5);
       if (keep) store.write(retry[j]!.key, result.probabilities, j * 5);
     }
-    if (keep) store.report();
+    if (keep) {
+      store.report();
+      writeShared(
+        retry.map((r) => r.key),
+        result,
+      );
+    }
     models.push(result.model);
+  }
+
+  /** Sends to the shared tier the rows the backend scored (not those the tier itself answered). */
+  function writeShared(rowKeys: readonly string[], result: PairScores): void {
+    if (shared === undefined) return;
+    const keysOut: string[] = [];
+    const rows: number[] = [];
+    for (let j = 0; j < rowKeys.length; j++) {
+      if (result.cached?.[j] === 1) continue;
+      keysOut.push(rowKeys[j]!);
+      rows.push(j);
+    }
+    shared.set(keysOut, result.probabilities, rows);
   }
 
   return {
     store,
+    shared,
     submit,
-    reconfigure: (limits) => store.reconfigure(limits),
+    reconfigure(limits) {
+      store.reconfigure(limits);
+      if (shared !== undefined) shared.ttlMs = limits.ttlMs;
+    },
     purge: () => store.clear("purge"),
     get inFlight() {
       return inFlight.size;
     },
   };
-}
-
-/**
- * A rejected document is named by its index in what was submitted; the
- * client needs its index in the request.
- */
-function remapDocumentIndex(err: unknown, indices: readonly number[]): unknown {
-  if (!(err instanceof GatewayError) || err.reason !== "DOCUMENT_REJECTED") return err;
-  const m = /^documents\[(\d+)\]/.exec(err.message);
-  const original = m ? indices[Number(m[1])] : undefined;
-  if (m === null || original === undefined) return err;
-  return new GatewayError("DOCUMENT_REJECTED", `documents[${original}]${err.message.slice(m[0].length)}`, {
-    cause: err.cause,
-  });
 }
 
 /**

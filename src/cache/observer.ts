@@ -28,3 +28,29 @@ export const noopCacheObserver: CacheObserver = {
   retired() {},
   size() {},
 };
+
+/**
+ * The shared tier's outcome of one call: answered, failed, timed out,
+ * answered malformed values, skipped by its open breaker, or skipped while
+ * the client is not connected.
+ */
+export type SharedOutcome = "ok" | "error" | "timeout" | "garbage" | "rejected" | "unavailable";
+
+/** What the shared tier (Valkey/Redis) reports, for metrics. */
+export interface SharedTierObserver {
+  /** Pairs the shared tier answered. */
+  hits(n: number): void;
+  /** Pairs looked up in the shared tier and not found there. */
+  misses(n: number): void;
+  /** One call (a multi-get, or a request's writes) and how it ended. */
+  request(op: "get" | "set", outcome: SharedOutcome): void;
+  /** The shared tier's breaker opened (true) or closed (false). */
+  breakerOpen(open: boolean): void;
+}
+
+export const noopSharedTierObserver: SharedTierObserver = {
+  hits() {},
+  misses() {},
+  request() {},
+  breakerOpen() {},
+};

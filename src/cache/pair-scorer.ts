@@ -5,6 +5,7 @@
  * with n×5 probabilities in the submitted order.
  */
 import type { ScoredItems, SubmitOptions } from "../batching/batcher.js";
+import { GatewayError } from "../util/gateway-error.js";
 
 /**
  * How a request uses the score cache (the proto's `CachePolicy`):
@@ -24,6 +25,25 @@ export interface PairScores extends ScoredItems {
   readonly cached?: Uint8Array | undefined;
 }
 
+/** The batcher's public API, all the cache uses of it. */
+export interface PairSubmitter {
+  submit(query: string, documents: readonly string[], opts: SubmitOptions): Promise<ScoredItems>;
+}
+
 export interface PairScorer {
   submit(query: string, documents: readonly string[], opts: ScoreOptions): Promise<PairScores>;
+}
+
+/**
+ * A rejected document is named by its index in what was submitted; the
+ * client needs its index in the request.
+ */
+export function remapDocumentIndex(err: unknown, indices: readonly number[]): unknown {
+  if (!(err instanceof GatewayError) || err.reason !== "DOCUMENT_REJECTED") return err;
+  const m = /^documents\[(\d+)\]/.exec(err.message);
+  const original = m ? indices[Number(m[1])] : undefined;
+  if (m === null || original === undefined) return err;
+  return new GatewayError("DOCUMENT_REJECTED", `documents[${original}]${err.message.slice(m[0].length)}`, {
+    cause: err.cause,
+  });
 }

@@ -149,6 +149,23 @@ const retrySchema = z
   .readonly();
 
 /**
+ * The score cache's shared tier: a Valkey or Redis server that replicas read
+ * and fill, each call bounded by `timeoutMs` and guarded by a breaker of its
+ * own, so a slow or dead server costs a request at most the timeout.
+ */
+const sharedCacheSchema = z
+  .object({
+    url: z.string().refine((url) => /^rediss?:\/\/[^/?#\s]+/.test(url) && URL.canParse(url), {
+      error: "must be a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379",
+    }),
+    timeoutMs: timerMs().min(1).max(10_000).default(20),
+    keyPrefix: z.string().max(200).default("rg:"),
+    breaker: breakerSchema.prefault({}),
+  })
+  .strict()
+  .readonly();
+
+/**
  * The score cache in front of the backend's batcher: pairs already scored by
  * the same model are answered from memory, and identical pairs queued or in
  * flight share one backend item. Off by default; both keys change live.
@@ -162,6 +179,8 @@ const cacheSchema = z
       .refine((v) => v === 0 || v >= 65_536, { error: "must be 0 (off) or at least 65536" }),
     /** How long a cached score may answer after it was scored; 0: until evicted or the model changes. */
     ttlMs: int().min(0).default(3_600_000),
+    /** A Valkey/Redis server shared by the replicas (absent: no shared tier). Changes need a restart. */
+    shared: sharedCacheSchema.optional(),
   })
   .strict()
   .readonly();

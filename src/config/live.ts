@@ -12,7 +12,8 @@ import type { GatewayConfig } from "./schema.js";
  *   next flush decision, keeping what is queued or in flight;
  * - `backends.<name>.cache.*`: the in-process tier is resized (the most
  *   recently used entries that fit are kept) and its TTL applied to every
- *   entry by its age; `maxBytes: 0` empties it;
+ *   entry by its age; `maxBytes: 0` empties it; the shared tier
+ *   (`cache.shared.*`) is connected at start and needs a restart;
  * - `routing.*` except `routing.shadow` (which only changes its `percent`):
  *   the router is rebuilt and used from the next request on.
  * - `auth.*`: client identities and policies are rebuilt (key files read
@@ -41,7 +42,7 @@ export interface ConfigPlan {
 
 const LIVE_PATH = [
   /^backends\.[^.]+\.batching\./,
-  /^backends\.[^.]+\.cache\./,
+  /^backends\.[^.]+\.cache\.(?!shared(\.|$))/,
   /^routing\.(?!shadow\.)/,
   /^routing\.shadow\.percent$/,
   /^auth\./,

@@ -185,17 +185,33 @@ export function createConfigControl(deps: ControlDeps): ConfigControl {
       }
       return { ok: true, generation, changes };
     },
-    purgeCache(backend) {
+    async purgeCache(backend) {
       const lanes = backend === undefined ? [...deps.lanes.values()] : [deps.lanes.get(backend)];
       const purged: Record<string, number> = {};
+      const sharedPurged: Record<string, number> = {};
       for (const lane of lanes) {
         if (lane === undefined) {
           return { ok: false, status: 404, error: `backend: no backend named ${JSON.stringify(backend)}` };
         }
         purged[lane.name] = lane.cache?.purge() ?? 0;
       }
-      log.info({ purged }, "score cache purged");
-      return { ok: true, purged };
+      for (const lane of lanes) {
+        const shared = lane?.cache?.shared;
+        if (lane === undefined || shared === undefined) continue;
+        try {
+          sharedPurged[lane.name] = await shared.purge();
+        } catch (err) {
+          const reason = err instanceof Error ? err.message : String(err);
+          log.warn({ purged, backend: lane.name, err: reason }, "score cache: shared tier not purged");
+          return {
+            ok: false,
+            status: 503,
+            error: `backend ${lane.name}: in-process tier purged, shared tier not reachable (${reason}); try again`,
+          };
+        }
+      }
+      log.info({ purged, sharedPurged }, "score cache purged");
+      return Object.keys(sharedPurged).length > 0 ? { ok: true, purged, sharedPurged } : { ok: true, purged };
     },
     reloadFile() {
       if (deps.configFile === undefined) {

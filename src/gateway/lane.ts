@@ -9,10 +9,11 @@ import {
   createCachedScorer,
   type PairScorer,
   ScoreStore,
+  SharedTier,
   servedIdentity,
 } from "../cache/index.js";
 import type { BackendConfig, BatchingConfig, GatewayConfig } from "../config/index.js";
-import { cacheMetrics } from "../observability/cache-metrics.js";
+import { cacheMetrics, sharedCacheMetrics } from "../observability/cache-metrics.js";
 import { flowMetrics } from "../observability/flow-metrics.js";
 import type { Logger } from "../observability/logger.js";
 import { batcherMetrics, type GatewayMetrics, resilienceMetrics } from "../observability/metrics.js";
@@ -158,11 +159,26 @@ export function createLane(cfg: GatewayConfig, deps: LaneDeps): Lane {
 
   // The shadow lane mirrors requests for comparison: it neither reads nor fills the cache.
   const cacheObserver = primary ? cacheMetrics(metrics.registry, name) : undefined;
+  const sharedConfig = b.cache.shared;
+  const shared =
+    primary && sharedConfig !== undefined && b.cache.maxBytes > 0
+      ? new SharedTier(
+          // Each backend's entries under a prefix of their own, so a purge reaches just them.
+          { ...sharedConfig, keyPrefix: `${sharedConfig.keyPrefix}${name}:` },
+          b.cache.ttlMs,
+          {
+            clock,
+            observer: sharedCacheMetrics(metrics.registry, name),
+            log: logger.child({ component: "score-cache", backend: name }),
+          },
+        )
+      : undefined;
   const cache = primary
     ? createCachedScorer({
         backend: name,
         batcher,
         store: new ScoreStore(b.cache, { clock, observer: cacheObserver }),
+        shared,
         identity: () => servedIdentity(backend.endpoints()),
         configDigest: modelInputDigest(cfg, b),
         clock,
@@ -186,6 +202,7 @@ export function createLane(cfg: GatewayConfig, deps: LaneDeps): Lane {
     drain: () => batcher.drain(),
     abort: (error) => batcher.abortAll(error),
     async dispose() {
+      await shared?.close();
       if (primary) await backend[Symbol.asyncDispose]();
     },
   };

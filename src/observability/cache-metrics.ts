@@ -1,10 +1,10 @@
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { CacheObserver } from "../cache/index.js";
+import type { CacheObserver, SharedTierObserver } from "../cache/index.js";
 import { METRIC_PREFIX } from "./metrics.js";
 
 /**
  * Metrics of the score cache, by backend (config names) and tier (`memory`,
- * the in-process tier). Each backend's label children are resolved once, so
+ * the in-process tier; `shared`, the Valkey/Redis tier). Each backend's label children are resolved once, so
  * a request costs a few additions, not label lookups.
  */
 function defineCacheMetrics(registry: Registry) {
@@ -53,18 +53,35 @@ function defineCacheMetrics(registry: Registry) {
       labelNames: ["backend", "tier"] as const,
       registers,
     }),
+    sharedRequests: new Counter({
+      name: `${p}cache_shared_requests_total`,
+      help: "Calls to the score cache's shared tier (op get: one multi-get; set: one request's writes), by outcome: ok, error, timeout, garbage (malformed values), rejected (its breaker open), unavailable (not connected).",
+      labelNames: ["backend", "op", "outcome"] as const,
+      registers,
+    }),
+    sharedBreakerOpen: new Gauge({
+      name: `${p}cache_shared_breaker_open`,
+      help: "1 while the shared tier's breaker is open (calls skipped, pairs go to the backend), else 0.",
+      labelNames: ["backend"] as const,
+      registers,
+    }),
   };
 }
 
 const byRegistry = new WeakMap<Registry, ReturnType<typeof defineCacheMetrics>>();
 
-/** The in-process tier's observer for `backend`, its metrics registered on `registry` once. */
-export function cacheMetrics(registry: Registry, backend: string): CacheObserver {
+function metricsOf(registry: Registry): ReturnType<typeof defineCacheMetrics> {
   let m = byRegistry.get(registry);
   if (m === undefined) {
     m = defineCacheMetrics(registry);
     byRegistry.set(registry, m);
   }
+  return m;
+}
+
+/** The in-process tier's observer for `backend`, its metrics registered on `registry` once. */
+export function cacheMetrics(registry: Registry, backend: string): CacheObserver {
+  const m = metricsOf(registry);
   const tier = "memory";
   const hits = m.hits.labels(backend, tier);
   const misses = m.misses.labels(backend, tier);
@@ -90,5 +107,24 @@ export function cacheMetrics(registry: Registry, backend: string): CacheObserver
       bytes.set(b);
       entries.set(n);
     },
+  };
+}
+
+/** The shared tier's observer for `backend`: hits and misses as tier `shared`, its calls and breaker. */
+export function sharedCacheMetrics(registry: Registry, backend: string): SharedTierObserver {
+  const m = metricsOf(registry);
+  const hits = m.hits.labels(backend, "shared");
+  const misses = m.misses.labels(backend, "shared");
+  const breaker = m.sharedBreakerOpen.labels(backend);
+  const requests = m.sharedRequests;
+  return {
+    hits: (n) => {
+      if (n > 0) hits.inc(n);
+    },
+    misses: (n) => {
+      if (n > 0) misses.inc(n);
+    },
+    request: (op, outcome) => requests.labels(backend, op, outcome).inc(),
+    breakerOpen: (open) => breaker.set(open ? 1 : 0),
   };
 }
