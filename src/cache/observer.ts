@@ -46,6 +46,8 @@ export interface SharedTierObserver {
   request(op: "get" | "set", outcome: SharedOutcome): void;
   /** The shared tier's breaker opened (true) or closed (false). */
   breakerOpen(open: boolean): void;
+  /** The client connected to the server (true) or lost it (false). */
+  connected(up: boolean): void;
 }
 
 export const noopSharedTierObserver: SharedTierObserver = {
@@ -53,4 +55,5 @@ export const noopSharedTierObserver: SharedTierObserver = {
   misses() {},
   request() {},
   breakerOpen() {},
+  connected() {},
 };

@@ -96,7 +96,9 @@ export class SharedTier {
       reported = true;
       log?.warn({ url: redactedUrl(config.url), err: err.message }, "score cache: shared tier unreachable");
     });
+    this.#client.on("close", () => this.#observer.connected(false));
     this.#client.on("ready", () => {
+      this.#observer.connected(true);
       if (!reported) return;
       reported = false;
       log?.info({ url: redactedUrl(config.url) }, "score cache: shared tier reachable again");
@@ -114,6 +116,7 @@ export class SharedTier {
     this.#breaker.on("open", () => this.#observer.breakerOpen(true));
     this.#breaker.on("close", () => this.#observer.breakerOpen(false));
     this.#observer.breakerOpen(false);
+    this.#observer.connected(false);
   }
 
   get breakerOpen(): boolean {

@@ -59,6 +59,12 @@ function defineCacheMetrics(registry: Registry) {
       labelNames: ["backend", "op", "outcome"] as const,
       registers,
     }),
+    sharedConnected: new Gauge({
+      name: `${p}cache_shared_connected`,
+      help: "1 while the gateway is connected to the shared tier's server, else 0 (calls are skipped, counted unavailable).",
+      labelNames: ["backend"] as const,
+      registers,
+    }),
     sharedBreakerOpen: new Gauge({
       name: `${p}cache_shared_breaker_open`,
       help: "1 while the shared tier's breaker is open (calls skipped, pairs go to the backend), else 0.",
@@ -116,6 +122,7 @@ export function sharedCacheMetrics(registry: Registry, backend: string): SharedT
   const hits = m.hits.labels(backend, "shared");
   const misses = m.misses.labels(backend, "shared");
   const breaker = m.sharedBreakerOpen.labels(backend);
+  const connected = m.sharedConnected.labels(backend);
   const requests = m.sharedRequests;
   return {
     hits: (n) => {
@@ -126,5 +133,6 @@ export function sharedCacheMetrics(registry: Registry, backend: string): SharedT
     },
     request: (op, outcome) => requests.labels(backend, op, outcome).inc(),
     breakerOpen: (open) => breaker.set(open ? 1 : 0),
+    connected: (up) => connected.set(up ? 1 : 0),
   };
 }

@@ -13,6 +13,7 @@ import { type Clock, systemClock } from "../../src/util/clock.js";
 import { FakeClock } from "../helpers/fake-clock.js";
 import { useRedisServer } from "../helpers/redis-server.js";
 import { useTcpProxy } from "../helpers/tcp-proxy.js";
+import { until } from "../helpers/until.js";
 
 /** Counts what the tier reports. */
 class Recorder implements SharedTierObserver {
@@ -32,6 +33,10 @@ class Recorder implements SharedTierObserver {
   }
   breakerOpen(open: boolean) {
     this.breaker.push(open);
+  }
+  connections: boolean[] = [];
+  connected(up: boolean) {
+    this.connections.push(up);
   }
   count(key: string): number {
     return this.calls.get(key) ?? 0;
@@ -81,15 +86,6 @@ function rows(n: number): Float32Array {
 }
 
 const bitsOf = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
-
-/** Resolves once `check` holds, polling; fails the test after `ms`. */
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 t.test("a row encodes as five little-endian float32 and decodes bit for bit", async (t) => {
   const from = rows(3);
@@ -214,8 +210,10 @@ t.test(
     tier.set(["k"], rows(1), [0]);
     await until(() => observer.count("set:ok") === 1, "the write");
 
+    t.same(observer.connections, [false, true], "reported down at start, then connected");
     await redis.stop();
     await until(() => !tier.connected, "the client to notice");
+    t.equal(observer.connections.at(-1), false, "reported disconnected");
     t.equal(await tier.get(["k"]), undefined, "no rows while the server is down");
     tier.set(["k"], rows(1), [0]);
     t.equal(observer.count("get:unavailable"), 1, "the lookup is counted unavailable");
@@ -225,6 +223,7 @@ t.test(
     await redis.start();
     // The restarted server is empty: once reconnected, a write lands and the next lookup hits.
     await until(() => tier.connected, "the client to reconnect");
+    t.equal(observer.connections.at(-1), true, "reported connected again");
     tier.set(["k"], rows(1), [0]);
     await until(() => observer.count("set:ok") === 2, "the write after the restart");
     t.ok((await tier.get(["k"]))?.[0], "hits again");
