@@ -97,8 +97,13 @@ export class SharedTier {
       log?.warn({ url: redactedUrl(config.url), err: err.message }, "score cache: shared tier unreachable");
     });
     this.#client.on("close", () => this.#observer.connected(false));
+    let everReady = false;
     this.#client.on("ready", () => {
       this.#observer.connected(true);
+      if (!everReady) {
+        everReady = true;
+        log?.info({ url: redactedUrl(config.url) }, "score cache: shared tier connected");
+      }
       if (!reported) return;
       reported = false;
       log?.info({ url: redactedUrl(config.url) }, "score cache: shared tier reachable again");
