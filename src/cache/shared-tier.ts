@@ -24,7 +24,7 @@
 import { Redis } from "iovalkey";
 import CircuitBreaker from "opossum";
 import type { Clock, TimerHandle } from "../util/clock.js";
-import { noopSharedTierObserver, type SharedTierObserver } from "./observer.js";
+import { noopSharedTierObserver, type SharedOutcome, type SharedTierObserver } from "./observer.js";
 
 /** Bytes of one stored row: five float32. */
 export const SHARED_ROW_BYTES = 20;
@@ -147,27 +147,31 @@ export class SharedTier {
     if (keys.length === 0) return [];
     const prefixed = keys.map((k) => this.#config.keyPrefix + k);
     let garbage = 0;
-    const rows = await this.#call("get", async () => {
-      const values = await this.#client.mgetBuffer(prefixed);
-      if (!Array.isArray(values) || values.length !== keys.length) {
-        throw new SharedTierFailure("garbage", `MGET answered ${describe(values)} for ${keys.length} keys`);
-      }
-      const out: (Float32Array | undefined)[] = [];
-      let found = 0;
-      for (let i = 0; i < values.length; i++) {
-        const v = values[i];
-        const row = v === null || v === undefined ? undefined : decodeRow(v);
-        out.push(row);
-        if (row !== undefined) found++;
-        else if (v !== null && v !== undefined) garbage++;
-      }
-      // A malformed value is a miss (its new score overwrites it); a server of malformed values only is bypassed.
-      if (garbage > 0 && found === 0) throw new SharedTierFailure("garbage", `${garbage} malformed values`);
-      this.#observer.hits(found);
-      this.#observer.misses(values.length - found);
-      return out;
-    });
-    if (garbage > 0 && rows !== undefined) this.#observer.request("get", "garbage");
+    const rows = await this.#call(
+      "get",
+      async () => {
+        const values = await this.#client.mgetBuffer(prefixed);
+        if (!Array.isArray(values) || values.length !== keys.length) {
+          throw new SharedTierFailure("garbage", `MGET answered ${describe(values)} for ${keys.length} keys`);
+        }
+        const out: (Float32Array | undefined)[] = [];
+        let found = 0;
+        for (let i = 0; i < values.length; i++) {
+          const v = values[i];
+          const row = v === null || v === undefined ? undefined : decodeRow(v);
+          out.push(row);
+          if (row !== undefined) found++;
+          else if (v !== null && v !== undefined) garbage++;
+        }
+        // A malformed value is a miss (its new score overwrites it, and the call counts as `garbage`);
+        // an answer of malformed values only is a failure for the breaker.
+        if (garbage > 0 && found === 0) throw new SharedTierFailure("garbage", `${garbage} malformed values`);
+        this.#observer.hits(found);
+        this.#observer.misses(values.length - found);
+        return out;
+      },
+      () => (garbage > 0 ? "garbage" : "ok"),
+    );
     return rows;
   }
 
@@ -228,7 +232,11 @@ export class SharedTier {
   }
 
   /** One call through the breaker, bounded by the timeout, counted by outcome. Never rejects. */
-  async #call<T>(op: "get" | "set", work: () => Promise<T>): Promise<T | undefined> {
+  async #call<T>(
+    op: "get" | "set",
+    work: () => Promise<T>,
+    outcome: () => SharedOutcome = () => "ok",
+  ): Promise<T | undefined> {
     if (this.#closed) return undefined;
     if (this.#client.status !== "ready") {
       this.#observer.request(op, "unavailable");
@@ -242,7 +250,7 @@ export class SharedTier {
       const result = (await this.#breaker.fire(() =>
         withTimeout(work(), this.#clock, this.#config.timeoutMs),
       )) as T;
-      this.#observer.request(op, "ok");
+      this.#observer.request(op, outcome());
       return result;
     } catch (err) {
       this.#observer.request(op, err instanceof SharedTierFailure ? err.outcome : "error");

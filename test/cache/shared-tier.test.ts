@@ -158,6 +158,7 @@ t.test("a malformed value is a miss and is counted; a server of malformed values
   t.same(bitsOf(mixed![0]!), bitsOf(data.subarray(0, 5)), "the good row is answered");
   t.equal(mixed![1], undefined, "the malformed value is a miss");
   t.equal(observer.count("get:garbage"), 1, "counted as garbage");
+  t.equal(observer.count("get:ok"), 0, "and not as ok");
   t.equal(observer.hitCount, 1);
 
   const allBad = await tier.get(["bad"]);
