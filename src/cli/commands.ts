@@ -156,7 +156,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       { flags: "--quick", description: "every scenario briefly (about 2 minutes in all)" },
       {
         flags: "--scenario <list>",
-        description: "overhead, batching, cpu-ceiling, shadow, fairness, memory (repeatable)",
+        description: "overhead, batching, cpu-ceiling, shadow, fairness, cache, memory (repeatable)",
         default: "all",
         repeatable: true,
       },
