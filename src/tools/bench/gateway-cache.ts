@@ -62,14 +62,16 @@ export function cacheBetween(from: CacheCounters, to: CacheCounters): CacheFigur
  * cache; undefined when no gateway is watched (or it could not be scraped).
  */
 export function cacheWindow(gateway: GatewayUnderTest | undefined): {
-  open(): void;
+  /** Resolves once the opening scrape is in (the bench does not wait: its load is already running). */
+  open(): Promise<void>;
   close(): Promise<CacheFigures | undefined>;
 } {
   let opened: Promise<CacheCounters | undefined> | undefined;
   const read = (url: string) => scrapeCacheCounters(url).catch(() => undefined);
   return {
-    open() {
+    async open() {
       if (gateway?.cacheOn && opened === undefined) opened = read(gateway.adminUrl);
+      await opened;
     },
     async close() {
       if (gateway === undefined) return undefined;

@@ -41,7 +41,7 @@ export async function measureStreams(
   const sizes = new Set(job.streams.map((s) => s.workload.docsPerRequest));
   const streams = await ctx.load.streams(job, {
     onPhase: (name, measured) => {
-      if (measured) cacheFigures.open();
+      if (measured) void cacheFigures.open();
       if (measured || (marks.length === 1 && name === "end")) marks.push(mark());
     },
     onTick: (t) =>

@@ -74,7 +74,7 @@ export async function measureRound(ctx: BenchContext, spec: RoundSpec): Promise<
   const cacheFigures = cacheWindow(spec.gateway);
   const observer: LoadObserver = {
     onPhase: (name, measured) => {
-      if (measured) cacheFigures.open();
+      if (measured) void cacheFigures.open();
       // The window opens with the measured phase and closes with whatever follows it.
       if (measured || (marks.length === 1 && name !== "warm-up")) marks.push(mark());
       clearInterval(sampler);

@@ -126,7 +126,9 @@ export function repeatShare(
 /**
  * The spec whose N requests repeat `target` of their pairs (as nearly as a
  * whole number of queries allows): Q by bisection, the share falling as Q
- * grows. Q is at least 1 and at most N·D.
+ * grows. Q is at least 1 and at most N·D; a target out of that range's
+ * reach gets the nearer end (with s near 1, even N·D queries repeat the
+ * head query's pairs, so a low target has a floor).
  */
 export function sizeForRepeatShare(
   target: number,
