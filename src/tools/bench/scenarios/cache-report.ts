@@ -36,8 +36,8 @@ export interface Replay {
   readonly offered: RepeatShare;
   /** Pairs the simulator scored while the replay ran (nv_inference_count). */
   readonly backendItems: number;
-  /** The gateway's peak RSS (VmHWM), MB, when it stopped; undefined without /proc. */
-  peakRssMb?: number | undefined;
+  /** The gateway's peak RSS (VmHWM) at the end of the replay, MB; undefined without /proc. */
+  readonly peakRssMb: number | undefined;
 }
 
 /** What one round measured. */
@@ -50,11 +50,14 @@ export interface CacheRound {
   readonly cached: RoundFigures;
   /** The same requests' documents as ModelInfer calls straight to the simulator. */
   readonly direct: RoundFigures;
+  /** The cache-on gateway's peak RSS after the cached requests too, MB. */
+  readonly endPeakRssMb: number | undefined;
 }
 
 const MiB = 2 ** 20;
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const mb0 = (x: number | undefined) => (x === undefined ? "n/a" : x.toFixed(0));
 const mb = (x: number | undefined) => (x === undefined ? "n/a" : `${x.toFixed(1)} MB`);
 
 function medianOr(values: readonly (number | undefined)[]): number | undefined {
@@ -208,6 +211,11 @@ export function cacheReport(
       "Hit ratio = hits ÷ (hits + misses) of the memory tier, from the gateway's /metrics " +
         "(relevance_gateway_cache_hits_total, _misses_total). A repeat whose first offer was still queued or in " +
         "flight is coalesced into that item: neither a hit nor a miss, and no backend item either.",
+      `Peak RSS at the end of each replay, MB, with / without the cache: ${rounds
+        .map((r) => `${mb0(r.on.peakRssMb)} / ${mb0(r.off.peakRssMb)}`)
+        .join(", ")}; the cache-on gateway's after its cached requests too: ${rounds
+        .map((r) => mb0(r.endPeakRssMb))
+        .join(", ")}.`,
       `At the end of the replay the cache held ${mb(heldBytes / MiB)} in ${fmt(entries)} entries, ` +
         `${pct(heldBytes / plan.maxBytes)} of maxBytes; ${fmt(evictions)} evicted.`,
       ...(ctx.quick ? ["Quick run: one short round; the figures are indicative only."] : []),

@@ -106,10 +106,7 @@ async function measureGateway(
       requests,
       `cache · replay, ${name} · ${roundLabel}`,
     );
-    if (!on) {
-      replay.peakRssMb = peakRssMb(gateway);
-      return { kind: "off", replay };
-    }
+    if (!on) return { kind: "off", replay };
     const counters = await scrapeCacheCounters(gateway.adminUrl);
     // The requests the replay sent are the ones the cache holds: the latency phase sends them again.
     const workload = { ...plan.spec, requests: Math.min(replay.sent, plan.payloadRequests) };
@@ -119,8 +116,8 @@ async function measureGateway(
     const cached = at.round % 2 === 1 ? await cachedRun() : undefined;
     const direct = await directRun();
     const cachedAfter = cached ?? (await cachedRun());
-    replay.peakRssMb = peakRssMb(gateway);
-    return { kind: "on", result: { on: replay, counters, cached: cachedAfter, direct } };
+    const endPeakRssMb = peakRssMb(gateway);
+    return { kind: "on", result: { on: replay, counters, cached: cachedAfter, direct, endPeakRssMb } };
   } finally {
     await gateway.stop();
   }
@@ -166,7 +163,9 @@ async function replayThrough(
   // The open loop has settled every request it sent: the simulator's count is complete.
   const backendItems = (await simItems(sim)) - before;
   const sent = figures.requests + figures.errors;
-  return { figures, sent, offered: repeatShare(requests, CANDIDATES, sent), backendItems };
+  // Judged here, after the same work for both gateways (the cache-on one has more to do afterwards).
+  const peak = peakRssMb(gateway);
+  return { figures, sent, offered: repeatShare(requests, CANDIDATES, sent), backendItems, peakRssMb: peak };
 }
 
 function cachedRequests(
