@@ -23,6 +23,8 @@ export type WorkloadSpec =
       readonly priority?: number | undefined;
       /** The requests of this Zipf workload, in order, instead of the pool (docsPerRequest must match). */
       readonly zipf?: ZipfWorkloadSpec | undefined;
+      /** `cache_policy`: 0 (use, the default) or CACHE_POLICY_BYPASS (1), which leaves the cache alone. */
+      readonly cachePolicy?: number | undefined;
     }
   | {
       readonly kind: "model-infer";
@@ -148,8 +150,13 @@ export function buildPayloads(spec: WorkloadSpec): Payload[] {
       ? scoreRequests(spec.docsPerRequest, spec.seed, priority)
       : zipfScoreRequests(spec.zipf, priority);
   switch (spec.kind) {
-    case "score":
-      return requests.map((r) => ({ body: encodeScoreRequest(r), items: r.documents.length }));
+    case "score": {
+      const cachePolicy = spec.cachePolicy ?? 0;
+      return requests.map((r) => ({
+        body: encodeScoreRequest(cachePolicy === 0 ? r : { ...r, cachePolicy }),
+        items: r.documents.length,
+      }));
+    }
     case "model-infer": {
       const text = createModelText(defaultModelTextOptions);
       return requests.map((r) => {

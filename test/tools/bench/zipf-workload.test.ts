@@ -1,4 +1,5 @@
 import t from "tap";
+import { decodeScoreRequest } from "../../../src/codec/index.js";
 import { createModelText, defaultModelTextOptions } from "../../../src/model-text/index.js";
 import { buildPayloads, zipfScoreRequests } from "../../../src/tools/bench/payloads.js";
 import {
@@ -218,4 +219,10 @@ t.test("the Score requests repeat exactly the workload's pairs, as model text", 
   t.equal(score.length, 200);
   t.equal(infer.length, 200);
   t.ok(score.every((p) => p.items === 16) && infer.every((p) => p.items === 16));
+  t.equal(decodeScoreRequest(score[0]!.body).cachePolicy, 0, "the cache is used by default");
+  const bypass = buildPayloads({ kind: "score", docsPerRequest: 16, seed: 42, cachePolicy: 1 });
+  t.ok(
+    bypass.every((p) => decodeScoreRequest(p.body).cachePolicy === 1),
+    "CACHE_POLICY_BYPASS on every request when asked",
+  );
 });

@@ -22,8 +22,19 @@ export const REPLAY_RATE_PER_S = 150;
 export const REPLAY_WINDOWS = 1.5;
 /** Cached requests and the direct ModelInfer calls: light load, so that neither side queues. */
 export const LATENCY_RATE_PER_S = 50;
-/** As the batching scenario's gateway (one simulator instance, batches of up to 256). */
-export const BATCHING: BatchingSpec = { maxBatchSize: 256, maxQueueDelayMs: 2, maxConcurrentBatches: 2 };
+/**
+ * As the batching scenario's gateway (one simulator instance, batches of up to 256), with the
+ * default queue bound: a gateway starved of CPU by other work on the machine falls behind for a
+ * moment, and the replay is a count of work that must not be shed.
+ */
+export const BATCHING: BatchingSpec = {
+  maxBatchSize: 256,
+  maxQueueDelayMs: 2,
+  maxConcurrentBatches: 2,
+  maxQueueItems: 32_768,
+};
+/** `CACHE_POLICY_BYPASS`: the warm-up before a replay neither reads nor fills the cache. */
+export const BYPASS = 1;
 /** Headroom of `maxBytes` over the planned distinct pairs: a replay that sends a little more still fits. */
 const HEADROOM = 1.25;
 const MiB = 2 ** 20;

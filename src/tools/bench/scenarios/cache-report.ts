@@ -124,6 +124,13 @@ export function cacheReport(
 
   // 1. Backend items.
   const fall = median(rounds.map((r) => itemsFallPercent(r.on.backendItems, r.off.backendItems)));
+  const failedOff = offs.reduce((n, r) => n + r.figures.errors, 0);
+  const failedOn = ons.reduce((n, r) => n + r.figures.errors, 0);
+  const failed =
+    failedOff + failedOn === 0
+      ? ""
+      : `; ${fmt(failedOff)} replayed requests failed without the cache and ${fmt(failedOn)} with it: ` +
+        "the two counts are not of the same work";
   const itemsWith = median(ons.map((r) => r.backendItems));
   const itemsWithout = median(offs.map((r) => r.backendItems));
   // 2. Latency of wholly cached requests.
@@ -173,7 +180,7 @@ export function cacheReport(
         unit: "%",
         detail:
           `${fmt(itemsWith)} vs ${fmt(itemsWithout)} items scored; ${fmt(pairs)} pairs offered, ${fmt(distinct)} ` +
-          `distinct: ${pct(repeat)} repeated; hit ratio ${pct(ratio)}, ${fmt(coalesced)} pairs coalesced${overRounds}`,
+          `distinct: ${pct(repeat)} repeated; hit ratio ${pct(ratio)}, ${fmt(coalesced)} pairs coalesced${overRounds}${failed}`,
       }),
       g({
         id: "cache-latency",
