@@ -8,7 +8,13 @@ import { createLogger } from "../observability/logger.js";
 import { describePoint } from "../tools/tune/chart.js";
 import { backendBatchCap, planSweep, type TuneGrid } from "../tools/tune/grid.js";
 import { recommend } from "../tools/tune/recommend.js";
-import { formatRecommendation, formatTable, progressLine, type TuneReport } from "../tools/tune/report.js";
+import {
+  formatCacheNote,
+  formatRecommendation,
+  formatTable,
+  progressLine,
+  type TuneReport,
+} from "../tools/tune/report.js";
 import { runSweep } from "../tools/tune/sweep.js";
 import { writeTuneOutputs } from "../tools/tune/write-outputs.js";
 import { systemClock } from "../util/clock.js";
@@ -222,6 +228,7 @@ export async function tune(flags: TuneFlags, io: TuneIo = processIo): Promise<vo
       maxConcurrentBatches: cfg.batching.maxConcurrentBatches,
       configuredMode: cfg.batching.mode,
       configuredPreferredBatchSizes: cfg.batching.preferredBatchSizes,
+      configuredCacheMaxBytes: cfg.cache.maxBytes,
       points: sweep.points,
       recommendation: recommend(sweep.points, opts),
       interrupted: sweep.interrupted,
@@ -229,6 +236,7 @@ export async function tune(flags: TuneFlags, io: TuneIo = processIo): Promise<vo
     const out = flags.out;
     io.stdout(formatTable(report));
     io.stdout(`\n${formatRecommendation(report)}`);
+    io.stdout(`\n${formatCacheNote(report)}`);
     if (sweep.interrupted)
       io.stdout(`(interrupted: ${sweep.points.length} of ${plan.points.length} points measured)\n`);
     const paths = await writeOutputs(out, report);

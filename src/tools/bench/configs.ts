@@ -18,6 +18,8 @@ export interface GatewaySpec {
   /** A vLLM simulator's URL; with `shadowPercent`, the share of student traffic mirrored to it. */
   readonly teacher?: string | undefined;
   readonly shadowPercent?: number | undefined;
+  /** The student's score cache; absent, the default (off). */
+  readonly cache?: { readonly maxBytes: number; readonly ttlMs: number } | undefined;
 }
 
 /** A client identified by its API key, with its fair-share weight. */
@@ -42,6 +44,7 @@ export function gatewayConfig(spec: GatewaySpec): object {
         endpoints: [spec.student],
         model: "relevance_student",
         ...(spec.batching === undefined ? {} : { batching: { maxQueueItems: 4096, ...spec.batching } }),
+        ...(spec.cache === undefined ? {} : { cache: spec.cache }),
       },
       ...(spec.teacher === undefined
         ? {}
@@ -68,4 +71,13 @@ export function gatewayConfig(spec: GatewaySpec): object {
     // As in production: info. Nothing is logged per successful request; "listening" tells the bench the ports.
     logging: { level: "info" },
   };
+}
+
+/** Whether a gateway config turns any backend's score cache on (`backends.<name>.cache.maxBytes` > 0). */
+export function cacheConfigured(config: object): boolean {
+  const backends = (config as { backends?: Record<string, { cache?: { maxBytes?: unknown } }> }).backends;
+  return Object.values(backends ?? {}).some((b) => {
+    const maxBytes = b?.cache?.maxBytes;
+    return typeof maxBytes === "number" && maxBytes > 0;
+  });
 }

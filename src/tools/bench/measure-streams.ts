@@ -5,14 +5,18 @@
  */
 import { decodeScoreResponse } from "../../codec/index.js";
 import type { BenchContext } from "./context.js";
+import { cacheWindow, type GatewayUnderTest } from "./gateway-cache.js";
 import type { StreamResult, StreamsLoadJob } from "./load-streams.js";
 import type { Watched } from "./measure.js";
 import { coresUsed, type ProcessSample, sampleProcess } from "./proc-stats.js";
+import type { CacheFigures } from "./results.js";
 
 export interface StreamsRound {
   readonly streams: readonly StreamResult[];
   /** Cores used by each watched process during the window. */
   readonly cores: Readonly<Record<string, number>>;
+  /** The gateway's score cache over the window (all clients together). */
+  readonly cache?: CacheFigures | undefined;
 }
 
 interface Mark {
@@ -25,6 +29,7 @@ export async function measureStreams(
   label: string,
   job: StreamsLoadJob,
   watch: readonly Watched[],
+  gateway?: GatewayUnderTest,
 ): Promise<StreamsRound> {
   const marks: Mark[] = [];
   const mark = (): Mark => ({
@@ -32,9 +37,11 @@ export async function measureStreams(
     samples: new Map(watch.map((w) => [w.name, sampleProcess(w.pid)])),
   });
   let problem: string | undefined;
+  const cacheFigures = cacheWindow(gateway);
   const sizes = new Set(job.streams.map((s) => s.workload.docsPerRequest));
   const streams = await ctx.load.streams(job, {
     onPhase: (name, measured) => {
+      if (measured) void cacheFigures.open();
       if (measured || (marks.length === 1 && name === "end")) marks.push(mark());
     },
     onTick: (t) =>
@@ -52,6 +59,7 @@ export async function measureStreams(
     },
   });
   if (problem) throw new Error(`${label}: unexpected answer: ${problem}`);
+  const cache = await cacheFigures.close();
   const [from, to] = marks;
   const cores: Record<string, number> = {};
   if (from && to) {
@@ -61,5 +69,5 @@ export async function measureStreams(
       if (a && b) cores[w.name] = coresUsed(a, b, to.atMs - from.atMs);
     }
   }
-  return { streams, cores };
+  return { streams, cores, cache };
 }

@@ -1,5 +1,6 @@
 import { decodeModelInferResponse, decodeScoreResponse } from "../../codec/index.js";
 import type { BenchContext } from "./context.js";
+import { cacheWindow, type GatewayUnderTest } from "./gateway-cache.js";
 import type { ClosedLoadJob, LoadTick, OpenLoadJob } from "./load-jobs.js";
 import type { LoadObserver } from "./load-runner.js";
 import type { LoadPhase } from "./open-loop.js";
@@ -22,6 +23,8 @@ export interface RoundSpec {
   readonly watch: readonly Watched[];
   /** The Triton simulator's /metrics, for the mean batch size it executed in the window. */
   readonly simMetricsUrl?: string | undefined;
+  /** The gateway measured, for its cache's hit ratio (from its /metrics) over the window and its tail. */
+  readonly gateway?: GatewayUnderTest | undefined;
   /** Called every `everyMs` while the window is open, and once as it opens (the memory soak samples RSS). */
   readonly during?: { readonly everyMs: number; readonly fn: (elapsedMs: number) => void } | undefined;
 }
@@ -35,7 +38,7 @@ interface WindowMark {
   readonly batches: Promise<{ items: number; calls: number } | undefined>;
 }
 
-type JobFigures = Omit<RoundFigures, "cores" | "meanBatch">;
+type JobFigures = Omit<RoundFigures, "cores" | "meanBatch" | "cache">;
 
 /** Open-loop phases: an unmeasured warm-up, the measured window, and a marker for its end. */
 export function openPhases(
@@ -68,8 +71,10 @@ export async function measureRound(ctx: BenchContext, spec: RoundSpec): Promise<
   });
   let problem: string | undefined;
   let sampler: NodeJS.Timeout | undefined;
+  const cacheFigures = cacheWindow(spec.gateway);
   const observer: LoadObserver = {
     onPhase: (name, measured) => {
+      if (measured) void cacheFigures.open();
       // The window opens with the measured phase and closes with whatever follows it.
       if (measured || (marks.length === 1 && name !== "warm-up")) marks.push(mark());
       clearInterval(sampler);
@@ -93,9 +98,11 @@ export async function measureRound(ctx: BenchContext, spec: RoundSpec): Promise<
     clearInterval(sampler);
   }
   if (problem) throw new Error(`${spec.label}: unexpected answer: ${problem}`);
+  // After the job: the answers still outstanding when the window closed are counted too.
+  const cache = await cacheFigures.close();
 
   const [from, to] = marks;
-  if (!from || !to) return { ...figures, cores: {} };
+  if (!from || !to) return { ...figures, cores: {}, cache };
   const elapsedMs = to.atMs - from.atMs;
   const cores: Record<string, number> = {};
   for (const w of spec.watch) {
@@ -108,7 +115,7 @@ export async function measureRound(ctx: BenchContext, spec: RoundSpec): Promise<
   const [b0, b1] = await Promise.all([from.batches, to.batches]);
   const meanBatch =
     b0 && b1 && b1.calls > b0.calls ? (b1.items - b0.items) / (b1.calls - b0.calls) : undefined;
-  return { ...figures, cores, meanBatch };
+  return { ...figures, cores, meanBatch, cache };
 }
 
 async function runJob(ctx: BenchContext, spec: RoundSpec, observer: LoadObserver): Promise<JobFigures> {

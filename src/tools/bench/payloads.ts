@@ -8,6 +8,7 @@ import {
 import { createModelText, defaultModelTextOptions } from "../../model-text/index.js";
 import { mulberry32 } from "../common/rng.js";
 import type { Payload } from "./load-client.js";
+import { type ZipfWorkloadSpec, zipfRequests } from "./zipf-workload.js";
 
 export const SCORE_PATH = "/relevance.v1.RelevanceService/Score";
 export const MODEL_INFER_PATH = "/inference.GRPCInferenceService/ModelInfer";
@@ -20,6 +21,10 @@ export type WorkloadSpec =
       readonly seed: number;
       /** PRIORITY_INTERACTIVE (1, the default), PRIORITY_BULK (2) or PRIORITY_BACKGROUND (3). */
       readonly priority?: number | undefined;
+      /** The requests of this Zipf workload, in order, instead of the pool (docsPerRequest must match). */
+      readonly zipf?: ZipfWorkloadSpec | undefined;
+      /** `cache_policy`: 0 (use, the default) or CACHE_POLICY_BYPASS (1), which leaves the cache alone. */
+      readonly cachePolicy?: number | undefined;
     }
   | {
       readonly kind: "model-infer";
@@ -27,6 +32,7 @@ export type WorkloadSpec =
       readonly seed: number;
       /** Triton model name; the simulator's default is relevance_student. */
       readonly model: string;
+      readonly zipf?: ZipfWorkloadSpec | undefined;
     };
 
 export function workloadPath(spec: WorkloadSpec): string {
@@ -97,16 +103,60 @@ export function scoreRequests(docsPerRequest: number, seed: number, priority = 1
 }
 
 /**
+ * The Score requests of a Zipf workload (zipf-workload.ts), in its order:
+ * query q's text and the document of its candidate c are the same wherever
+ * the pair comes back, and differ from every other pair's, so the gateway
+ * sees exactly the workload's repeats.
+ */
+export function zipfScoreRequests(spec: ZipfWorkloadSpec, priority = 1): ScoreRequestMessage[] {
+  return zipfRequests(spec).map((r, i) => ({
+    requestId: `bench-zipf-${spec.seed}-${i}`,
+    query: { text: `${QUERIES[r.query % QUERIES.length]!} ${r.query + 1}`, locale: "en-US" },
+    documents: r.candidates.map((c) => candidateDocument(r.query, c, spec.seed)),
+    routingKey: `user-${i % POOL_REQUESTS}`,
+    experiment: "",
+    priority,
+    modelPreference: 0,
+  }));
+}
+
+/** Candidate `c` of query `q`: shaped like benchDocuments' documents, numbered so no two of a query are alike. */
+function candidateDocument(q: number, c: number, seed: number): DocumentMessage {
+  const random = mulberry32((seed ^ Math.imul(q + 1, 0x9e3779b1) ^ Math.imul(c + 1, 0x85ebca6b)) >>> 0);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const thing = pick(THINGS);
+  return {
+    id: `q${q}-c${c}`,
+    title: `${thing} no. ${c + 1}`,
+    description: random() < 0.2 ? "" : `${thing}. ${FILLER.repeat(1 + Math.floor(random() * 3))}`.trim(),
+    imageCaption: random() < 0.5 ? `a photo of ${thing} on a table` : "",
+    boardTitles: [pick(BOARDS), pick(BOARDS)],
+    engagedQueries: random() < 0.6 ? [pick(QUERIES), pick(QUERIES)] : [],
+    linkText: "",
+    locale: "en-US",
+  };
+}
+
+/**
  * The request bodies for a workload, encoded once: Score messages, or the
  * ModelInfer messages the gateway would send to Triton for the same
  * requests (its default model text, BYTES [n,1] QUERY and DOCUMENT in
  * raw_input_contents, LOGITS asked for).
  */
 export function buildPayloads(spec: WorkloadSpec): Payload[] {
-  const requests = scoreRequests(spec.docsPerRequest, spec.seed, spec.kind === "score" ? spec.priority : 1);
+  const priority = spec.kind === "score" ? spec.priority : 1;
+  const requests =
+    spec.zipf === undefined
+      ? scoreRequests(spec.docsPerRequest, spec.seed, priority)
+      : zipfScoreRequests(spec.zipf, priority);
   switch (spec.kind) {
-    case "score":
-      return requests.map((r) => ({ body: encodeScoreRequest(r), items: r.documents.length }));
+    case "score": {
+      const cachePolicy = spec.cachePolicy ?? 0;
+      return requests.map((r) => ({
+        body: encodeScoreRequest(cachePolicy === 0 ? r : { ...r, cachePolicy }),
+        items: r.documents.length,
+      }));
+    }
     case "model-infer": {
       const text = createModelText(defaultModelTextOptions);
       return requests.map((r) => {

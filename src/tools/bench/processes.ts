@@ -9,6 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { cacheConfigured } from "./configs.js";
 import { nodeArgsFor, siblingModule } from "./module-url.js";
 
 const CLI = siblingModule(import.meta.url, "../../cli/main.js");
@@ -143,6 +144,8 @@ export async function startVllmSim(name: string, flags: readonly string[]): Prom
 export interface GatewayProcess extends ChildServer {
   readonly target: string;
   readonly adminUrl: string;
+  /** Its config turns a backend's score cache on. */
+  readonly cacheOn: boolean;
 }
 
 /** Where bench gateways write temporary config files; removed by `cleanUp`. */
@@ -179,7 +182,12 @@ export async function startGateway(
     ready: /"grpc":"(127\.0\.0\.1:\d+)".*?"admin":"(127\.0\.0\.1:\d+)"/,
     nodeFlags,
   });
-  const gateway = { ...server, target: server.match[1]!, adminUrl: `http://${server.match[2]!}` };
+  const gateway = {
+    ...server,
+    target: server.match[1]!,
+    adminUrl: `http://${server.match[2]!}`,
+    cacheOn: cacheConfigured(config),
+  };
   try {
     await waitUntil(async () => (await fetch(`${gateway.adminUrl}/readyz`)).ok, 15_000);
   } catch (err) {

@@ -1,4 +1,4 @@
-import type { BenchReport, Comparator, Goal, Measurement, ScenarioResult } from "./results.js";
+import type { BenchReport, CacheFigures, Comparator, Goal, Measurement, ScenarioResult } from "./results.js";
 
 const COMPARATOR_TEXT: Record<Comparator, string> = { "<=": "≤", ">=": "≥", "<": "<" };
 
@@ -67,9 +67,17 @@ function coresText(m: Measurement): string {
   return entries.length === 0 ? "n/a" : entries.map(([p, c]) => `${p} ${c.toFixed(2)}`).join(", ");
 }
 
+/** A gateway's cache in a row: "cache off", the hit ratio ("61.2%"), "n/a" when nothing was looked up, "" with no gateway. */
+export function cacheText(c: CacheFigures | undefined): string {
+  if (c === undefined) return "";
+  if (c.kind === "off") return "cache off";
+  return c.hitRatio === null ? "n/a" : `${(100 * c.hitRatio).toFixed(1)}%`;
+}
+
 /** The figures of every configuration of a scenario (medians over rounds). */
 export function measurementsTable(s: ScenarioResult): string[] {
   const extras = [...new Set(s.measurements.flatMap((m) => Object.keys(m.extra ?? {})))];
+  const withCache = s.measurements.some((m) => m.median.cache !== undefined);
   const header = [
     "configuration",
     "req/s",
@@ -81,6 +89,7 @@ export function measurementsTable(s: ScenarioResult): string[] {
     "mean batch",
     "CPU, cores",
     "peak RSS MB",
+    ...(withCache ? ["cache hit ratio"] : []),
     ...extras,
   ];
   const rows = s.measurements.map((m) => [
@@ -94,6 +103,7 @@ export function measurementsTable(s: ScenarioResult): string[] {
     m.median.meanBatch === undefined ? "" : m.median.meanBatch.toFixed(1),
     coresText(m),
     m.peakRssMb === undefined ? "" : m.peakRssMb.toFixed(0),
+    ...(withCache ? [cacheText(m.median.cache)] : []),
     ...extras.map((k) => (m.extra?.[k] === undefined ? "" : thousands(m.extra[k]))),
   ]);
   return table(header, rows);

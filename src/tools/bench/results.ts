@@ -4,7 +4,15 @@
  * Written as bench.json; report.ts renders it as Markdown, chart.ts as SVG.
  */
 
-export const SCENARIO_IDS = ["overhead", "batching", "cpu-ceiling", "shadow", "fairness", "memory"] as const;
+export const SCENARIO_IDS = [
+  "overhead",
+  "batching",
+  "cpu-ceiling",
+  "shadow",
+  "fairness",
+  "cache",
+  "memory",
+] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 /** One configuration measured once. */
@@ -25,6 +33,28 @@ export interface RoundFigures {
   readonly cores: Readonly<Record<string, number>>;
   /** Mean pairs per ModelInfer call the simulator executed in the window, when there is one. */
   readonly meanBatch?: number | undefined;
+  /** The gateway's score cache over the window, when a gateway was measured. */
+  readonly cache?: CacheFigures | undefined;
+}
+
+/**
+ * A gateway's score cache over a window, from its /metrics: off, or the
+ * in-process tier's hits and misses (pairs) and the pairs coalesced into
+ * another's backend item. hitRatio = hits ÷ (hits + misses), null when
+ * nothing was looked up.
+ */
+export type CacheFigures =
+  | { readonly kind: "off" }
+  | {
+      readonly kind: "on";
+      readonly hits: number;
+      readonly misses: number;
+      readonly coalesced: number;
+      readonly hitRatio: number | null;
+    };
+
+export function hitRatio(hits: number, misses: number): number | null {
+  return hits + misses > 0 ? hits / (hits + misses) : null;
 }
 
 /** A configuration over all rounds: the figures of each round and their medians. */
@@ -121,6 +151,7 @@ export function medianRound(rounds: readonly RoundFigures[]): RoundFigures {
   const processes = [...new Set(rounds.flatMap((r) => Object.keys(r.cores)))];
   const errorNames = [...new Set(rounds.flatMap((r) => Object.keys(r.errorCounts)))];
   const batches = rounds.map((r) => r.meanBatch).filter((b): b is number => b !== undefined);
+  const cache = medianCache(rounds);
   return {
     requests: m((r) => r.requests),
     items: m((r) => r.items),
@@ -137,6 +168,22 @@ export function medianRound(rounds: readonly RoundFigures[]): RoundFigures {
     ),
     cores: Object.fromEntries(processes.map((p) => [p, median(rounds.map((r) => r.cores[p] ?? 0))])),
     meanBatch: batches.length > 0 ? median(batches) : undefined,
+    ...(cache === undefined ? {} : { cache }),
+  };
+}
+
+/** Off when every round's cache was off; the medians of the rounds that had it on otherwise. */
+function medianCache(rounds: readonly RoundFigures[]): CacheFigures | undefined {
+  const known = rounds.map((r) => r.cache).filter((c): c is CacheFigures => c !== undefined);
+  const on = known.filter((c) => c.kind === "on");
+  if (on.length === 0) return known.length > 0 ? { kind: "off" } : undefined;
+  const ratios = on.map((c) => c.hitRatio).filter((x): x is number => x !== null);
+  return {
+    kind: "on",
+    hits: median(on.map((c) => c.hits)),
+    misses: median(on.map((c) => c.misses)),
+    coalesced: median(on.map((c) => c.coalesced)),
+    hitRatio: ratios.length > 0 ? median(ratios) : null,
   };
 }
 

@@ -18,6 +18,7 @@ import { Scratch, stopAllServers } from "./processes.js";
 import { goalsText, toMarkdown } from "./report.js";
 import type { BenchReport, MachineInfo, ScenarioId, ScenarioResult } from "./results.js";
 import { batchingScenario } from "./scenarios/batching.js";
+import { cacheScenario } from "./scenarios/cache.js";
 import { cpuCeilingScenario } from "./scenarios/cpu-ceiling.js";
 import { fairnessScenario } from "./scenarios/fairness.js";
 import { memoryScenario } from "./scenarios/memory.js";
@@ -30,6 +31,7 @@ const SCENARIOS: Record<ScenarioId, (ctx: BenchContext) => Promise<ScenarioResul
   "cpu-ceiling": cpuCeilingScenario,
   shadow: shadowScenario,
   fairness: fairnessScenario,
+  cache: cacheScenario,
   // Last: it judges peak RSS over every saturated gateway of the run.
   memory: memoryScenario,
 };

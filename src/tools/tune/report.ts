@@ -22,6 +22,8 @@ export interface TuneReport {
   readonly configuredMode: string;
   /** The configured `batching.preferredBatchSizes`; tune measures without them. */
   readonly configuredPreferredBatchSizes: readonly number[];
+  /** The configured `cache.maxBytes` (0: off); tune measures the batcher without the cache either way. */
+  readonly configuredCacheMaxBytes: number;
   readonly points: readonly PointResult[];
   readonly recommendation: Recommendation;
   /** The sweep was stopped before every point ran. */
@@ -185,6 +187,20 @@ export function formatRecommendation(report: TuneReport): string {
     ...extra,
     "",
   ].join("\n");
+}
+
+/**
+ * The cache line: tune drives the batcher directly, so its figures never
+ * include the score cache, whose hits would not reach the batcher anyway.
+ */
+export function formatCacheNote(report: TuneReport): string {
+  const bytes = report.configuredCacheMaxBytes;
+  if (bytes === 0) return `Cache: off (backends.${report.backend}.cache.maxBytes is 0).\n`;
+  const size = bytes % 2 ** 20 === 0 ? `${bytes / 2 ** 20} MiB` : `${thousands(bytes)} bytes`;
+  return (
+    `Cache: off in the sweep, which drives the batcher directly. The config's cache (maxBytes ${size}) ` +
+    "answers repeated pairs before the batcher, which then sees only the misses.\n"
+  );
 }
 
 /** A config name as a YAML key: plain when it is safe, JSON-quoted (valid YAML) otherwise. */

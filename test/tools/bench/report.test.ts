@@ -1,6 +1,7 @@
 import t from "tap";
 import { goalsSvg, headroom } from "../../../src/tools/bench/chart.js";
 import {
+  cacheText,
   formatTarget,
   formatValue,
   goalsTable,
@@ -186,6 +187,47 @@ t.test("every measurements row has a cell per column", (t) => {
   );
   const batching = measurementsTable(report.scenarios[1]!);
   t.match(batching[2], /\| 250\.4 \|.*\| 123 \|$/, "mean batch and peak RSS when known");
+  t.end();
+});
+
+t.test("a gateway's cache: off, or the median hit ratio over rounds, in a column of its own", (t) => {
+  const on = (hits: number, misses: number) =>
+    round({ cache: { kind: "on", hits, misses, coalesced: 1, hitRatio: hits / (hits + misses) } });
+  // Hit ratios 0.6, 0.5, 0.7 (hits ÷ (hits + misses)) → 0.6; hits 60, 40, 70 → 60.
+  const m = medianRound([on(60, 40), on(40, 40), on(70, 30)]);
+  t.same(m.cache, { kind: "on", hits: 60, misses: 40, coalesced: 1, hitRatio: 0.6 });
+  t.same(medianRound([round({ cache: { kind: "off" } }), round({ cache: { kind: "off" } })]).cache, {
+    kind: "off",
+  });
+  t.equal(medianRound([round(), round()]).cache, undefined, "no gateway measured: no cache figure");
+  t.equal(cacheText({ kind: "off" }), "cache off");
+  t.equal(cacheText({ kind: "on", hits: 1, misses: 2, coalesced: 0, hitRatio: 1 / 3 }), "33.3%");
+  t.equal(cacheText({ kind: "on", hits: 0, misses: 0, coalesced: 0, hitRatio: null }), "n/a");
+  t.equal(cacheText(undefined), "");
+
+  const rows = measurementsTable({
+    id: "cache",
+    title: "Score cache",
+    setup: "",
+    measurements: [
+      measurement("cache off", [round({ cache: { kind: "off" } })]),
+      measurement("cache on", [on(3, 1)]),
+      measurement("direct", [round()]),
+    ],
+    goals: [],
+    notes: [],
+  });
+  const header = cells(rows[0]!);
+  const column = header.indexOf("cache hit ratio");
+  t.ok(column > 0, "a cache hit ratio column");
+  t.same(
+    rows.slice(2).map((r) => cells(r)[column]),
+    ["cache off", "75.0%", ""],
+  );
+  t.notOk(
+    measurementsTable(report.scenarios[0]!)[0]!.includes("cache"),
+    "no column where no round has a cache figure",
+  );
   t.end();
 });
 

@@ -98,6 +98,8 @@ t.test("tune against the simulator: progress, table, recommendation, CSV, SVG an
     /backends:\n {2}student:\n {4}batching:\n {6}maxBatchSize: \d+\n {6}maxQueueDelayMs: 1\n/,
   );
 
+  t.match(r.stdout, /^Cache: off \(backends\.student\.cache\.maxBytes is 0\)\.$/m, "the cache line");
+
   const csv = readFileSync(join(out, "tune.csv"), "utf8").trimEnd().split("\n");
   t.equal(csv.length, 7, "header and six rows");
   t.match(csv[0], /^max_batch_size,max_queue_delay_ms,concurrency,/);
@@ -112,6 +114,7 @@ t.test("tune against the simulator: progress, table, recommendation, CSV, SVG an
   t.same(json.cappedBatchSizes, [128]);
   t.equal(json.points.length, 6);
   t.equal(json.recommendation.kind, "within-target");
+  t.equal(json.configuredCacheMaxBytes, 0);
 
   const svgPath = join(out, "tune.svg");
   t.ok(existsSync(svgPath));

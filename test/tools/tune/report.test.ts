@@ -2,6 +2,7 @@ import t from "tap";
 import { parse as parseYaml } from "yaml";
 import { recommend } from "../../../src/tools/tune/recommend.js";
 import {
+  formatCacheNote,
   formatRecommendation,
   formatTable,
   progressLine,
@@ -26,6 +27,7 @@ function report(points: PointResult[], p99TargetMs = 50): TuneReport {
     maxConcurrentBatches: 2,
     configuredMode: "static",
     configuredPreferredBatchSizes: [],
+    configuredCacheMaxBytes: 0,
     points,
     recommendation: recommend(points, { p99TargetMs, tolerancePercent: 3 }),
     interrupted: false,
@@ -142,4 +144,15 @@ t.test("no setting meets the target: says so and names the lowest p99", async (t
   t.notMatch(text, /backends:/, "no snippet without a recommendation");
   const allFailed = formatRecommendation(report([points[3]!]));
   t.match(allFailed, /every point failed or answered nothing/);
+});
+
+t.test("the cache line: off, and why the sweep leaves a configured cache out", async (t) => {
+  const r = report(points);
+  t.equal(formatCacheNote(r), "Cache: off (backends.student.cache.maxBytes is 0).\n");
+  t.equal(
+    formatCacheNote({ ...r, configuredCacheMaxBytes: 64 * 2 ** 20 }),
+    "Cache: off in the sweep, which drives the batcher directly. The config's cache (maxBytes 64 MiB) " +
+      "answers repeated pairs before the batcher, which then sees only the misses.\n",
+  );
+  t.match(formatCacheNote({ ...r, configuredCacheMaxBytes: 100_000 }), /maxBytes 100,000 bytes/);
 });

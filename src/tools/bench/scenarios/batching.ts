@@ -86,6 +86,7 @@ export async function batchingScenario(ctx: BenchContext): Promise<ScenarioResul
         spec: {
           job: job(on.target),
           watch: [{ name: "gateway", pid: on.pid }, watchSim],
+          gateway: on,
           simMetricsUrl: sim.metricsUrl,
         },
       },
@@ -94,6 +95,7 @@ export async function batchingScenario(ctx: BenchContext): Promise<ScenarioResul
         spec: {
           job: job(off.target),
           watch: [{ name: "gateway", pid: off.pid }, watchSim],
+          gateway: off,
           simMetricsUrl: sim.metricsUrl,
         },
       },

@@ -50,6 +50,7 @@ export async function cpuCeilingScenario(ctx: BenchContext): Promise<ScenarioRes
             { name: "gateway", pid: gateway.pid },
             { name: "triton-sim", pid: sim.pid },
           ],
+          gateway,
           simMetricsUrl: sim.metricsUrl,
         },
       },

@@ -6,7 +6,7 @@
  */
 import type { StreamResult } from "../load-streams.js";
 import type { TritonSimSpec } from "../processes.js";
-import type { RoundFigures } from "../results.js";
+import type { CacheFigures, RoundFigures } from "../results.js";
 
 /** A queue or admission refusal. */
 export const REFUSED = "RESOURCE_EXHAUSTED";
@@ -58,7 +58,11 @@ export function bulkShareOfRefusals(bulkRefused: number, backgroundRefused: numb
 }
 
 /** The stream's requests in the window as one round's figures (CPU of the processes watched). */
-export function streamFigures(r: StreamResult, cores: Readonly<Record<string, number>>): RoundFigures {
+export function streamFigures(
+  r: StreamResult,
+  cores: Readonly<Record<string, number>>,
+  cache?: CacheFigures,
+): RoundFigures {
   const measuredS = r.measuredMs / 1000;
   return {
     requests: r.answered,
@@ -73,6 +77,7 @@ export function streamFigures(r: StreamResult, cores: Readonly<Record<string, nu
     errors: r.errors,
     errorCounts: r.errorCounts,
     cores,
+    cache,
   };
 }
 

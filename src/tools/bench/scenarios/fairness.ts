@@ -79,6 +79,7 @@ export async function fairnessScenario(ctx: BenchContext): Promise<ScenarioResul
             { name: "gateway", pid: gateway.pid },
             { name: "triton-sim", pid: sim.pid },
           ],
+          gateway,
         );
         ctx.log(`${label}: ${summary(figures)}`);
         results.get(c.name)!.push(figures);
@@ -173,7 +174,7 @@ function report(results: ReadonlyMap<string, readonly StreamsRound[]>): Scenario
         );
         return measurement(
           `${c.name} · ${s.client}`,
-          rs.map((r) => streamFigures(streamOf(r.streams, s.client), r.cores)),
+          rs.map((r) => streamFigures(streamOf(r.streams, s.client), r.cores, r.cache)),
           {
             extra: {
               "offered req/s": median(

@@ -63,6 +63,7 @@ export async function memoryScenario(ctx: BenchContext): Promise<ScenarioResult>
         { name: "triton-sim", pid: sim.pid },
       ],
       simMetricsUrl: sim.metricsUrl,
+      gateway,
       during: {
         everyMs: SAMPLE_EVERY_MS,
         fn: () => {

@@ -52,6 +52,7 @@ export async function overheadScenario(ctx: BenchContext): Promise<ScenarioResul
             ...base,
           },
           watch: [{ name: "gateway", pid: gateway.pid }, watchSim],
+          gateway,
         },
       },
       {

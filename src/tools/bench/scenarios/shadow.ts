@@ -91,6 +91,7 @@ export async function shadowScenario(ctx: BenchContext): Promise<ScenarioResult>
             // The teacher shares the cores here (on a GPU host it would not): its CPU is shown.
             ...(c.percent > 0 ? [{ name: "vllm-sim", pid: c.teacherPid }] : []),
           ],
+          gateway: gateways[i],
         },
       })),
     );
