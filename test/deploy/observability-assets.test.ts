@@ -31,16 +31,6 @@ const METRIC_TOKEN = /relevance_gateway_[a-z0-9_]+/g;
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JS template.
 const DATASOURCE_VARIABLE = "${datasource}";
 const SEVERITIES = ["critical", "warning", "info"];
-/**
- * Metrics the dashboard shows ahead of the code that exports them: the shared score cache tier's
- * (Valkey/Redis, issue 16), whose panels sit in the dashboard's "Score cache" row. A name here is
- * excused only while the gateway does not export it; once the shared tier has landed, the name is
- * checked like any other and should be removed from this list.
- */
-const PENDING_DASHBOARD_METRICS = new Set([
-  "relevance_gateway_cache_shared_requests_total",
-  "relevance_gateway_cache_shared_breaker_open",
-]);
 
 // ───────────────────────── what the gateway exports
 
@@ -314,11 +304,8 @@ t.test("every metric named by the dashboard and the alert rules is exported by t
       ),
     ],
   ];
-  const pending = [...PENDING_DASHBOARD_METRICS].filter((name) => !exported.has(name));
-  if (pending.length > 0) t.comment(`dashboard metrics not exported yet (pending): ${pending.join(", ")}`);
   for (const [source, uses] of sources) {
-    const known = source === "dashboard" ? new Set([...exported, ...pending]) : exported;
-    const missing = missingMetrics(uses, known);
+    const missing = missingMetrics(uses, exported);
     t.same(
       missing,
       [],
