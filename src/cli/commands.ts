@@ -153,10 +153,11 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: "measure the gateway against its performance goals (docs/benchmarks.md)",
     description: "Starts its own simulators and gateways.",
     options: [
-      { flags: "--quick", description: "every scenario briefly (about 2½ minutes in all)" },
+      { flags: "--quick", description: "every scenario briefly (about 3 minutes in all)" },
       {
         flags: "--scenario <list>",
-        description: "overhead, batching, cpu-ceiling, shadow, fairness, cache, memory (repeatable)",
+        description:
+          "overhead, batching, cpu-ceiling, shadow, fairness, cache, cache-shared, memory (repeatable)",
         default: "all",
         repeatable: true,
       },

@@ -231,7 +231,16 @@ t.test("the implementations turn the defaults into the expected settings", async
     waitReadyS: 15,
   });
 
-  const all = ["overhead", "batching", "cpu-ceiling", "shadow", "fairness", "cache", "memory"];
+  const all = [
+    "overhead",
+    "batching",
+    "cpu-ceiling",
+    "shadow",
+    "fairness",
+    "cache",
+    "cache-shared",
+    "memory",
+  ];
   t.same(benchOptions(flagsAs((await parsed(["bench"])).flags)), {
     quick: false,
     scenarios: all,

@@ -19,7 +19,14 @@ export interface GatewaySpec {
   readonly teacher?: string | undefined;
   readonly shadowPercent?: number | undefined;
   /** The student's score cache; absent, the default (off). */
-  readonly cache?: { readonly maxBytes: number; readonly ttlMs: number } | undefined;
+  readonly cache?:
+    | {
+        readonly maxBytes: number;
+        readonly ttlMs: number;
+        /** The shared tier (`cache.shared`): its server's URL and call timeout. */
+        readonly shared?: { readonly url: string; readonly timeoutMs?: number | undefined } | undefined;
+      }
+    | undefined;
 }
 
 /** A client identified by its API key, with its fair-share weight. */

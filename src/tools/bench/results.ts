@@ -11,6 +11,7 @@ export const SCENARIO_IDS = [
   "shadow",
   "fairness",
   "cache",
+  "cache-shared",
   "memory",
 ] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];

@@ -19,6 +19,7 @@ import { goalsText, toMarkdown } from "./report.js";
 import type { BenchReport, MachineInfo, ScenarioId, ScenarioResult } from "./results.js";
 import { batchingScenario } from "./scenarios/batching.js";
 import { cacheScenario } from "./scenarios/cache.js";
+import { cacheSharedScenario } from "./scenarios/cache-shared.js";
 import { cpuCeilingScenario } from "./scenarios/cpu-ceiling.js";
 import { fairnessScenario } from "./scenarios/fairness.js";
 import { memoryScenario } from "./scenarios/memory.js";
@@ -32,6 +33,7 @@ const SCENARIOS: Record<ScenarioId, (ctx: BenchContext) => Promise<ScenarioResul
   shadow: shadowScenario,
   fairness: fairnessScenario,
   cache: cacheScenario,
+  "cache-shared": cacheSharedScenario,
   // Last: it judges peak RSS over every saturated gateway of the run.
   memory: memoryScenario,
 };
