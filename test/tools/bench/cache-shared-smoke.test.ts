@@ -45,7 +45,7 @@ t.test("bench --scenario cache-shared: the shared tier killed and restarted, no 
   const errors = scenario!.goals.find((g) => g.id === "cache-shared-errors")!;
   t.equal(errors.measured, 0, "no client error while the server was killed and restarted");
   t.equal(errors.met, true);
-  const [off, fault] = scenario!.measurements as [Measurement, Measurement];
-  for (const m of [off, fault]) t.ok(m.median.requests > 0, `${m.name}: answered requests`);
+  const [off, healthy, fault] = scenario!.measurements as [Measurement, Measurement, Measurement];
+  for (const m of [off, healthy, fault]) t.ok(m.median.requests > 0, `${m.name}: answered requests`);
   t.ok((fault.extra?.["hit ratio before %"] ?? 0) > 0, "the filled shared tier answered before the kill");
 });

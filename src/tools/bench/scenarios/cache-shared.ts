@@ -61,6 +61,8 @@ const ratio = (a: Lookups, b: Lookups) =>
 
 interface FaultRound {
   readonly off: RoundFigures;
+  /** The same replay again, the server up throughout: what the shared tier costs or saves when healthy. */
+  readonly healthy: RoundFigures;
   readonly fault: RoundFigures;
   /** Hit ratio (both tiers) before the kill, while down, after the restart. */
   readonly thirds: readonly [number, number, number];
@@ -125,6 +127,7 @@ export async function cacheSharedScenario(ctx: BenchContext): Promise<ScenarioRe
       });
       // Fill the shared tier: the same replay once, unmeasured.
       await replay(gateway, "filling the shared tier");
+      const healthy = await replay(gateway, "server up");
       const marks: Promise<Lookups>[] = [];
       const faults: Promise<void>[] = [];
       let restartedAt: number | undefined;
@@ -167,7 +170,7 @@ export async function cacheSharedScenario(ctx: BenchContext): Promise<ScenarioRe
       const end = await lookups(gateway.adminUrl);
       await gateway.stop();
       if (!a || !b || !c) throw new Error("cache-shared: the window ended before the fault was made");
-      rounds.push({ off, fault, thirds: [ratio(a, b), ratio(b, c), ratio(c, end)], recoveryS });
+      rounds.push({ off, healthy, fault, thirds: [ratio(a, b), ratio(b, c), ratio(c, end)], recoveryS });
     }
     return report(rounds);
   } finally {
@@ -196,6 +199,10 @@ function report(rounds: readonly FaultRound[]): ScenarioResult {
     return v[v.length >> 1]!;
   };
   const thirds = [median3(0), median3(1), median3(2)] as const;
+  const healthy: Measurement = measurement(
+    "shared tier, server up",
+    rounds.map((r) => r.healthy),
+  );
   const fault: Measurement = measurement(
     "shared tier: killed at 1/3, restarted empty at 2/3",
     rounds.map((r) => r.fault),
@@ -219,8 +226,8 @@ function report(rounds: readonly FaultRound[]): ScenarioResult {
       `whose in-process tier is ${SMALL_MEMORY_BYTES / 1024} KiB (about 240 pairs) and whose shared tier is a redis-server ` +
       `it has filled with one replay; shared timeoutMs ${SHARED_TIMEOUT_MS} (the default). In the measured window the ` +
       `server is killed (SIGKILL) at one third and started again, empty, at two thirds. Reference: the same ` +
-      `replay through a gateway with the cache off. Triton simulator as in the batching scenario.`,
-    measurements: [off, fault],
+      `replay through a gateway with the cache off. Between filling and the fault, the same replay with the server up. Triton simulator as in the batching scenario.`,
+    measurements: [off, healthy, fault],
     goals: [
       goal({
         id: "cache-shared-errors",
