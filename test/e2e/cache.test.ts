@@ -3,6 +3,7 @@ import type { ScoreResponseMessage } from "../../src/codec/index.js";
 import { createTritonSim } from "../../src/tools/sim/triton/server.js";
 import { type Clock, systemClock } from "../../src/util/clock.js";
 import { cachedFlags, checkExact, docs, metric, POLICY, QUERY, score } from "../helpers/cache-requests.js";
+import { until } from "../helpers/until.js";
 import { useGateway } from "../helpers/use-gateway.js";
 
 const CACHE = { cache: { maxBytes: 16 * 1024 * 1024, ttlMs: 60_000 } };
@@ -126,24 +127,31 @@ t.test("BYPASS neither reads nor writes; REFRESH scores again and keeps the new 
 
 t.test("a new model version retires every old entry: zero old hits", async (t) => {
   const { client, sim, metricsText } = await useGateway(t, {
-    student: { ...CACHE, readiness: { intervalMs: 50, timeoutMs: 50 } },
+    // Probes a second apart: without more, a cached answer could outlive its model by up to that.
+    student: { ...CACHE, readiness: { intervalMs: 1000, timeoutMs: 1000 } },
   });
   const a = docs("v", 8);
-  await score(client, a);
+  // Wait for the first probe to have read the model.
+  await until(async () => (await client.score({ query: QUERY, documents: a })).ok, "version 1 to answer");
   t.same(cachedFlags(await score(client, a)), Array(8).fill(true), "cached under version 1");
 
   // While the model is replaced, every answer is from one version, and version 2 never answers from the cache.
   let stop = false;
+  let v1Closed = false;
   const seen: ScoreResponseMessage[] = [];
+  /** Answers to requests sent once version 1's server had closed. */
+  const afterClose: ScoreResponseMessage[] = [];
   const load = (async () => {
     while (!stop) {
+      const sentAfterClose = v1Closed;
       const out = await client.score({ query: QUERY, documents: a });
-      if (out.ok) seen.push(out.response);
+      if (out.ok) (sentAfterClose ? afterClose : seen).push(out.response);
       await new Promise((r) => setTimeout(r, 5));
     }
   })();
   const port = sim.port;
   await sim.close();
+  v1Closed = true;
   const v2 = await createTritonSim({ port, models: [{ name: "relevance_student", version: "2" }] });
   t.teardown(() => v2.close());
   const deadline = Date.now() + 10_000;
@@ -153,6 +161,12 @@ t.test("a new model version retires every old entry: zero old hits", async (t) =
   await new Promise((r) => setTimeout(r, 200));
   stop = true;
   await load;
+  t.same(
+    afterClose.filter((r) => r.scores.some((s) => s.cached === true) && r.model?.version === "1").length,
+    0,
+    `no answer from the cache under version 1 once its server had gone (${afterClose.length} answers)`,
+  );
+  seen.push(...afterClose);
   const v2Answers = seen.filter((r) => r.model?.version === "2");
   t.ok(v2Answers.length > 0, "version 2 answered");
   t.same(

@@ -107,6 +107,12 @@ export class TritonEndpoint implements BackendEndpoint {
               // Unset, Node checks the dialled host (and sends it as SNI unless it is an address).
               servername: serverName,
             },
+      // The server may come back with another model: the identity is unknown (nothing is
+      // answered from the score cache) until a probe, started at once, reads it again.
+      onConnectionLost: () => {
+        this.#model = undefined;
+        if (!this.#closed) void this.probe().catch(() => {});
+      },
     });
     this.#site = { backend: settings.backend, endpoint: target, model: settings.model };
     this.#where = `backend ${settings.backend} on ${target}`;

@@ -64,6 +64,12 @@ export interface H2UnaryOptions {
   /** Largest message sent or received. */
   readonly maxMessageBytes: number;
   readonly userAgent: string;
+  /**
+   * Told when a connection that was established goes away (GOAWAY, close,
+   * error) while the channel is open: the server may have been restarted,
+   * with another model, so what was read of it may no longer hold.
+   */
+  readonly onConnectionLost?: (() => void) | undefined;
 }
 
 export type UnaryCallback<Res> = (err: UnaryCallError | null, res: Res | undefined) => void;
@@ -158,7 +164,7 @@ export class H2UnaryChannel {
       s = session.request(headers);
     } catch (err) {
       // The session closed or went away between the check and the request.
-      this.#drop(session);
+      this.#drop(session, !session.connecting);
       fail(status.UNAVAILABLE, `Connection dropped: ${(err as Error).message}`);
       return { cancel() {} };
     }
@@ -332,14 +338,16 @@ export class H2UnaryChannel {
         this.#failedUntilMs = Date.now() + this.#backoffMs;
         this.#backoffMs = Math.min(MAX_BACKOFF_MS, this.#backoffMs * 2);
       }
-      this.#drop(session);
+      this.#drop(session, connected);
     });
-    session.on("goaway", () => this.#drop(session));
-    session.on("close", () => this.#drop(session));
+    session.on("goaway", () => this.#drop(session, connected));
+    session.on("close", () => this.#drop(session, connected));
     return session;
   }
 
-  #drop(session: http2.ClientHttp2Session): void {
-    if (this.#session === session) this.#session = undefined;
+  #drop(session: http2.ClientHttp2Session, wasConnected: boolean): void {
+    if (this.#session !== session) return;
+    this.#session = undefined;
+    if (wasConnected && !this.#closed) this.#opts.onConnectionLost?.();
   }
 }
