@@ -19,8 +19,17 @@ export interface RedisProcess {
 export const REDIS_SERVER_COMMAND = "redis-server";
 
 export async function startRedisServer(): Promise<RedisProcess> {
-  const port = await freePort();
-  let child: ChildProcess | undefined = await launch(port);
+  let port = 0;
+  let child: ChildProcess | undefined;
+  for (let attempt = 0; child === undefined; attempt++) {
+    port = await freePort();
+    try {
+      child = await launch(port);
+    } catch (err) {
+      // Another process took the port between the check and the launch: try another.
+      if (attempt >= 4) throw err;
+    }
+  }
   const kill = async () => {
     const c = child;
     child = undefined;

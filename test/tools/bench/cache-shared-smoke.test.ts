@@ -1,10 +1,6 @@
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import t from "tap";
-import type { BenchReport, Measurement } from "../../../src/tools/bench/results.js";
-import { cliArgs } from "../../helpers/cli.js";
+import type { Measurement } from "../../../src/tools/bench/results.js";
+import { runBenchScenario } from "../../helpers/bench-cli.js";
 
 /**
  * `relevance-gateway bench --quick --scenario cache-shared` with short
@@ -14,27 +10,11 @@ import { cliArgs } from "../../helpers/cli.js";
  * that the shared tier answered before the kill, and that the goals are judged.
  */
 t.test("bench --scenario cache-shared: the shared tier killed and restarted, no client error", async (t) => {
-  const out = mkdtempSync(join(tmpdir(), "rg-bench-cache-shared-"));
-  t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const args = cliArgs(
-    "bench",
-    "--quick",
-    "--scenario",
-    "cache-shared",
-    ...["--warmup", "0.3", "--seconds", "2", "--seed", "7", "--out", out],
-  );
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stdout.resume();
-  child.stderr.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  t.equal(code, 0, stderr);
-  t.match(stderr, /killing redis-server/, "the server was killed");
-  t.match(stderr, /restarting redis-server/, "and started again");
-
-  const report = JSON.parse(readFileSync(join(out, "bench.json"), "utf8")) as BenchReport;
+  const run = await runBenchScenario(t, "cache-shared", ["--warmup", "0.3", "--seconds", "2", "--seed", "7"]);
+  t.equal(run.code, 0, run.stderr);
+  t.match(run.stderr, /killing redis-server/, "the server was killed");
+  t.match(run.stderr, /restarting redis-server/, "and started again");
+  const report = run.report();
   t.same(report.failures, []);
   const [scenario] = report.scenarios;
   t.equal(scenario?.id, "cache-shared");

@@ -1,9 +1,5 @@
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import t from "tap";
-import type { BenchReport, Measurement } from "../../../src/tools/bench/results.js";
+import type { Measurement } from "../../../src/tools/bench/results.js";
 import {
   CANDIDATES,
   DOCS,
@@ -11,7 +7,7 @@ import {
   REPLAY_WINDOWS,
 } from "../../../src/tools/bench/scenarios/cache-plan.js";
 import { repeatShare, zipfRequests } from "../../../src/tools/bench/zipf-workload.js";
-import { cliArgs } from "../../helpers/cli.js";
+import { runBenchScenario } from "../../helpers/bench-cli.js";
 
 const SECONDS = 0.5;
 const SEED = 42;
@@ -26,25 +22,16 @@ const SEED = 42;
 t.test(
   "bench --scenario cache: the simulator scores each distinct pair once with the cache, every pair without",
   async (t) => {
-    const out = mkdtempSync(join(tmpdir(), "rg-bench-cache-"));
-    t.teardown(() => rmSync(out, { recursive: true, force: true }));
-    const args = cliArgs(
-      "bench",
-      "--quick",
-      "--scenario",
-      "cache",
-      ...["--warmup", "0.3", "--seconds", String(SECONDS), "--seed", String(SEED), "--out", out],
-    );
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    child.stdout.resume();
-    child.stderr.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
-    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-    t.equal(code, 0, stderr);
-
-    const report = JSON.parse(readFileSync(join(out, "bench.json"), "utf8")) as BenchReport;
+    const run = await runBenchScenario(t, "cache", [
+      "--warmup",
+      "0.3",
+      "--seconds",
+      String(SECONDS),
+      "--seed",
+      String(SEED),
+    ]);
+    t.equal(run.code, 0, run.stderr);
+    const report = run.report();
     t.same(report.failures, []);
     const [cache] = report.scenarios;
     t.equal(cache?.id, "cache");

@@ -1,10 +1,5 @@
-import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import t from "tap";
-import type { BenchReport } from "../../../src/tools/bench/results.js";
-import { cliArgs } from "../../helpers/cli.js";
+import { runBenchScenario } from "../../helpers/bench-cli.js";
 
 /**
  * `relevance-gateway bench --quick --scenario fairness` with tiny windows:
@@ -14,25 +9,9 @@ import { cliArgs } from "../../helpers/cli.js";
  * the figures of a shared test machine mean nothing.
  */
 t.test("bench --scenario fairness measures every client and judges every goal", async (t) => {
-  const out = mkdtempSync(join(tmpdir(), "rg-bench-fairness-"));
-  t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const args = cliArgs(
-    "bench",
-    "--quick",
-    "--scenario",
-    "fairness",
-    ...["--warmup", "0.3", "--seconds", "0.5", "--out", out],
-  );
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-  let stderr = "";
-  child.stdout.resume();
-  child.stderr.on("data", (c: Buffer) => {
-    stderr += c.toString();
-  });
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  t.equal(code, 0, stderr);
-
-  const report = JSON.parse(readFileSync(join(out, "bench.json"), "utf8")) as BenchReport;
+  const run = await runBenchScenario(t, "fairness", ["--warmup", "0.3", "--seconds", "0.5"]);
+  t.equal(run.code, 0, run.stderr);
+  const report = run.report();
   t.same(report.failures, []);
   const [fairness] = report.scenarios;
   t.equal(fairness?.id, "fairness");
