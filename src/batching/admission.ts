@@ -132,7 +132,14 @@ export function noEndpointError(backend: string, cause: UnavailableCause, descri
 }
 
 export interface WaitInput {
-  readonly queuedItems: number;
+  /** Queued items answered before the request's last one (not its own; see ItemQueue.itemsAhead). */
+  readonly aheadItems: number;
+  /** The request's own items. */
+  readonly ownItems: number;
+  /** Items of batches already sent: every slot is theirs until they are answered. */
+  readonly inFlightItems: number;
+  /** The measured service rate per usable endpoint (service-rate.ts); undefined until measured. */
+  readonly measuredItemsPerEndpointMs: number | undefined;
   /** Moving average of recent batch call durations; undefined before the first. */
   readonly recentBatchMs: number | undefined;
   readonly usableEndpoints: number;
@@ -142,14 +149,30 @@ export interface WaitInput {
 }
 
 /**
- * Time until a newly queued request would be answered: the batches queued
- * ahead of it, spread over every free-or-busy slot, at the recent batch
- * time, plus its own batch. Only predicted when there is a queue: an idle
- * backend slower than a deadline is the deadline's business, not load.
+ * Items the backend answers per millisecond: the measured rate while work
+ * waited, for the endpoints usable now; before any measure, every slot
+ * answering a full batch per recent batch time (an upper bound: it assumes
+ * full batches and no gap between them). Undefined before any batch.
+ */
+export function serviceItemsPerMs(input: WaitInput): number | undefined {
+  const endpoints = Math.max(1, input.usableEndpoints);
+  if (input.measuredItemsPerEndpointMs !== undefined) return input.measuredItemsPerEndpointMs * endpoints;
+  if (input.recentBatchMs === undefined) return undefined;
+  return (endpoints * input.maxConcurrentBatches * input.batchTarget) / input.recentBatchMs;
+}
+
+/**
+ * Time until a newly queued request would be answered: the items in flight
+ * and the items answered before it, at the service rate, then its own
+ * items, which take at least one batch time (however few they are, the
+ * batch that carries the last of them is answered whole). Only predicted
+ * when there is a queue: an idle backend slower than a deadline is the
+ * deadline's business, not load.
  */
 export function predictWaitMs(input: WaitInput): number | undefined {
-  if (input.recentBatchMs === undefined || input.queuedItems === 0) return undefined;
-  const slots = Math.max(1, input.usableEndpoints * input.maxConcurrentBatches);
-  const batchesAhead = Math.ceil(input.queuedItems / input.batchTarget);
-  return (Math.ceil(batchesAhead / slots) + 1) * input.recentBatchMs;
+  if (input.aheadItems === 0) return undefined;
+  const rate = serviceItemsPerMs(input);
+  if (rate === undefined) return undefined;
+  const own = Math.max(input.recentBatchMs ?? 0, input.ownItems / rate);
+  return (input.inFlightItems + input.aheadItems) / rate + own;
 }

@@ -1,5 +1,10 @@
 import t from "tap";
-import { type AdmissionInput, admit, predictWaitMs } from "../../src/batching/admission.js";
+import {
+  type AdmissionInput,
+  admit,
+  predictWaitMs,
+  serviceItemsPerMs,
+} from "../../src/batching/admission.js";
 
 const open: AdmissionInput = {
   backend: "student",
@@ -127,24 +132,35 @@ t.test("the first failing check names the refusal", (t) => {
   t.end();
 });
 
-t.test("predicted wait: batches ahead over every slot at the recent batch time, plus its own batch", (t) => {
-  const base = {
-    queuedItems: 1_000,
-    recentBatchMs: 20,
-    usableEndpoints: 2,
-    maxConcurrentBatches: 2,
-    batchTarget: 64,
-  };
-  // ⌈1000/64⌉ = 16 batches over 4 slots = 4 rounds, + 1 for its own: 5 × 20 ms.
-  t.equal(predictWaitMs(base), 100);
-  // ⌈1000/64⌉ = 16 over 1 slot: 17 × 20 ms.
-  t.equal(predictWaitMs({ ...base, usableEndpoints: 1, maxConcurrentBatches: 1 }), 340);
-  // No usable endpoint still counts one slot.
-  t.equal(predictWaitMs({ ...base, usableEndpoints: 0 }), 340);
-  t.equal(predictWaitMs({ ...base, queuedItems: 0 }), undefined, "no queue: nothing to predict");
-  t.equal(predictWaitMs({ ...base, recentBatchMs: undefined }), undefined, "no batch measured yet");
-  t.end();
-});
+t.test(
+  "predicted wait: in flight and ahead at the service rate, then its own items, a batch time at least",
+  (t) => {
+    const base = {
+      aheadItems: 1_000,
+      ownItems: 10,
+      inFlightItems: 256,
+      measuredItemsPerEndpointMs: undefined,
+      recentBatchMs: 20,
+      usableEndpoints: 2,
+      maxConcurrentBatches: 2,
+      batchTarget: 64,
+    };
+    // Not measured: 2 endpoints × 2 slots × 64 items per 20 ms = 12.8 items/ms.
+    t.equal(serviceItemsPerMs(base), 12.8);
+    // (256 + 1000) / 12.8 = 98.125 ms, then its own 10 items: a batch time, 20 ms.
+    t.equal(predictWaitMs(base), 118.125);
+    // Measured, 2 items/ms per endpoint: 1256 / 4 = 314 ms, + 20.
+    const measured = { ...base, measuredItemsPerEndpointMs: 2 };
+    t.equal(predictWaitMs(measured), 334);
+    // 300 items of its own take longer than a batch time: 300 / 4 = 75 ms.
+    t.equal(predictWaitMs({ ...measured, ownItems: 300 }), 389);
+    // No usable endpoint still counts one: 1 × 2 × 64 / 20 = 6.4 items/ms; 1256 / 6.4 = 196.25, + 20.
+    t.equal(predictWaitMs({ ...base, usableEndpoints: 0 }), 216.25);
+    t.equal(predictWaitMs({ ...base, aheadItems: 0 }), undefined, "no queue: nothing to predict");
+    t.equal(predictWaitMs({ ...base, recentBatchMs: undefined }), undefined, "no batch measured yet");
+    t.end();
+  },
+);
 
 t.test(
   "a full queue admits a request that lower-priority work can make room for, naming how much to evict",
