@@ -1,7 +1,7 @@
 import type { Balancer } from "../backends/balancer.js";
 import type { CancelSignal } from "../util/cancel-signal.js";
 import { GatewayError } from "../util/gateway-error.js";
-import { admit, countRefusal } from "./admission.js";
+import { admit, countRefusal, UNBOUNDED_RETRY_AFTER_MS } from "./admission.js";
 import type { ItemPriority, ItemQueue } from "./item-queue.js";
 import type { Job } from "./job.js";
 import type { LimitsInForce } from "./limits.js";
@@ -83,7 +83,7 @@ export class Intake {
       // serves of each client meanwhile; the bands below wait for this request, not it for them.
       predictedWaitMs: this.#shedUnreachableDeadlines
         ? this.#limits.predictWaitMs({
-            aheadItems: queue.itemsAhead(a.priority, a.client, a.weight ?? 1, a.items),
+            ...queue.competition(a.priority, a.client, a.weight ?? 1, a.items, a.nowMs),
             ownItems: a.items,
             inFlightItems: this.#inFlightItems(),
             usableEndpoints: this.#balancer.usableCount(),
@@ -107,11 +107,12 @@ export class Intake {
     // Advice for the evicted: the wait of the whole queue as it stands.
     const wait = this.#limits.predictWaitMs({
       aheadItems: this.#queue.items,
+      arrivals: [],
       ownItems: 0,
       inFlightItems: this.#inFlightItems(),
       usableEndpoints: this.#balancer.usableCount(),
     });
-    const retryAfterMs = Math.max(1, Math.ceil(wait ?? 1000));
+    const retryAfterMs = Math.max(1, Math.ceil(wait ?? UNBOUNDED_RETRY_AFTER_MS));
     for (const job of this.#queue.evictBelow(priority, items)) {
       const error = new GatewayError(
         "EVICTED_BY_PRIORITY",

@@ -1,4 +1,5 @@
 import { predictWaitMs } from "./admission.js";
+import type { Arrivals } from "./flows.js";
 import type { FlushInput } from "./flush-policy.js";
 import type { BatcherObserver } from "./observer.js";
 import type { BatchLimits } from "./options.js";
@@ -83,6 +84,7 @@ export class LimitsInForce {
   /** The wait of a new request of `ownItems` behind `aheadItems` and `inFlightItems` (see predictWaitMs). */
   predictWaitMs(w: {
     readonly aheadItems: number;
+    readonly arrivals: readonly Arrivals[];
     readonly ownItems: number;
     readonly inFlightItems: number;
     readonly usableEndpoints: number;

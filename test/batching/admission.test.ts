@@ -3,6 +3,7 @@ import {
   type AdmissionInput,
   admit,
   predictWaitMs,
+  serveTimeMs,
   serviceItemsPerMs,
 } from "../../src/batching/admission.js";
 
@@ -137,6 +138,7 @@ t.test(
   (t) => {
     const base = {
       aheadItems: 1_000,
+      arrivals: [],
       ownItems: 10,
       inFlightItems: 256,
       measuredItemsPerEndpointMs: undefined,
@@ -158,9 +160,51 @@ t.test(
     t.equal(predictWaitMs({ ...base, usableEndpoints: 0 }), 216.25);
     t.equal(predictWaitMs({ ...base, aheadItems: 0 }), undefined, "no queue: nothing to predict");
     t.equal(predictWaitMs({ ...base, recentBatchMs: undefined }), undefined, "no batch measured yet");
+    // Work arriving ahead of it at 2 of the 4 items/ms: the 1266 items take 1266 / (4 − 2) = 633 ms,
+    // then what is left of its last batch's 20 ms after its own 10 items' 2.5: 17.5 ms.
+    const aboveSends = (perMs: number) => [{ perMs, room: Number.POSITIVE_INFINITY }];
+    t.equal(predictWaitMs({ ...measured, arrivals: aboveSends(2) }), 650.5);
+    t.equal(
+      predictWaitMs({ ...measured, arrivals: aboveSends(4) }),
+      Number.POSITIVE_INFINITY,
+      "as fast as the backend serves: never",
+    );
     t.end();
   },
 );
+
+t.test("serve time: items at the rate while others add theirs, each up to its room", (t) => {
+  const inf = Number.POSITIVE_INFINITY;
+  t.equal(serveTimeMs(100, 2, []), 50, "nothing arrives: 100 items at 2 a ms");
+  t.equal(serveTimeMs(100, 2, [{ perMs: 1, room: inf }]), 100, "a band above takes half: 100 / (2 − 1)");
+  t.equal(serveTimeMs(100, 2, [{ perMs: 2, room: inf }]), inf, "a band above takes it all");
+  // Room for 20: full after 20 ms, long before the 100 ms it would take at 2 − 1: then (100 + 20) / 2.
+  t.equal(serveTimeMs(100, 2, [{ perMs: 1, room: 20 }]), 60);
+  t.equal(serveTimeMs(100, 2, [{ perMs: 1, room: 500 }]), 100, "room for 500: not full by 100 ms");
+  // Two: the second (room 10) fills at 10 ms; then 90 + 10 items at 3 − 1 a ms: 50 ms, within the
+  // first's room (1000 items at 1 a ms). Check: 3 × 50 = 90 + 10 + 50.
+  t.equal(
+    serveTimeMs(90, 3, [
+      { perMs: 1, room: 1000 },
+      { perMs: 1, room: 10 },
+    ]),
+    50,
+  );
+  t.equal(serveTimeMs(100, 2, [{ perMs: 0, room: 50 }]), 50, "nothing arriving adds nothing");
+  t.equal(serveTimeMs(100, 2, [{ perMs: 1, room: 0 }]), 50, "no room adds nothing");
+  t.end();
+});
+
+t.test("a wait that never ends is refused against a deadline or a bound, never without", (t) => {
+  const inf = Number.POSITIVE_INFINITY;
+  const a = admit({ ...open, predictedWaitMs: inf });
+  if (a.admitted) throw new Error("expected a refusal");
+  t.equal(a.error.reason, "PREDICTED_DEADLINE_MISS");
+  t.match(a.error.message, /work arriving ahead of this request .* past the request's deadline in 500 ms/);
+  t.equal(a.error.retryAfterMs, 1000);
+  t.same(admit({ ...open, deadlineMs: inf, predictedWaitMs: inf }), { admitted: true, evict: 0 });
+  t.end();
+});
 
 t.test(
   "a full queue admits a request that lower-priority work can make room for, naming how much to evict",

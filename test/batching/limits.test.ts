@@ -80,7 +80,7 @@ t.test(
 
 t.test("before a service rate is measured, the predicted wait uses a moving average of batch times", (t) => {
   const l = new LimitsInForce(limits, noopObserver);
-  const wait = { aheadItems: 640, ownItems: 1, inFlightItems: 0, usableEndpoints: 1 };
+  const wait = { aheadItems: 640, arrivals: [], ownItems: 1, inFlightItems: 0, usableEndpoints: 1 };
   t.equal(l.predictWaitMs(wait), undefined, "no batch measured yet");
   l.batchCompleted(64, 10, 0, 1);
   l.batchCompleted(64, 20, 0, 1);
@@ -92,7 +92,7 @@ t.test("before a service rate is measured, the predicted wait uses a moving aver
 
 t.test("the service rate is measured only while a full batch waits for a busy slot", (t) => {
   const l = new LimitsInForce(limits, noopObserver);
-  const wait = { aheadItems: 640, ownItems: 1, inFlightItems: 0, usableEndpoints: 1 };
+  const wait = { aheadItems: 640, arrivals: [], ownItems: 1, inFlightItems: 0, usableEndpoints: 1 };
   // Slots full but less than a batch (64) waiting, or a batch waiting with a slot free: not measured.
   l.pumped(63, true);
   for (let ms = 0; ms <= 400; ms += 40) l.batchCompleted(32, 40, ms, 1);
