@@ -27,7 +27,7 @@ export interface InferResult {
 export interface CallContext {
   /** Aborted when every request in the batch has gone (deadline, cancellation) or on shutdown. */
   readonly signal: AbortSignal;
-  /** Time left until the earliest deadline of the batch's items; undefined when none has a deadline. */
+  /** Time left until the latest deadline of the batch's items (none waits after it); undefined when one has none. */
   readonly timeoutMs?: number | undefined;
   /**
    * True when `timeoutMs` is the backend's own call timeout rather than a

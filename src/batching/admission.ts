@@ -1,6 +1,7 @@
 import type { UnavailableCause } from "../backends/balancer.js";
 import type { ErrorReason } from "../util/error-catalogue.js";
 import { GatewayError } from "../util/gateway-error.js";
+import type { Arrivals } from "./flows.js";
 import type { BatcherObserver, RejectReason } from "./observer.js";
 
 /** What the batcher knows when a request arrives. */
@@ -47,6 +48,9 @@ export type Admission =
   | { readonly admitted: false; readonly error: GatewayError; readonly count: AdmissionCount | undefined };
 
 const ADMITTED: Admission = { admitted: true, evict: 0 };
+
+/** Retry advice when no wait can be predicted: what arrives ahead takes the whole rate. */
+export const UNBOUNDED_RETRY_AFTER_MS = 1000;
 
 /**
  * May a request enter the queue, or is it refused, and why. The checks run
@@ -97,14 +101,18 @@ export function admit(input: AdmissionInput): Admission {
       bound === deadlineLeft
         ? `the request's deadline in ${Math.round(deadlineLeft)} ms`
         : `the queue's bound of ${bound} ms (maxQueueWaitMs)`;
+    const message = Number.isFinite(predicted)
+      ? `backend ${backend}: overloaded; the ${input.queuedItems} items queued ahead would take about ` +
+        `${Math.round(predicted)} ms, past ${what}`
+      : `backend ${backend}: overloaded; work arriving ahead of this request (higher priorities, other ` +
+        `clients' fair shares) takes all the backend serves, so it would wait past ${what}`;
     return {
       admitted: false,
-      error: new GatewayError(
-        "PREDICTED_DEADLINE_MISS",
-        `backend ${backend}: overloaded; the ${input.queuedItems} items queued ahead would take about ` +
-          `${Math.round(predicted)} ms, past ${what}`,
-        { retryAfterMs: Math.max(1, Math.ceil(predicted - bound)) },
-      ),
+      error: new GatewayError("PREDICTED_DEADLINE_MISS", message, {
+        retryAfterMs: Number.isFinite(predicted)
+          ? Math.max(1, Math.ceil(predicted - bound))
+          : UNBOUNDED_RETRY_AFTER_MS,
+      }),
       count: { kind: "rejected", reason: "deadline_unreachable" },
     };
   }
@@ -132,7 +140,16 @@ export function noEndpointError(backend: string, cause: UnavailableCause, descri
 }
 
 export interface WaitInput {
-  readonly queuedItems: number;
+  /** Queued items answered before the request's last one (not its own; see flows.ts, competition). */
+  readonly aheadItems: number;
+  /** Work that may still arrive ahead of it while it waits (bands above, other clients' fair shares). */
+  readonly arrivals: readonly Arrivals[];
+  /** The request's own items. */
+  readonly ownItems: number;
+  /** Items of batches already sent: every slot is theirs until they are answered. */
+  readonly inFlightItems: number;
+  /** The measured service rate per usable endpoint (service-rate.ts); undefined until measured. */
+  readonly measuredItemsPerEndpointMs: number | undefined;
   /** Moving average of recent batch call durations; undefined before the first. */
   readonly recentBatchMs: number | undefined;
   readonly usableEndpoints: number;
@@ -142,14 +159,69 @@ export interface WaitInput {
 }
 
 /**
- * Time until a newly queued request would be answered: the batches queued
- * ahead of it, spread over every free-or-busy slot, at the recent batch
- * time, plus its own batch. Only predicted when there is a queue: an idle
- * backend slower than a deadline is the deadline's business, not load.
+ * Items the backend answers per millisecond: the measured rate while work
+ * waited, for the endpoints usable now; before any measure, every slot
+ * answering a full batch per recent batch time (an upper bound: it assumes
+ * full batches and no gap between them). Undefined before any batch.
+ */
+export function serviceItemsPerMs(input: WaitInput): number | undefined {
+  const endpoints = Math.max(1, input.usableEndpoints);
+  if (input.measuredItemsPerEndpointMs !== undefined) return input.measuredItemsPerEndpointMs * endpoints;
+  if (input.recentBatchMs === undefined) return undefined;
+  return (endpoints * input.maxConcurrentBatches * input.batchTarget) / input.recentBatchMs;
+}
+
+/**
+ * Time until a newly queued request would be answered: the items in flight,
+ * the items served before its last one and its own, at the service rate,
+ * with what others add ahead of it meanwhile (see serveTimeMs); and its last
+ * batch takes a batch time at least (however few items it has of its own,
+ * the batch that carries the last of them is answered whole). +Infinity
+ * when the work arriving ahead of it takes the whole rate. Only predicted
+ * when there is a queue: an idle backend slower than a deadline is the
+ * deadline's business, not load.
  */
 export function predictWaitMs(input: WaitInput): number | undefined {
-  if (input.recentBatchMs === undefined || input.queuedItems === 0) return undefined;
-  const slots = Math.max(1, input.usableEndpoints * input.maxConcurrentBatches);
-  const batchesAhead = Math.ceil(input.queuedItems / input.batchTarget);
-  return (Math.ceil(batchesAhead / slots) + 1) * input.recentBatchMs;
+  if (input.aheadItems === 0) return undefined;
+  const rate = serviceItemsPerMs(input);
+  if (rate === undefined) return undefined;
+  const items = input.inFlightItems + input.aheadItems + input.ownItems;
+  const lastBatchMs = Math.max(0, (input.recentBatchMs ?? 0) - input.ownItems / rate);
+  return serveTimeMs(items, rate, input.arrivals) + lastBatchMs;
+}
+
+/**
+ * The time x to serve `items` at `rate` while each of `arrivals` adds its
+ * items ahead: the smallest x with rate·x = items + Σ min(room, perMs·x).
+ * The right side grows at the arrivals' rates until each one's room is
+ * full, so x is found segment by segment, arrivals in the order their room
+ * fills. +Infinity when what keeps arriving (rooms without end) comes at
+ * the rate the backend serves or faster.
+ *
+ *   items ▲          rate·x
+ *         │        ╱   ___── items + Σ min(room, perMs·x)
+ *         │      ╱_──‾‾
+ *         │   _─╳
+ *         │─‾ ╱ x
+ *         └──────────────▶ ms
+ */
+export function serveTimeMs(items: number, rate: number, arrivals: readonly Arrivals[]): number {
+  let fixed = items;
+  let growth = 0;
+  const filling: { atMs: number; a: Arrivals }[] = [];
+  for (const a of arrivals) {
+    if (!(a.perMs > 0) || !(a.room > 0)) continue;
+    growth += a.perMs;
+    if (Number.isFinite(a.room)) filling.push({ atMs: a.room / a.perMs, a });
+  }
+  filling.sort((x, y) => x.atMs - y.atMs);
+  for (const { atMs, a } of filling) {
+    if (rate > growth) {
+      const x = fixed / (rate - growth);
+      if (x <= atMs) return x;
+    }
+    fixed += a.room;
+    growth -= a.perMs;
+  }
+  return rate > growth ? fixed / (rate - growth) : Number.POSITIVE_INFINITY;
 }

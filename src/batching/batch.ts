@@ -56,19 +56,22 @@ export class Batch<P> implements Carrier {
 
   /**
    * Calls `endpoint` (never throws: a throw becomes a rejection). The call
-   * runs until the earliest deadline of its requests or the backend's
+   * runs until the latest deadline of its requests or the backend's
    * `callTimeoutMs`, whichever is first; running out of the latter is the
-   * endpoint's fault, of the former the client's.
+   * endpoint's fault, of the former the client's. Not the earliest: a
+   * request whose deadline passes first fails alone (its own timer), and
+   * the call goes on for the others, which fair sharing mixes in with
+   * requests queued long before them; it is aborted once none waits.
    */
   callEndpoint(
     endpoint: BackendEndpoint,
     nowMs: number,
     callTimeoutMs: number | undefined,
   ): Promise<InferResult> {
-    const { queries, documents, earliestDeadlineMs } = gather(this.parts);
+    const { queries, documents, latestDeadlineMs } = gather(this.parts);
     this.call = this.trace?.startCall(endpoint.id, this.attempt, this.items);
-    const deadlineLeftMs = Number.isFinite(earliestDeadlineMs)
-      ? Math.max(0, earliestDeadlineMs - nowMs)
+    const deadlineLeftMs = Number.isFinite(latestDeadlineMs)
+      ? Math.max(0, latestDeadlineMs - nowMs)
       : undefined;
     const backendLimited =
       callTimeoutMs !== undefined && (deadlineLeftMs === undefined || callTimeoutMs < deadlineLeftMs);
@@ -99,23 +102,23 @@ export class Batch<P> implements Carrier {
   }
 }
 
-/** The texts of `parts`, in order, and the earliest deadline among their requests. */
+/** The texts of `parts`, in order, and the latest deadline among their requests (+Infinity: one has none). */
 export function gather(parts: readonly BatchPart[]): {
   queries: string[];
   documents: string[];
-  earliestDeadlineMs: number;
+  latestDeadlineMs: number;
 } {
   const queries: string[] = [];
   const documents: string[] = [];
-  let earliestDeadlineMs = Number.POSITIVE_INFINITY;
+  let latestDeadlineMs = Number.NEGATIVE_INFINITY;
   for (const part of parts) {
     for (let i = part.start; i < part.end; i++) {
       queries.push(part.job.query);
       documents.push(part.job.documents[i]!);
     }
-    if (part.job.deadlineMs < earliestDeadlineMs) earliestDeadlineMs = part.job.deadlineMs;
+    if (part.job.deadlineMs > latestDeadlineMs) latestDeadlineMs = part.job.deadlineMs;
   }
-  return { queries, documents, earliestDeadlineMs };
+  return { queries, documents, latestDeadlineMs };
 }
 
 export function countItems(parts: readonly BatchPart[]): number {

@@ -46,6 +46,8 @@ export class Batcher {
   readonly #isolator: InputIsolator;
   readonly #intake: Intake;
   readonly #batches = new Set<Batch<Probe>>();
+  /** Items of the batches in #batches. */
+  #inFlightItems = 0;
   readonly #wake: WakeTimer;
   #draining = false;
   #idleWaiters: (() => void)[] = [];
@@ -74,6 +76,7 @@ export class Batcher {
       limits: this.#limits,
       observer: this.#observer,
       shedUnreachableDeadlines: opts.shedUnreachableDeadlines === true,
+      inFlightItems: () => this.#inFlightItems,
     });
     const isolationBudget =
       opts.isolationBudget ??
@@ -181,11 +184,13 @@ export class Batcher {
   }
 
   #pump(): void {
+    let slotsFull = false;
     for (;;) {
       const now = this.#clock.now();
       const oldestMs = this.#queue.oldestLiveMs(now);
       if (oldestMs === undefined) break;
       const pick = this.#balancer.pick(this.#limits.current.maxConcurrentBatches);
+      slotsFull = pick.kind === "busy";
       if (pick.kind !== "pick") {
         if (pick.kind === "unavailable" && this.#balancer.totalInFlight === 0) {
           const error = noEndpointError(this.#opts.backend, pick.cause, this.#balancer.describe());
@@ -208,6 +213,7 @@ export class Batcher {
       }
       this.#dispatch(pick.endpoint, decision.size, decision.trigger, now);
     }
+    this.#limits.pumped(this.#queue.items, slotsFull);
     this.#observer.queueDepth(this.#queue.items);
     if (this.#idle()) this.#notifyIdle();
   }
@@ -235,6 +241,7 @@ export class Batcher {
     const batch = new Batch(parts, attempt, trace, probe, rejectedElsewhere);
     this.#balancer.acquire(endpoint.id);
     this.#batches.add(batch);
+    this.#inFlightItems += batch.items;
     this.#observer.inFlight(this.#balancer.totalInFlight);
     if (attempt === 0 && !probe) {
       this.#retries.recordCall();
@@ -277,6 +284,7 @@ export class Batcher {
   ): void {
     this.#balancer.release(endpoint.id);
     this.#batches.delete(batch);
+    this.#inFlightItems -= batch.items;
     this.#observer.inFlight(this.#balancer.totalInFlight);
     const durationMs = this.#clock.now() - startedMs;
     this.#observer.batchCompleted(endpoint.id, durationMs, error);
@@ -289,7 +297,8 @@ export class Batcher {
       return;
     }
     if (!error) {
-      this.#limits.batchCompleted(batch.items, durationMs, startedMs + durationMs);
+      const usable = this.#balancer.usableCount();
+      this.#limits.batchCompleted(batch.items, durationMs, startedMs + durationMs, usable);
     } else {
       const rejection = error.inputRejection ? this.#isolator.isolate(endpoint, batch, error) : undefined;
       if (

@@ -1,7 +1,7 @@
 import type { Balancer } from "../backends/balancer.js";
 import type { CancelSignal } from "../util/cancel-signal.js";
 import { GatewayError } from "../util/gateway-error.js";
-import { admit, countRefusal } from "./admission.js";
+import { admit, countRefusal, UNBOUNDED_RETRY_AFTER_MS } from "./admission.js";
 import type { ItemPriority, ItemQueue } from "./item-queue.js";
 import type { Job } from "./job.js";
 import type { LimitsInForce } from "./limits.js";
@@ -33,6 +33,7 @@ export class Intake {
   readonly #limits: LimitsInForce;
   readonly #observer: BatcherObserver;
   readonly #shedUnreachableDeadlines: boolean;
+  readonly #inFlightItems: () => number;
 
   constructor(parts: {
     backend: string;
@@ -41,6 +42,8 @@ export class Intake {
     limits: LimitsInForce;
     observer: BatcherObserver;
     shedUnreachableDeadlines: boolean;
+    /** Items of the batches at the backend now. */
+    inFlightItems: () => number;
   }) {
     this.#backend = parts.backend;
     this.#queue = parts.queue;
@@ -48,6 +51,7 @@ export class Intake {
     this.#limits = parts.limits;
     this.#observer = parts.observer;
     this.#shedUnreachableDeadlines = parts.shedUnreachableDeadlines;
+    this.#inFlightItems = parts.inFlightItems;
   }
 
   /** Undefined when `a` may be queued now (room made for it); else the refusal, counted. */
@@ -78,10 +82,12 @@ export class Intake {
       // Only the work served before it: the bands above, and in its band what fair sharing
       // serves of each client meanwhile; the bands below wait for this request, not it for them.
       predictedWaitMs: this.#shedUnreachableDeadlines
-        ? this.#limits.predictWaitMs(
-            queue.itemsAhead(a.priority, a.client, a.weight ?? 1, a.items),
-            this.#balancer.usableCount(),
-          )
+        ? this.#limits.predictWaitMs({
+            ...queue.competition(a.priority, a.client, a.weight ?? 1, a.items, a.nowMs),
+            ownItems: a.items,
+            inFlightItems: this.#inFlightItems(),
+            usableEndpoints: this.#balancer.usableCount(),
+          })
         : undefined,
     });
     if (!admission.admitted) {
@@ -98,8 +104,15 @@ export class Intake {
 
   /** Takes queued lower-priority requests out to make room for `items` items. */
   #evict(priority: ItemPriority, items: number, fail: (job: Job, error: GatewayError) => void): void {
-    const wait = this.#limits.predictWaitMs(this.#queue.items, this.#balancer.usableCount());
-    const retryAfterMs = Math.max(1, Math.ceil(wait ?? 1000));
+    // Advice for the evicted: the wait of the whole queue as it stands.
+    const wait = this.#limits.predictWaitMs({
+      aheadItems: this.#queue.items,
+      arrivals: [],
+      ownItems: 0,
+      inFlightItems: this.#inFlightItems(),
+      usableEndpoints: this.#balancer.usableCount(),
+    });
+    const retryAfterMs = Math.max(1, Math.ceil(wait ?? UNBOUNDED_RETRY_AFTER_MS));
     for (const job of this.#queue.evictBelow(priority, items)) {
       const error = new GatewayError(
         "EVICTED_BY_PRIORITY",

@@ -1,9 +1,18 @@
+import { ArrivalRate } from "./arrival-rate.js";
 import type { BatchPart } from "./batch.js";
 import { Fifo } from "./fifo.js";
+import {
+  type Band,
+  type Competition,
+  clampWeight,
+  competition,
+  type Flow,
+  type ItemPriority,
+  type Segment,
+} from "./flows.js";
 import type { Job } from "./job.js";
 
-/** The priority bands, served in this order. */
-export type ItemPriority = "interactive" | "bulk" | "background";
+export type { ItemPriority } from "./flows.js";
 
 /** The lower bands' minimum shares of the items taken, while they have items queued (0: none). */
 export interface BandShares {
@@ -26,39 +35,8 @@ export const FAIR_QUANTUM_ITEMS = 16;
  */
 export const DEAD_SEGMENT_SLACK = 64;
 
-/** A job's items still waiting: [start, end), `start` moving on as batches take them. */
-interface Segment {
-  readonly job: Job;
-  start: number;
-  readonly end: number;
-  readonly enqueuedAtMs: number;
-}
-
-/** One client's items in one band; `dead` counts its segments whose job has settled. */
-interface Flow {
-  readonly client: string;
-  readonly band: Band;
-  readonly segments: Fifo<Segment>;
-  dead: number;
-  /** Live items queued (settled jobs' excluded). */
-  items: number;
-  weight: number;
-  /** Items it may still take in its current turn; below 1 when the turn is over. */
-  deficit: number;
-  /** In its band's ring (it may stay there briefly with nothing live, until its turn comes). */
-  inRing: boolean;
-}
-
-interface Band {
-  readonly priority: ItemPriority;
-  readonly flows: Map<string, Flow>;
-  /** Flows with segments, in round-robin order; the head's turn is running. */
-  readonly ring: Fifo<Flow>;
-  /** Items owed to this band by its minimum share. */
-  credit: number;
-  /** Live items queued in this band. */
-  items: number;
-}
+/** How often pushes look for idle flows to drop (clock time). */
+const SWEEP_INTERVAL_MS = 10_000;
 
 export interface ItemQueueHooks {
   /** A job found past its deadline while still queued: the owner expires it. */
@@ -91,6 +69,7 @@ export class ItemQueue {
     ring: new Fifo<Flow>(),
     credit: 0,
     items: 0,
+    arrivals: new ArrivalRate(),
   }));
   /** The flow holding each job's segment, until the segment leaves it. */
   readonly #holder = new Map<Job, Flow>();
@@ -98,6 +77,7 @@ export class ItemQueue {
   #shares: BandShares = NO_SHARES;
   #items = 0;
   #segments = 0;
+  #sweptAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(hooks: ItemQueueHooks) {
     this.#hooks = hooks;
@@ -150,10 +130,11 @@ export class ItemQueue {
         weight,
         deficit: 0,
         inRing: false,
+        arrivals: new ArrivalRate(),
       };
       band.flows.set(client, flow);
     }
-    flow.weight = weight >= 0.01 ? Math.min(weight, 1000) : 0.01; // config's range: 0 or NaN never earn an item
+    flow.weight = clampWeight(weight);
     if (!flow.inRing) {
       band.ring.push(flow);
       flow.inRing = true;
@@ -164,28 +145,20 @@ export class ItemQueue {
     band.items += job.documents.length;
     flow.items += job.documents.length;
     this.#items += job.documents.length;
+    band.arrivals.add(job.documents.length, nowMs);
+    flow.arrivals.add(job.documents.length, nowMs);
+    if (nowMs - this.#sweptAtMs >= SWEEP_INTERVAL_MS) this.#sweep(nowMs);
   }
 
-  /**
-   * Items served before the last of `items` new items of `client` (weight
-   * `weight`) in `priority`'s band, were it queued now: everything in the
-   * bands above, the client's own queued items, and of every other client in
-   * the band what deficit round robin serves meanwhile, at most
-   * (the client's items) × (their weight ÷ its weight). The bands' minimum
-   * shares are left out: they only shorten the wait of the bands they serve.
-   */
-  itemsAhead(priority: ItemPriority, client: string, weight: number, items: number): number {
-    let ahead = 0;
-    const own = this.#band(priority);
-    for (const band of this.#bands) {
-      if (band === own) break;
-      ahead += band.items;
-    }
-    const mine = (own.flows.get(client)?.items ?? 0) + items;
-    for (const flow of own.flows.values()) {
-      ahead += flow.client === client ? flow.items : Math.min(flow.items, (mine * flow.weight) / weight);
-    }
-    return ahead;
+  /** What a new request competes with for the backend (see flows.ts, competition). */
+  competition(
+    priority: ItemPriority,
+    client: string,
+    weight: number,
+    items: number,
+    nowMs: number,
+  ): Competition {
+    return competition(this.#bands, this.#band(priority), client, weight, items, nowMs);
   }
 
   /** Items waiting in the bands below `priority`'s: what a request there may evict. */
@@ -317,6 +290,17 @@ export class ItemQueue {
     return jobs;
   }
 
+  /** Drops flows with nothing held whose arrivals have faded, so idle clients cost nothing. */
+  #sweep(nowMs: number): void {
+    this.#sweptAtMs = nowMs;
+    for (const band of this.#bands) {
+      for (const [client, flow] of band.flows) {
+        if (!flow.inRing && flow.segments.length === 0 && flow.arrivals.faded(nowMs))
+          band.flows.delete(client);
+      }
+    }
+  }
+
   #band(priority: ItemPriority): Band {
     return this.#bands[priority === "interactive" ? 0 : priority === "bulk" ? 1 : 2]!;
   }
@@ -329,12 +313,11 @@ export class ItemQueue {
       if (!flow) break;
       const seg = this.#liveHead(flow, nowMs);
       if (!seg) {
-        // Nothing live left: the flow leaves the ring (and the map, so idle clients cost nothing).
+        // Nothing live left: the flow leaves the ring; it stays in the map, with what it has been
+        // sending, until that fades (#sweep), for the waits predicted meanwhile.
         band.ring.shift();
         flow.deficit = 0;
         flow.inRing = false;
-        if (flow.segments.length === 0 && band.flows.get(flow.client) === flow)
-          band.flows.delete(flow.client);
         continue;
       }
       if (flow.deficit < 1) {

@@ -1,7 +1,9 @@
 import { predictWaitMs } from "./admission.js";
+import type { Arrivals } from "./flows.js";
 import type { FlushInput } from "./flush-policy.js";
 import type { BatcherObserver } from "./observer.js";
 import type { BatchLimits } from "./options.js";
+import { ServiceRate } from "./service-rate.js";
 
 /** The limits among a batcher's options. */
 export function limitsOf(opts: BatchLimits): BatchLimits {
@@ -35,6 +37,8 @@ export class LimitsInForce {
   #reportedWaitMs = -1;
   /** Moving average of successful batch call durations; undefined until the first. */
   #recentBatchMs: number | undefined;
+  /** Items answered per millisecond while work waited for a slot. */
+  readonly #serviceRate = new ServiceRate();
 
   constructor(limits: BatchLimits, observer: BatcherObserver) {
     this.#observer = observer;
@@ -56,8 +60,9 @@ export class LimitsInForce {
     this.#limits.controller?.itemsAdmitted(items, nowMs);
   }
 
-  /** A batch of `items` was answered in `durationMs`, at `nowMs`. */
-  batchCompleted(items: number, durationMs: number, nowMs: number): void {
+  /** A batch of `items` was answered in `durationMs`, at `nowMs`, with `usableEndpoints` serving. */
+  batchCompleted(items: number, durationMs: number, nowMs: number, usableEndpoints: number): void {
+    this.#serviceRate.completed(items, nowMs, usableEndpoints);
     this.#recentBatchMs =
       this.#recentBatchMs === undefined ? durationMs : 0.8 * this.#recentBatchMs + 0.2 * durationMs;
     this.#limits.controller?.batchCompleted(items, durationMs, nowMs);
@@ -68,13 +73,27 @@ export class LimitsInForce {
     this.#limits.controller?.requestCompleted(nowMs - admittedMs, nowMs);
   }
 
-  /** The wait a new request would have behind `queuedItems` (see predictWaitMs). */
-  predictWaitMs(queuedItems: number, usableEndpoints: number): number | undefined {
+  /**
+   * After each pump: whether work waits for a slot, a full batch of it (the
+   * backend, not arrivals, sets the pace: the service rate is measured then).
+   */
+  pumped(queuedItems: number, slotsFull: boolean): void {
+    this.#serviceRate.backlog(slotsFull && queuedItems >= this.batchTarget(this.#limits.maxBatchSize));
+  }
+
+  /** The wait of a new request of `ownItems` behind `aheadItems` and `inFlightItems` (see predictWaitMs). */
+  predictWaitMs(w: {
+    readonly aheadItems: number;
+    readonly arrivals: readonly Arrivals[];
+    readonly ownItems: number;
+    readonly inFlightItems: number;
+    readonly usableEndpoints: number;
+  }): number | undefined {
     const limits = this.#limits;
     return predictWaitMs({
-      queuedItems,
+      ...w,
+      measuredItemsPerEndpointMs: this.#serviceRate.itemsPerEndpointMs,
       recentBatchMs: this.#recentBatchMs,
-      usableEndpoints,
       maxConcurrentBatches: limits.maxConcurrentBatches,
       batchTarget: this.batchTarget(limits.maxBatchSize),
     });

@@ -1,5 +1,11 @@
 import t from "tap";
-import { type AdmissionInput, admit, predictWaitMs } from "../../src/batching/admission.js";
+import {
+  type AdmissionInput,
+  admit,
+  predictWaitMs,
+  serveTimeMs,
+  serviceItemsPerMs,
+} from "../../src/batching/admission.js";
 
 const open: AdmissionInput = {
   backend: "student",
@@ -127,22 +133,76 @@ t.test("the first failing check names the refusal", (t) => {
   t.end();
 });
 
-t.test("predicted wait: batches ahead over every slot at the recent batch time, plus its own batch", (t) => {
-  const base = {
-    queuedItems: 1_000,
-    recentBatchMs: 20,
-    usableEndpoints: 2,
-    maxConcurrentBatches: 2,
-    batchTarget: 64,
-  };
-  // ⌈1000/64⌉ = 16 batches over 4 slots = 4 rounds, + 1 for its own: 5 × 20 ms.
-  t.equal(predictWaitMs(base), 100);
-  // ⌈1000/64⌉ = 16 over 1 slot: 17 × 20 ms.
-  t.equal(predictWaitMs({ ...base, usableEndpoints: 1, maxConcurrentBatches: 1 }), 340);
-  // No usable endpoint still counts one slot.
-  t.equal(predictWaitMs({ ...base, usableEndpoints: 0 }), 340);
-  t.equal(predictWaitMs({ ...base, queuedItems: 0 }), undefined, "no queue: nothing to predict");
-  t.equal(predictWaitMs({ ...base, recentBatchMs: undefined }), undefined, "no batch measured yet");
+t.test(
+  "predicted wait: in flight and ahead at the service rate, then its own items, a batch time at least",
+  (t) => {
+    const base = {
+      aheadItems: 1_000,
+      arrivals: [],
+      ownItems: 10,
+      inFlightItems: 256,
+      measuredItemsPerEndpointMs: undefined,
+      recentBatchMs: 20,
+      usableEndpoints: 2,
+      maxConcurrentBatches: 2,
+      batchTarget: 64,
+    };
+    // Not measured: 2 endpoints × 2 slots × 64 items per 20 ms = 12.8 items/ms.
+    t.equal(serviceItemsPerMs(base), 12.8);
+    // (256 + 1000) / 12.8 = 98.125 ms, then its own 10 items: a batch time, 20 ms.
+    t.equal(predictWaitMs(base), 118.125);
+    // Measured, 2 items/ms per endpoint: 1256 / 4 = 314 ms, + 20.
+    const measured = { ...base, measuredItemsPerEndpointMs: 2 };
+    t.equal(predictWaitMs(measured), 334);
+    // 300 items of its own take longer than a batch time: 300 / 4 = 75 ms.
+    t.equal(predictWaitMs({ ...measured, ownItems: 300 }), 389);
+    // No usable endpoint still counts one: 1 × 2 × 64 / 20 = 6.4 items/ms; 1256 / 6.4 = 196.25, + 20.
+    t.equal(predictWaitMs({ ...base, usableEndpoints: 0 }), 216.25);
+    t.equal(predictWaitMs({ ...base, aheadItems: 0 }), undefined, "no queue: nothing to predict");
+    t.equal(predictWaitMs({ ...base, recentBatchMs: undefined }), undefined, "no batch measured yet");
+    // Work arriving ahead of it at 2 of the 4 items/ms: the 1266 items take 1266 / (4 − 2) = 633 ms,
+    // then what is left of its last batch's 20 ms after its own 10 items' 2.5: 17.5 ms.
+    const aboveSends = (perMs: number) => [{ perMs, room: Number.POSITIVE_INFINITY }];
+    t.equal(predictWaitMs({ ...measured, arrivals: aboveSends(2) }), 650.5);
+    t.equal(
+      predictWaitMs({ ...measured, arrivals: aboveSends(4) }),
+      Number.POSITIVE_INFINITY,
+      "as fast as the backend serves: never",
+    );
+    t.end();
+  },
+);
+
+t.test("serve time: items at the rate while others add theirs, each up to its room", (t) => {
+  const inf = Number.POSITIVE_INFINITY;
+  t.equal(serveTimeMs(100, 2, []), 50, "nothing arrives: 100 items at 2 a ms");
+  t.equal(serveTimeMs(100, 2, [{ perMs: 1, room: inf }]), 100, "a band above takes half: 100 / (2 − 1)");
+  t.equal(serveTimeMs(100, 2, [{ perMs: 2, room: inf }]), inf, "a band above takes it all");
+  // Room for 20: full after 20 ms, long before the 100 ms it would take at 2 − 1: then (100 + 20) / 2.
+  t.equal(serveTimeMs(100, 2, [{ perMs: 1, room: 20 }]), 60);
+  t.equal(serveTimeMs(100, 2, [{ perMs: 1, room: 500 }]), 100, "room for 500: not full by 100 ms");
+  // Two: the second (room 10) fills at 10 ms; then 90 + 10 items at 3 − 1 a ms: 50 ms, within the
+  // first's room (1000 items at 1 a ms). Check: 3 × 50 = 90 + 10 + 50.
+  t.equal(
+    serveTimeMs(90, 3, [
+      { perMs: 1, room: 1000 },
+      { perMs: 1, room: 10 },
+    ]),
+    50,
+  );
+  t.equal(serveTimeMs(100, 2, [{ perMs: 0, room: 50 }]), 50, "nothing arriving adds nothing");
+  t.equal(serveTimeMs(100, 2, [{ perMs: 1, room: 0 }]), 50, "no room adds nothing");
+  t.end();
+});
+
+t.test("a wait that never ends is refused against a deadline or a bound, never without", (t) => {
+  const inf = Number.POSITIVE_INFINITY;
+  const a = admit({ ...open, predictedWaitMs: inf });
+  if (a.admitted) throw new Error("expected a refusal");
+  t.equal(a.error.reason, "PREDICTED_DEADLINE_MISS");
+  t.match(a.error.message, /work arriving ahead of this request .* past the request's deadline in 500 ms/);
+  t.equal(a.error.retryAfterMs, 1000);
+  t.same(admit({ ...open, deadlineMs: inf, predictedWaitMs: inf }), { admitted: true, evict: 0 });
   t.end();
 });
 

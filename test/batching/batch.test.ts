@@ -15,7 +15,7 @@ function job(id: string, items: number, deadlineMs = Number.POSITIVE_INFINITY): 
 
 const sizes = (parts: readonly BatchPart[]) => parts.map((p) => `${p.job.requestId}[${p.start},${p.end})`);
 
-t.test("gather: the texts of the parts in order, and the earliest deadline", (t) => {
+t.test("gather: the texts of the parts in order, and the latest deadline", (t) => {
   const a = job("a", 3, 500);
   const b = job("b", 2, 200);
   const g = gather([
@@ -24,7 +24,12 @@ t.test("gather: the texts of the parts in order, and the earliest deadline", (t)
   ]);
   t.same(g.queries, ["q-a", "q-a", "q-b"]);
   t.same(g.documents, ["a#1", "a#2", "b#0"]);
-  t.equal(g.earliestDeadlineMs, 200);
+  t.equal(g.latestDeadlineMs, 500, "until then a request still waits for the call");
+  const none = gather([
+    { job: a, start: 0, end: 1 },
+    { job: job("c", 1), start: 0, end: 1 },
+  ]);
+  t.equal(none.latestDeadlineMs, Number.POSITIVE_INFINITY, "a request without a deadline waits for good");
   t.end();
 });
 

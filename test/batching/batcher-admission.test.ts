@@ -85,33 +85,50 @@ t.test("a deadline already reached at submit is refused before queueing", async 
 });
 
 t.test(
-  "shedding: the predicted wait spreads the batches ahead over every slot of the endpoint",
+  "shedding: the predicted wait counts the items in flight, the items queued ahead and a batch for its own",
   async (t) => {
     const s = setup({ maxBatchSize: 8, maxConcurrentBatches: 2, shedUnreachableDeadlines: true });
     const { batcher, ep, clock, rec } = s;
     await learnBatchTime(s, ep, 10);
-    // Both slots busy, 16 items (2 batches of 8) queued.
+    // Both slots busy (16 items in flight, just sent), 16 items (2 batches of 8) queued.
     for (const id of ["s1", "s2", "q1", "q2"]) track(batcher.submit("q", docs(id, 0, 8), opts));
     await settle();
     t.same(ep.sizes, [8, 8]);
     t.equal(batcher.queuedItems, 16);
-    // 2 batches ahead over 2 slots: one round, then its own batch: 2 × 10 ms = 20 ms.
-    const late = track(batcher.submit("q", docs("late", 0, 1), { ...opts, deadlineMs: clock.now() + 19 }));
+    // No rate measured yet: 1 endpoint × 2 slots × 8 items per 10 ms = 1.6 items/ms. The 32 items
+    // in flight and queued ahead take 20 ms, then its own batch one batch time: 30 ms.
+    const late = track(batcher.submit("q", docs("late", 0, 1), { ...opts, deadlineMs: clock.now() + 29 }));
     await settle();
     t.equal(late.error?.code, status.RESOURCE_EXHAUSTED);
     t.equal(late.error?.reason, "PREDICTED_DEADLINE_MISS");
     t.equal(
       late.error?.message,
-      "backend student: overloaded; the 16 items queued ahead would take about 20 ms, " +
-        "past the request's deadline in 19 ms",
+      "backend student: overloaded; the 16 items queued ahead would take about 30 ms, " +
+        "past the request's deadline in 29 ms",
     );
     const justInTime = track(
-      batcher.submit("q", docs("ok", 0, 1), { ...opts, deadlineMs: clock.now() + 20 }),
+      batcher.submit("q", docs("ok", 0, 1), { ...opts, requestId: "ok", deadlineMs: clock.now() + 30 }),
     );
     await settle();
     t.equal(justInTime.settled, 0, "a deadline exactly at the predicted answer is admitted");
     t.equal(batcher.queuedItems, 17);
     t.same(rec.rejected, ["deadline_unreachable"]);
+    // And 30 ms is when it is answered: the batches in flight are answered at 10 ms, those queued
+    // at 20 ms, and only then does its own batch leave, to be answered one batch time later.
+    for (let round = 0; round < 2; round++) {
+      await clock.advance(10);
+      for (const call of ep.calls.splice(0)) call.answer();
+      await settle();
+    }
+    t.same(
+      ep.calls.map((c) => c.batch.documents),
+      [["ok#0"]],
+      "its batch leaves at 20 ms",
+    );
+    await clock.advance(9);
+    ep.calls.shift()!.answer();
+    await settle();
+    t.ok(justInTime.value, "answered within its deadline");
   },
 );
 
@@ -126,11 +143,11 @@ t.test("shedding: the predicted wait counts the slots of usable endpoints only",
   await settle();
   t.same(a.sizes, [8]);
   t.equal(b.received, 0);
-  // 2 batches ahead over the one slot of a: two rounds, then its own batch: 3 × 10 ms.
-  const r = track(batcher.submit("q", docs("late", 0, 1), { ...opts, deadlineMs: clock.now() + 25 }));
+  // The one slot of a: 8 items per 10 ms. 8 in flight and 16 queued: 30 ms, then its own batch: 40 ms.
+  const r = track(batcher.submit("q", docs("late", 0, 1), { ...opts, deadlineMs: clock.now() + 35 }));
   await settle();
   t.equal(r.error?.reason, "PREDICTED_DEADLINE_MISS");
-  t.match(r.error?.message, /about 30 ms, past the request's deadline in 25 ms/);
+  t.match(r.error?.message, /about 40 ms, past the request's deadline in 35 ms/);
 });
 
 t.test("shedding: with nothing queued a request is admitted, however slow the backend", async (t) => {

@@ -170,7 +170,7 @@ t.test(
 );
 
 t.test(
-  "deadline: an in-flight batch carries the earliest deadline and is aborted when all its requests are gone",
+  "deadline: an in-flight batch carries its latest deadline and is aborted when all its requests are gone",
   async (t) => {
     const { clock, batcher, ep, rec } = setup({ maxQueueDelayMs: 0 });
     const r = track(batcher.submit("q", docs("a", 0, 2), { ...opts, deadlineMs: clock.now() + 5 }));
@@ -183,6 +183,30 @@ t.test(
     await settle();
     t.equal(batcher.inFlightBatches, 0, "the late answer has been taken in");
     t.equal(rec.answers.get("r"), 1, "and did not answer the request again");
+  },
+);
+
+t.test(
+  "deadline: a request whose deadline passes in flight fails alone; the call runs for those still waiting",
+  async (t) => {
+    const { clock, batcher, ep, rec } = setup({ maxQueueDelayMs: 1 });
+    const soon = track(
+      batcher.submit("q", docs("s", 0, 2), { ...opts, requestId: "soon", deadlineMs: clock.now() + 5 }),
+    );
+    const later = track(
+      batcher.submit("q", docs("l", 0, 2), { ...opts, requestId: "later", deadlineMs: clock.now() + 50 }),
+    );
+    await clock.advance(1);
+    t.same(ep.sizes, [4], "one batch carries both");
+    t.equal(ep.calls[0]!.ctx.timeoutMs, 49, "the call may run until the later deadline");
+    await clock.advance(4);
+    t.equal(soon.error?.code, status.DEADLINE_EXCEEDED, "the first expires at its deadline");
+    t.notOk(ep.calls[0]!.ctx.signal.aborted, "the call goes on: a request still waits for it");
+    await clock.advance(15);
+    ep.calls[0]!.answer();
+    await settle();
+    expectRows(t, later.value, docs("l", 0, 2));
+    t.same(Object.fromEntries(rec.answers), { soon: 1, later: 1 }, "each answered once");
   },
 );
 

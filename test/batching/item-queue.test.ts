@@ -323,21 +323,60 @@ t.test("eviction skips settled jobs' segments and never evicts the request's own
 });
 
 t.test(
-  "items ahead of a new request: the bands above, its own queue, and each other client's fair share",
+  "what a new request competes with: the bands above, its own queue, and each other client's fair share",
   (t) => {
     const { q } = queue();
     q.push(job("I0", 5), "interactive", 0, "x");
     q.push(job("A0", 100), "bulk", 0, "a", 1);
     q.push(job("B0", 2), "bulk", 0, "b", 1);
     q.push(job("C0", 50), "bulk", 0, "c", 3);
-    // b sends 8: b's 10 items go while a serves at most 10 and c (weight 3) at most 30.
-    t.equal(q.itemsAhead("bulk", "b", 1, 8), 5 + 10 + 2 + 30);
-    // a sends 8 more: its 108 items come after everyone else's.
-    t.equal(q.itemsAhead("bulk", "a", 1, 8), 5 + 100 + 2 + 50);
-    // A new client of weight 2 sending 4: others serve at most 4 × w / 2.
-    t.equal(q.itemsAhead("bulk", "d", 2, 4), 5 + 2 + 2 + 6);
-    t.equal(q.itemsAhead("interactive", "b", 1, 8), 5, "the bands below do not count");
-    t.equal(q.itemsAhead("background", "b", 1, 8), 5 + 152, "every band above counts whole");
+    // Arrival rates at 0 ms: each flow has sent once, read over the shortest span, 250 ms:
+    // n items / (2000 · (1 − e^(−250/2000))) items/ms.
+    const inf = Number.POSITIVE_INFINITY;
+    const rate = (n: number) => n / (2000 * -Math.expm1(-0.125));
+    // b sends 8: b's 10 items go while a serves at most 10 and c (weight 3) at most 30, both from
+    // what they have queued; the interactive band comes first, whatever it keeps sending.
+    t.same(q.competition("bulk", "b", 1, 8, 0), {
+      aheadItems: 5 + 10 + 2 + 30,
+      arrivals: [{ perMs: rate(5), room: inf }],
+    });
+    // a sends 8 more: its 108 items come after everyone else's, and b and c may send more meanwhile:
+    // b up to 108 − 2, c (weight 3) up to 324 − 50.
+    t.same(q.competition("bulk", "a", 1, 8, 0), {
+      aheadItems: 5 + 100 + 2 + 50,
+      arrivals: [
+        { perMs: rate(5), room: inf },
+        { perMs: rate(2), room: 106 },
+        { perMs: rate(50), room: 274 },
+      ],
+    });
+    // A new client of weight 2 sending 4: others serve at most 4 × w / 2, all already queued.
+    t.same(q.competition("bulk", "d", 2, 4, 0), {
+      aheadItems: 5 + 2 + 2 + 6,
+      arrivals: [{ perMs: rate(5), room: inf }],
+    });
+    t.same(
+      q.competition("interactive", "b", 1, 8, 0),
+      { aheadItems: 5, arrivals: [{ perMs: rate(5), room: 3 }] },
+      "the bands below do not count; x may add 3 more before b's 8 are served",
+    );
+    t.same(
+      q.competition("background", "b", 1, 8, 0),
+      {
+        aheadItems: 5 + 152,
+        arrivals: [
+          { perMs: rate(5), room: inf },
+          { perMs: rate(152), room: inf },
+        ],
+      },
+      "every band above counts whole, and all it sends",
+    );
+    // Two seconds later the count has faded by e, read over the 2 s since the flow was first seen.
+    const later = q.competition("bulk", "b", 1, 8, 2000).arrivals[0]!;
+    const faded = 5 / Math.E / (2000 * -Math.expm1(-1));
+    t.ok(Math.abs(later.perMs - faded) < 1e-15, `faded: ${later.perMs} ≈ ${faded}`);
+    // A zero weight counts as the config's least, 0.01: every other client's share is 100 × its own.
+    t.equal(q.competition("bulk", "z", 0, 1, 0).aheadItems, 5 + 100 + 2 + 50);
     t.end();
   },
 );

@@ -71,19 +71,40 @@ t.test(
     size = 500;
     t.equal(l.batchTarget(64), 64, "never above the cap");
     l.itemsAdmitted(3, 10);
-    l.batchCompleted(3, 7, 17);
+    l.batchCompleted(3, 7, 17, 1);
     l.requestCompleted(10, 25);
     t.same(heard, ["admitted 3", "batch 3 7", "request 15"]);
     t.end();
   },
 );
 
-t.test("the predicted wait uses a moving average of batch times (0.8 old, 0.2 new)", (t) => {
+t.test("before a service rate is measured, the predicted wait uses a moving average of batch times", (t) => {
   const l = new LimitsInForce(limits, noopObserver);
-  t.equal(l.predictWaitMs(640, 1), undefined, "no batch measured yet");
-  l.batchCompleted(64, 10, 0);
-  l.batchCompleted(64, 20, 0);
-  // average 0.8·10 + 0.2·20 = 12 ms; ⌈640/64⌉ = 10 batches over 1×2 slots = 5 rounds, + 1: 6 × 12 ms.
-  t.equal(l.predictWaitMs(640, 1), 72);
+  const wait = { aheadItems: 640, arrivals: [], ownItems: 1, inFlightItems: 0, usableEndpoints: 1 };
+  t.equal(l.predictWaitMs(wait), undefined, "no batch measured yet");
+  l.batchCompleted(64, 10, 0, 1);
+  l.batchCompleted(64, 20, 0, 1);
+  // Average 0.8·10 + 0.2·20 = 12 ms: 1 endpoint × 2 slots × 64 items per 12 ms, so the 640 items
+  // ahead take 60 ms; then its own batch, 12 ms.
+  t.equal(l.predictWaitMs(wait), 72);
+  t.end();
+});
+
+t.test("the service rate is measured only while a full batch waits for a busy slot", (t) => {
+  const l = new LimitsInForce(limits, noopObserver);
+  const wait = { aheadItems: 640, arrivals: [], ownItems: 1, inFlightItems: 0, usableEndpoints: 1 };
+  // Slots full but less than a batch (64) waiting, or a batch waiting with a slot free: not measured.
+  l.pumped(63, true);
+  for (let ms = 0; ms <= 400; ms += 40) l.batchCompleted(32, 40, ms, 1);
+  l.pumped(640, false);
+  for (let ms = 400; ms <= 800; ms += 40) l.batchCompleted(32, 40, ms, 1);
+  // The batch-time estimate: 2 slots × 64 per 40 ms = 3.2 items/ms; 640 / 3.2 + 40 = 240 ms.
+  t.equal(l.predictWaitMs(wait), 240);
+  // Backlogged: 32 items every 40 ms (half-full batches, one slot's pace) is 0.8 items/ms,
+  // counted once 250 ms have been (the first completion marks): 640 / 0.8 + 40 = 840 ms.
+  l.pumped(64, true);
+  for (let ms = 840; ms <= 840 + 280; ms += 40) l.batchCompleted(32, 40, ms, 1);
+  const predicted = l.predictWaitMs(wait)!;
+  t.ok(Math.abs(predicted - 840) < 1e-9, `840 ms (to rounding): ${predicted}`);
   t.end();
 });
