@@ -1,7 +1,7 @@
 import type { Balancer } from "../backends/balancer.js";
 import type { CancelSignal } from "../util/cancel-signal.js";
 import { GatewayError } from "../util/gateway-error.js";
-import { admit, countRefusal, UNBOUNDED_RETRY_AFTER_MS } from "./admission.js";
+import { admit, countRefusal } from "./admission.js";
 import type { ItemPriority, ItemQueue } from "./item-queue.js";
 import type { Job } from "./job.js";
 import type { LimitsInForce } from "./limits.js";
@@ -112,7 +112,7 @@ export class Intake {
       inFlightItems: this.#inFlightItems(),
       usableEndpoints: this.#balancer.usableCount(),
     });
-    const retryAfterMs = Math.max(1, Math.ceil(wait ?? UNBOUNDED_RETRY_AFTER_MS));
+    const retryAfterMs = Math.max(1, Math.ceil(wait ?? 1000));
     for (const job of this.#queue.evictBelow(priority, items)) {
       const error = new GatewayError(
         "EVICTED_BY_PRIORITY",
