@@ -18,16 +18,18 @@
  *   calls are skipped without a round trip until its trial call succeeds;
  * - a malformed value is never answered: it counts as a miss, and the pair's
  *   new score overwrites it.
- * Concurrent calls share a socket write (the client's auto-pipelining), so a
- * burst of requests costs one round trip, not one each.
+ * Concurrent lookups share a socket write (the client's auto-pipelining), so
+ * a burst of requests costs one round trip, not one each. Writes leave after
+ * the answers: the rows of every request answered in one turn of the event
+ * loop go in one call, a server-side script that sets each key with the TTL
+ * (one command instead of one per row, a third of the client's CPU), or key
+ * by key in one pipeline on a server that refuses scripts.
  */
 import { Redis } from "iovalkey";
 import CircuitBreaker from "opossum";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { noopSharedTierObserver, type SharedOutcome, type SharedTierObserver } from "./observer.js";
-
-/** Bytes of one stored row: five float32. */
-export const SHARED_ROW_BYTES = 20;
+import { decodeRow, describe, encodeRow, globEscape, redactedUrl } from "./shared-values.js";
 
 /** `backends.<name>.cache.shared`. */
 export interface SharedTierConfig {
@@ -52,6 +54,22 @@ export interface SharedTierOptions {
   readonly log?: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void } | undefined;
 }
 
+/** Most keys in one write call; a turn's writes beyond it go in several calls. */
+export const WRITE_CALL_KEYS = 512;
+
+/** KEYS: the keys; ARGV[1]: the TTL in ms ("0": none); ARGV[2…]: the values, in key order. */
+const SET_ROWS_LUA = `local ttl = ARGV[1]
+for i = 1, #KEYS do
+  if ttl == "0" then redis.call("SET", KEYS[i], ARGV[i + 1])
+  else redis.call("SET", KEYS[i], ARGV[i + 1], "PX", ttl) end
+end
+return #KEYS`;
+
+/** The client with the write script defined on it (EVALSHA, falling back to EVAL on a server that lacks it). */
+interface ScriptedClient {
+  rgSetRows(keyCount: number, ...args: (string | Buffer)[]): Promise<unknown>;
+}
+
 /** A call's failure, classified for the metrics. */
 class SharedTierFailure extends Error {
   constructor(
@@ -64,14 +82,23 @@ class SharedTierFailure extends Error {
 
 type Call = () => Promise<unknown>;
 
+export { decodeRow, encodeRow, redactedUrl, SHARED_ROW_BYTES } from "./shared-values.js";
+
 export class SharedTier {
   readonly #config: SharedTierConfig;
   readonly #clock: Clock;
   readonly #observer: SharedTierObserver;
   readonly #client: Redis;
   readonly #breaker: CircuitBreaker<[Call], unknown>;
+  readonly #log: SharedTierOptions["log"];
   #ttlMs: number;
   #closed = false;
+  /** Prefixed keys and encoded rows waiting for this turn's write call. */
+  #pendingKeys: string[] = [];
+  #pendingValues: Buffer[] = [];
+  #flushScheduled = false;
+  /** The server refused the write script (an ACL without scripting): write key by key. */
+  #keyByKey = false;
 
   constructor(config: SharedTierConfig, ttlMs: number, opts: SharedTierOptions) {
     this.#config = config;
@@ -79,6 +106,7 @@ export class SharedTier {
     this.#clock = opts.clock;
     this.#observer = opts.observer ?? noopSharedTierObserver;
     const log = opts.log;
+    this.#log = log;
     this.#client = new Redis(config.url, {
       // Fail at once while disconnected instead of queueing behind a dead server.
       enableOfflineQueue: false,
@@ -89,6 +117,7 @@ export class SharedTier {
       retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
       lazyConnect: false,
     });
+    this.#client.defineCommand("rgSetRows", { lua: SET_ROWS_LUA });
     let reported = false;
     this.#client.on("error", (err: Error) => {
       // Errors reach the calls that meet them; the log says it once per outage.
@@ -175,24 +204,81 @@ export class SharedTier {
     return rows;
   }
 
-  /** Stores rows `rows[j]` of `from` (five floats each) under `keys[j]`. Fire and forget: never rejects. */
+  /**
+   * Stores rows `rows[j]` of `from` (five floats each) under `keys[j]`, in
+   * this turn's write call. Fire and forget: never rejects. Skipped at once
+   * (and counted) while the server is unreachable or the breaker open.
+   */
   set(keys: readonly string[], from: Float32Array, rows: readonly number[]): void {
     if (keys.length === 0 || this.#closed) return;
-    void this.#call("set", async () => {
-      const pipeline = this.#client.pipeline();
-      const ttl = this.#ttlMs;
-      for (let j = 0; j < keys.length; j++) {
-        const key = this.#config.keyPrefix + keys[j]!;
-        const value = encodeRow(from, rows[j]! * 5);
-        if (ttl > 0) pipeline.set(key, value, "PX", ttl);
-        else pipeline.set(key, value);
+    if (this.#client.status !== "ready") {
+      this.#observer.request("set", "unavailable");
+      return;
+    }
+    if (!this.#admits()) {
+      this.#observer.request("set", "rejected");
+      return;
+    }
+    for (let j = 0; j < keys.length; j++) {
+      this.#pendingKeys.push(this.#config.keyPrefix + keys[j]!);
+      this.#pendingValues.push(encodeRow(from, rows[j]! * 5));
+    }
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    // After the I/O of this turn: the answers that produced these rows go out first.
+    setImmediate(() => this.#flush());
+  }
+
+  /** Sends what `set` gathered: one call per WRITE_CALL_KEYS keys. */
+  #flush(): void {
+    this.#flushScheduled = false;
+    const keys = this.#pendingKeys;
+    const values = this.#pendingValues;
+    this.#pendingKeys = [];
+    this.#pendingValues = [];
+    for (let i = 0; i < keys.length; i += WRITE_CALL_KEYS) {
+      const k = keys.slice(i, i + WRITE_CALL_KEYS);
+      const v = values.slice(i, i + WRITE_CALL_KEYS);
+      void this.#call("set", () => this.#write(k, v));
+    }
+  }
+
+  async #write(keys: string[], values: Buffer[]): Promise<void> {
+    const ttl = this.#ttlMs;
+    if (!this.#keyByKey) {
+      try {
+        const stored = await (this.#client as unknown as ScriptedClient).rgSetRows(
+          keys.length,
+          ...keys,
+          String(ttl),
+          ...values,
+        );
+        if (stored !== keys.length) {
+          throw new SharedTierFailure(
+            "garbage",
+            `the write script answered ${describe(stored)} for ${keys.length} keys`,
+          );
+        }
+        return;
+      } catch (err) {
+        if (!refusesScripts(err)) throw err;
+        this.#keyByKey = true;
+        this.#log?.warn(
+          { url: redactedUrl(this.#config.url), err: (err as Error).message },
+          "score cache: the shared server refuses scripts; writing key by key",
+        );
       }
-      const results = await pipeline.exec();
-      const failed = results?.find(([err]) => err !== null);
-      if (results === null || failed !== undefined) {
-        throw new SharedTierFailure("error", failed?.[0]?.message ?? "pipeline not executed");
-      }
-    });
+    }
+    const pipeline = this.#client.pipeline();
+    for (let j = 0; j < keys.length; j++) {
+      if (ttl > 0) pipeline.set(keys[j]!, values[j]!, "PX", ttl);
+      else pipeline.set(keys[j]!, values[j]!);
+    }
+    const results = await pipeline.exec();
+    const failed = results?.find(([err]) => err !== null);
+    if (results === null || failed !== undefined) {
+      throw new SharedTierFailure("error", failed?.[0]?.message ?? "pipeline not executed");
+    }
   }
 
   /**
@@ -221,6 +307,8 @@ export class SharedTier {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // What this turn gathered goes before the goodbye, on the same connection.
+    this.#flush();
     this.#closed = true;
     this.#breaker.shutdown();
     try {
@@ -265,25 +353,6 @@ export class SharedTier {
   }
 }
 
-/** Five float32, little endian. */
-export function encodeRow(from: Float32Array, offset: number): Buffer {
-  const buf = Buffer.allocUnsafe(SHARED_ROW_BYTES);
-  for (let k = 0; k < 5; k++) buf.writeFloatLE(from[offset + k]!, k * 4);
-  return buf;
-}
-
-/** The five probabilities of a stored value; undefined when it is not one (wrong size, not in [0, 1]). */
-export function decodeRow(value: Buffer): Float32Array | undefined {
-  if (value.length !== SHARED_ROW_BYTES) return undefined;
-  const row = new Float32Array(5);
-  for (let k = 0; k < 5; k++) {
-    const p = value.readFloatLE(k * 4);
-    if (!(p >= 0 && p <= 1)) return undefined;
-    row[k] = p;
-  }
-  return row;
-}
-
 function withTimeout<T>(work: Promise<T>, clock: Clock, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer: TimerHandle = clock.setTimeout(
@@ -303,21 +372,7 @@ function withTimeout<T>(work: Promise<T>, clock: Clock, ms: number): Promise<T> 
   });
 }
 
-function globEscape(text: string): string {
-  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
-}
-
-function describe(value: unknown): string {
-  return Array.isArray(value) ? `${value.length} values` : typeof value;
-}
-
-/** The URL without its password, for logs. */
-export function redactedUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== "") u.password = "***";
-    return u.toString();
-  } catch {
-    return "(unparsable url)";
-  }
+/** A server that will not run the script (no permission, no scripting) rather than one that failed. */
+function refusesScripts(err: unknown): boolean {
+  return err instanceof Error && /^(NOPERM|ERR unknown command)/.test(err.message);
 }

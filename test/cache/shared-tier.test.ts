@@ -8,6 +8,8 @@ import {
   SHARED_ROW_BYTES,
   SharedTier,
   type SharedTierConfig,
+  type SharedTierOptions,
+  WRITE_CALL_KEYS,
 } from "../../src/cache/shared-tier.js";
 import { type Clock, systemClock } from "../../src/util/clock.js";
 import { FakeClock } from "../helpers/fake-clock.js";
@@ -53,7 +55,13 @@ const BREAKER = {
 async function tierOn(
   t: Test,
   port: number,
-  opts: { clock?: Clock; ttlMs?: number; timeoutMs?: number; keyPrefix?: string } = {},
+  opts: {
+    clock?: Clock;
+    ttlMs?: number;
+    timeoutMs?: number;
+    keyPrefix?: string;
+    log?: SharedTierOptions["log"];
+  } = {},
 ) {
   const observer = new Recorder();
   const config: SharedTierConfig = {
@@ -62,7 +70,11 @@ async function tierOn(
     keyPrefix: opts.keyPrefix ?? "test:student:",
     breaker: BREAKER,
   };
-  const tier = new SharedTier(config, opts.ttlMs ?? 60_000, { clock: opts.clock ?? systemClock, observer });
+  const tier = new SharedTier(config, opts.ttlMs ?? 60_000, {
+    clock: opts.clock ?? systemClock,
+    observer,
+    log: opts.log,
+  });
   t.teardown(() => tier.close());
   await until(() => tier.connected, "the tier to connect");
   return { tier, observer };
@@ -143,6 +155,56 @@ t.test("rows written are read back exactly, missing keys are misses, with the TT
   t.equal(await raw.pttl("test:student:d"), -1, "no TTL when ttlMs is 0");
   t.same(await tier.get([]), [], "no keys: no call");
   t.equal(observer.count("get:ok"), 1, "the empty lookup made no call");
+});
+
+t.test("the writes of requests answered in one turn go in one call, after it", async (t) => {
+  const redis = await useRedisServer(t);
+  const { tier, observer } = await tierOn(t, redis.port, { ttlMs: 30_000 });
+  const raw = rawClient(t, redis.port);
+  const data = rows(3);
+  // Three requests answered in the same turn, as the batcher answers a batch.
+  tier.set(["r1"], data, [0]);
+  tier.set(["r2a", "r2b"], data, [1, 2]);
+  tier.set(["r3"], data, [2]);
+  t.equal(observer.count("set:ok"), 0, "nothing is sent in the turn that answers");
+  await until(() => observer.count("set:ok") >= 1, "the write call");
+  const got = await tier.get(["r1", "r2a", "r2b", "r3"]);
+  t.same(
+    got?.map((r) => (r === undefined ? undefined : bitsOf(r))),
+    [0, 1, 2, 2].map((i) => bitsOf(data.subarray(i * 5, i * 5 + 5))),
+    "every row of the three requests is stored",
+  );
+  t.equal(observer.count("set:ok"), 1, "in one call");
+  for (const key of ["r1", "r2b"]) {
+    const ttl = await raw.pttl(`test:student:${key}`);
+    t.ok(ttl > 0 && ttl <= 30_000, `${key}: PTTL ${ttl} within (0, 30000]`);
+  }
+
+  // More keys than one call carries: split, every key stored.
+  const many = Array.from({ length: 2 * WRITE_CALL_KEYS + 1 }, (_, i) => `m${i}`);
+  tier.set(many, rows(1), new Array<number>(many.length).fill(0));
+  await until(() => observer.count("set:ok") === 4, "three more calls");
+  t.equal(await raw.exists(...many.map((k) => `test:student:${k}`)), many.length, "all stored");
+});
+
+t.test("a server that refuses scripts: rows are written key by key, said once", async (t) => {
+  const redis = await useRedisServer(t);
+  const raw = rawClient(t, redis.port);
+  await raw.call("ACL", "SETUSER", "default", "-@scripting");
+  const warnings: string[] = [];
+  const log = { warn: (_: object, msg: string) => warnings.push(msg), info: () => {} };
+  const { tier, observer } = await tierOn(t, redis.port, { ttlMs: 30_000, log });
+  const data = rows(2);
+  tier.set(["a"], data, [0]);
+  await until(() => observer.count("set:ok") === 1, "the first write");
+  tier.set(["b"], data, [1]);
+  await until(() => observer.count("set:ok") === 2, "the second write");
+  t.same(bitsOf((await tier.get(["a"]))![0]!), bitsOf(data.subarray(0, 5)), "a stored");
+  t.same(bitsOf((await tier.get(["b"]))![0]!), bitsOf(data.subarray(5, 10)), "b stored");
+  const ttl = await raw.pttl("test:student:b");
+  t.ok(ttl > 0 && ttl <= 30_000, `with the TTL (PTTL ${ttl})`);
+  t.equal(observer.count("set:error"), 0, "no write failed");
+  t.same(warnings, ["score cache: the shared server refuses scripts; writing key by key"], "said once");
 });
 
 t.test("a malformed value is a miss and is counted; a server of malformed values is bypassed", async (t) => {
@@ -275,7 +337,8 @@ t.test("purge deletes this prefix's entries only", async (t) => {
     data,
     keys.map(() => 0),
   );
-  await until(() => observer.count("set:ok") === 1, "the writes");
+  // 2,500 keys: four full calls and one of the rest.
+  await until(() => observer.count("set:ok") === Math.ceil(2500 / WRITE_CALL_KEYS), "the writes");
   await raw.set("p:teacher:k1", "other backend");
   await raw.set("p:student*", "a glob character in a name");
   t.equal(await tier.purge(), 2500, "every entry of the prefix");
