@@ -85,7 +85,7 @@ export async function cacheSharedScenario(ctx: BenchContext): Promise<ScenarioRe
     const sim = await stack.add(startTritonSim("triton-sim", BATCHING_SIM));
     redis = await startRedisServer();
     const rounds: FaultRound[] = [];
-    const n = ctx.quick ? 1 : 2;
+    const n = ctx.durations.rounds;
     for (let round = 1; round <= n; round++) {
       const label = `round ${round}/${n}`;
       const start = (name: string, cache: GatewaySpec["cache"]) =>
