@@ -49,6 +49,22 @@ export type Admission =
 
 const ADMITTED: Admission = { admitted: true, evict: 0 };
 
+/**
+ * Room kept between a request's predicted wait and its deadline, for the
+ * prediction's error (answers come a little after it: up to 2% under 3×
+ * overload) and for the time between the client's clock starting and the
+ * request reaching the queue (the network, decoding, a busy event loop). A
+ * request with a deadline is admitted when its predicted wait plus the
+ * margin, the larger of these two, fits before the deadline.
+ */
+export const DEADLINE_MARGIN_SHARE = 0.05;
+export const DEADLINE_MARGIN_MIN_MS = 10;
+
+/** The margin kept before a deadline for a predicted wait of `predictedMs`. */
+export function deadlineMarginMs(predictedMs: number): number {
+  return Math.max(DEADLINE_MARGIN_MIN_MS, DEADLINE_MARGIN_SHARE * predictedMs);
+}
+
 /** Retry advice when no wait can be predicted: what arrives ahead takes the whole rate. */
 export const UNBOUNDED_RETRY_AFTER_MS = 1000;
 
@@ -95,26 +111,35 @@ export function admit(input: AdmissionInput): Admission {
   }
   const predicted = input.predictedWaitMs;
   const deadlineLeft = deadlineMs - nowMs;
-  const bound = Math.min(deadlineLeft, input.maxQueueWaitMs ?? Number.POSITIVE_INFINITY);
-  if (predicted !== undefined && predicted > bound) {
-    const what =
-      bound === deadlineLeft
-        ? `the request's deadline in ${Math.round(deadlineLeft)} ms`
-        : `the queue's bound of ${bound} ms (maxQueueWaitMs)`;
-    const message = Number.isFinite(predicted)
-      ? `backend ${backend}: overloaded; the ${input.queuedItems} items queued ahead would take about ` +
-        `${Math.round(predicted)} ms, past ${what}`
-      : `backend ${backend}: overloaded; work arriving ahead of this request (higher priorities, other ` +
-        `clients' fair shares) takes all the backend serves, so it would wait past ${what}`;
-    return {
-      admitted: false,
-      error: new GatewayError("PREDICTED_DEADLINE_MISS", message, {
-        retryAfterMs: Number.isFinite(predicted)
-          ? Math.max(1, Math.ceil(predicted - bound))
-          : UNBOUNDED_RETRY_AFTER_MS,
-      }),
-      count: { kind: "rejected", reason: "deadline_unreachable" },
-    };
+  const queueBound = input.maxQueueWaitMs ?? Number.POSITIVE_INFINITY;
+  if (predicted !== undefined) {
+    const margin = deadlineMarginMs(predicted);
+    // How far past the nearer bound the prediction reaches (≤ 0: it fits).
+    const pastDeadline = Number.isFinite(deadlineLeft) ? predicted + margin - deadlineLeft : -Infinity;
+    const pastQueueBound = Number.isFinite(queueBound) ? predicted - queueBound : -Infinity;
+    if (pastDeadline > 0 || pastQueueBound > 0) {
+      const byDeadline = pastDeadline >= pastQueueBound;
+      const what = byDeadline
+        ? `the request's deadline in ${Math.round(deadlineLeft)} ms` +
+          (Number.isFinite(predicted)
+            ? ` (less ${Math.round(margin)} ms kept for the prediction's error)`
+            : "")
+        : `the queue's bound of ${queueBound} ms (maxQueueWaitMs)`;
+      const message = Number.isFinite(predicted)
+        ? `backend ${backend}: overloaded; the ${input.queuedItems} items queued ahead would take about ` +
+          `${Math.round(predicted)} ms, past ${what}`
+        : `backend ${backend}: overloaded; work arriving ahead of this request (higher priorities, other ` +
+          `clients' fair shares) takes all the backend serves, so it would wait past ${what}`;
+      return {
+        admitted: false,
+        error: new GatewayError("PREDICTED_DEADLINE_MISS", message, {
+          retryAfterMs: Number.isFinite(predicted)
+            ? Math.max(1, Math.ceil(Math.max(pastDeadline, pastQueueBound)))
+            : UNBOUNDED_RETRY_AFTER_MS,
+        }),
+        count: { kind: "rejected", reason: "deadline_unreachable" },
+      };
+    }
   }
   return overflow > 0 ? { admitted: true, evict: overflow } : ADMITTED;
 }

@@ -87,12 +87,21 @@ t.test("no endpoint: the cause picks the reason and the metric", (t) => {
   t.end();
 });
 
-t.test("a predicted wait past the deadline sheds the request; at the deadline it is admitted", (t) => {
-  const r = refusal({ ...open, predictedWaitMs: 500.4 });
+t.test("a predicted wait that, with the margin, does not fit before the deadline sheds the request", (t) => {
+  // 500 ms left. The margin is 5% of the prediction, at least 10 ms: 477 ms + 23.85 ms = 500.85 ms does not
+  // fit, 476 ms + 23.8 ms = 499.8 ms does.
+  const r = refusal({ ...open, predictedWaitMs: 477 });
   t.equal(r.reason, "PREDICTED_DEADLINE_MISS");
-  t.match(r.message, /about 500 ms, past the request's deadline in 500 ms/);
+  t.match(
+    r.message,
+    /about 477 ms, past the request's deadline in 500 ms \(less 24 ms kept for the prediction's error\)/,
+  );
   t.same(r.count, { kind: "rejected", reason: "deadline_unreachable" });
-  t.same(admit({ ...open, predictedWaitMs: 500 }), { admitted: true, evict: 0 });
+  t.same(admit({ ...open, predictedWaitMs: 476 }), { admitted: true, evict: 0 });
+  // 100 ms left: 5% would be under 10 ms, so 10 ms is kept; 90 ms fits exactly, 90.5 ms does not.
+  const near = { ...open, deadlineMs: open.nowMs + 100 };
+  t.same(admit({ ...near, predictedWaitMs: 90 }), { admitted: true, evict: 0 });
+  t.equal(refusal({ ...near, predictedWaitMs: 90.5 }).reason, "PREDICTED_DEADLINE_MISS");
   t.end();
 });
 
@@ -248,6 +257,7 @@ t.test("maxQueueWaitMs bounds the predicted wait with or without a deadline, wit
   const b = admit({ ...open, maxQueueWaitMs: 2_000, predictedWaitMs: 600 });
   if (b.admitted) throw new Error("expected a refusal");
   t.match(b.error.message, /past the request's deadline in 500 ms/);
-  t.equal(b.error.retryAfterMs, 100);
+  // 600 ms predicted + 30 ms margin − 500 ms left.
+  t.equal(b.error.retryAfterMs, 130);
   t.end();
 });
