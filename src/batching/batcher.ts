@@ -21,6 +21,16 @@ export type { ScoredItems } from "./job.js";
 export type { BatcherOptions, BatchLimits, SubmitOptions } from "./options.js";
 
 /**
+ * Under a backlog, a full batch leaves at least this share of (the recent
+ * batch time ÷ the slots) after the batch before it: batches sent together
+ * would finish together, and a request arriving between them would wait for
+ * a slot for up to a whole batch time; spread out, a slot frees about every
+ * batch time ÷ slots. Below 1, so that a batch time measured a little long
+ * costs no throughput.
+ */
+export const BACKLOG_SPACING_SHARE = 0.9;
+
+/**
  * The dynamic batcher of one backend. It counts (query, document) *items*,
  * packs items of many requests into batches (splitting large requests and
  * reassembling their answers in order), sends each batch to the endpoint the
@@ -48,6 +58,8 @@ export class Batcher {
   readonly #batches = new Set<Batch<Probe>>();
   /** Items of the batches in #batches. */
   #inFlightItems = 0;
+  /** When the last batch was taken from the queue. */
+  #lastDispatchMs = Number.NEGATIVE_INFINITY;
   readonly #wake: WakeTimer;
   #draining = false;
   #idleWaiters: (() => void)[] = [];
@@ -211,6 +223,12 @@ export class Batcher {
         this.#wake.at(now + decision.dueInMs);
         break;
       }
+      const spacedMs = this.#spacedUntil(decision.size, decision.trigger);
+      if (spacedMs > now) {
+        this.#wake.at(spacedMs);
+        slotsFull = true; // the backend sets the pace: a batch is being spread, not waiting for work
+        break;
+      }
       this.#dispatch(pick.endpoint, decision.size, decision.trigger, now);
     }
     this.#limits.pumped(this.#queue.items, slotsFull);
@@ -218,10 +236,28 @@ export class Batcher {
     if (this.#idle()) this.#notifyIdle();
   }
 
+  /**
+   * When a full batch of `size` may leave, spread from the one before it
+   * (see BACKLOG_SPACING_SHARE): only under a backlog (a full batch still
+   * queued behind this one) with another batch in flight and a batch time
+   * measured; otherwise at once (-Infinity).
+   */
+  #spacedUntil(size: number, trigger: FlushTrigger): number {
+    const batchMs = this.#limits.recentBatchMs;
+    const inFlight = this.#balancer.totalInFlight;
+    if (trigger !== "full" || this.#draining || batchMs === undefined || inFlight === 0) {
+      return Number.NEGATIVE_INFINITY;
+    }
+    if (this.#queue.items < 2 * size) return Number.NEGATIVE_INFINITY;
+    const slots = this.#limits.current.maxConcurrentBatches * Math.max(1, this.#balancer.usableCount());
+    return this.#lastDispatchMs + (BACKLOG_SPACING_SHARE * batchMs) / slots;
+  }
+
   /** Takes `size` live items, interactive first, and sends them to `endpoint`. */
   #dispatch(endpoint: BackendEndpoint, size: number, trigger: FlushTrigger, now: number): void {
     const parts = this.#queue.take(size, now);
     if (parts.length === 0) return;
+    this.#lastDispatchMs = now;
     const items = countItems(parts);
     this.#observer.batchDispatched(items, trigger);
     const trace = leadTrace(parts)?.startBatch(this.#opts.backend, items, trigger);
