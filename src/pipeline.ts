@@ -152,6 +152,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           backend = decision.fallback;
         }
 
+        // 2b. Refused for load (the queue full, the predicted wait past the deadline): said before
+        // the texts are built, which for a large request costs more than the refusal.
+        const refusal = deps.scorers.get(backend)?.refusalFor?.(req.documents.length, {
+          requestId,
+          priority: req.priority,
+          client: ctx.client.name,
+          weight: ctx.client.weight,
+          deadlineMs: ctx.deadlineMs,
+          cachePolicy: req.cachePolicy,
+        });
+        if (refusal !== undefined) throw refusal;
+
         // 3. Model text: the same for every backend.
         const query = deps.modelText.query(req.query.text);
         const texts = new Array<string>(req.documents.length);

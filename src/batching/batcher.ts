@@ -15,20 +15,11 @@ import { Job, type ScoredItems } from "./job.js";
 import { LimitsInForce, limitsOf } from "./limits.js";
 import { type BatcherObserver, type DropReason, noopObserver } from "./observer.js";
 import type { BatcherOptions, BatchLimits, SubmitOptions } from "./options.js";
+import { spacedUntil } from "./spacing.js";
 
 export type { ItemPriority } from "./item-queue.js";
 export type { ScoredItems } from "./job.js";
 export type { BatcherOptions, BatchLimits, SubmitOptions } from "./options.js";
-
-/**
- * Under a backlog, a full batch leaves at least this share of (the recent
- * batch time ÷ the slots) after the batch before it: batches sent together
- * would finish together, and a request arriving between them would wait for
- * a slot for up to a whole batch time; spread out, a slot frees about every
- * batch time ÷ slots. Below 1, so that a batch time measured a little long
- * costs no throughput.
- */
-export const BACKLOG_SPACING_SHARE = 0.9;
 
 /**
  * The dynamic batcher of one backend. It counts (query, document) *items*,
@@ -140,6 +131,20 @@ export class Batcher {
     return this.#balancer.totalInFlight;
   }
 
+  /**
+   * The refusal a request of `items` items would meet now for the load
+   * queued (see Intake.loadRefusal), counted; undefined when it may be
+   * submitted, where everything else is decided. The caller can refuse
+   * before building the request's texts.
+   */
+  refusalFor(items: number, opts: SubmitOptions): GatewayError | undefined {
+    const { signal, priority, weight } = opts;
+    const deadlineMs = opts.deadlineMs ?? Number.POSITIVE_INFINITY;
+    const nowMs = this.#clock.now();
+    const arrival = { items, nowMs, deadlineMs, signal, priority, client: opts.client ?? "", weight };
+    return this.#intake.loadRefusal(arrival, this.#draining);
+  }
+
   /** Scores `documents` against `query`; the promise settles exactly once. */
   submit(query: string, documents: readonly string[], opts: SubmitOptions): Promise<ScoredItems> {
     const n = documents.length;
@@ -223,7 +228,15 @@ export class Batcher {
         this.#wake.at(now + decision.dueInMs);
         break;
       }
-      const spacedMs = this.#spacedUntil(decision.size, decision.trigger);
+      const spacedMs = spacedUntil({
+        ...decision,
+        draining: this.#draining,
+        recentBatchMs: this.#limits.recentBatchMs,
+        inFlightBatches: this.#balancer.totalInFlight,
+        queuedItems: this.#queue.items,
+        slots: this.#limits.current.maxConcurrentBatches * this.#balancer.usableCount(),
+        lastDispatchMs: this.#lastDispatchMs,
+      });
       if (spacedMs > now) {
         this.#wake.at(spacedMs);
         slotsFull = true; // the backend sets the pace: a batch is being spread, not waiting for work
@@ -234,23 +247,6 @@ export class Batcher {
     this.#limits.pumped(this.#queue.items, slotsFull);
     this.#observer.queueDepth(this.#queue.items);
     if (this.#idle()) this.#notifyIdle();
-  }
-
-  /**
-   * When a full batch of `size` may leave, spread from the one before it
-   * (see BACKLOG_SPACING_SHARE): only under a backlog (a full batch still
-   * queued behind this one) with another batch in flight and a batch time
-   * measured; otherwise at once (-Infinity).
-   */
-  #spacedUntil(size: number, trigger: FlushTrigger): number {
-    const batchMs = this.#limits.recentBatchMs;
-    const inFlight = this.#balancer.totalInFlight;
-    if (trigger !== "full" || this.#draining || batchMs === undefined || inFlight === 0) {
-      return Number.NEGATIVE_INFINITY;
-    }
-    if (this.#queue.items < 2 * size) return Number.NEGATIVE_INFINITY;
-    const slots = this.#limits.current.maxConcurrentBatches * Math.max(1, this.#balancer.usableCount());
-    return this.#lastDispatchMs + (BACKLOG_SPACING_SHARE * batchMs) / slots;
   }
 
   /** Takes `size` live items, interactive first, and sends them to `endpoint`. */
