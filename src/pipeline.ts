@@ -66,8 +66,8 @@ const ROLE_NUMBER: Record<ModelRoleName, number> = { student: 1, teacher: 2 };
 
 /**
  * The request path, top to bottom:
- *   validate → admit (client policy, rate) → route → model text → cache → batcher(backend).submit → respond
- *                                                               └─▶ shadow.mirror (after the answer)
+ *   validate → admit (client policy, rate) → route → load refusal → model text → cache → batcher(backend).submit → respond
+ *                                                                              └─▶ shadow.mirror (after the answer)
  * Every call ends in exactly one response or one GatewayError, and in one
  * `requests_total` count.
  */
