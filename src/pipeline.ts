@@ -66,8 +66,8 @@ const ROLE_NUMBER: Record<ModelRoleName, number> = { student: 1, teacher: 2 };
 
 /**
  * The request path, top to bottom:
- *   validate → admit (client policy, rate) → route → model text → cache → batcher(backend).submit → respond
- *                                                               └─▶ shadow.mirror (after the answer)
+ *   validate → admit (client policy, rate) → route → load refusal → model text → cache → batcher(backend).submit → respond
+ *                                                                              └─▶ shadow.mirror (after the answer)
  * Every call ends in exactly one response or one GatewayError, and in one
  * `requests_total` count.
  */
@@ -151,6 +151,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           route = "fallback";
           backend = decision.fallback;
         }
+
+        // 2b. Refused for load (the queue full, the predicted wait past the deadline): said before
+        // the texts are built, which for a large request costs more than the refusal.
+        const refusal = deps.scorers.get(backend)?.refusalFor?.(req.documents.length, {
+          requestId,
+          priority: req.priority,
+          client: ctx.client.name,
+          weight: ctx.client.weight,
+          deadlineMs: ctx.deadlineMs,
+          cachePolicy: req.cachePolicy,
+        });
+        if (refusal !== undefined) throw refusal;
 
         // 3. Model text: the same for every backend.
         const query = deps.modelText.query(req.query.text);

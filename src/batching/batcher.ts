@@ -15,6 +15,7 @@ import { Job, type ScoredItems } from "./job.js";
 import { LimitsInForce, limitsOf } from "./limits.js";
 import { type BatcherObserver, type DropReason, noopObserver } from "./observer.js";
 import type { BatcherOptions, BatchLimits, SubmitOptions } from "./options.js";
+import { spacedUntil } from "./spacing.js";
 
 export type { ItemPriority } from "./item-queue.js";
 export type { ScoredItems } from "./job.js";
@@ -48,6 +49,8 @@ export class Batcher {
   readonly #batches = new Set<Batch<Probe>>();
   /** Items of the batches in #batches. */
   #inFlightItems = 0;
+  /** When the last batch was taken from the queue. */
+  #lastDispatchMs = Number.NEGATIVE_INFINITY;
   readonly #wake: WakeTimer;
   #draining = false;
   #idleWaiters: (() => void)[] = [];
@@ -126,6 +129,20 @@ export class Batcher {
   /** Batches currently at the backend. */
   get inFlightBatches(): number {
     return this.#balancer.totalInFlight;
+  }
+
+  /**
+   * The refusal a request of `items` items would meet now for the load
+   * queued (see Intake.loadRefusal), counted; undefined when it may be
+   * submitted, where everything else is decided. The caller can refuse
+   * before building the request's texts.
+   */
+  refusalFor(items: number, opts: SubmitOptions): GatewayError | undefined {
+    const { signal, priority, weight } = opts;
+    const deadlineMs = opts.deadlineMs ?? Number.POSITIVE_INFINITY;
+    const nowMs = this.#clock.now();
+    const arrival = { items, nowMs, deadlineMs, signal, priority, client: opts.client ?? "", weight };
+    return this.#intake.loadRefusal(arrival, this.#draining);
   }
 
   /** Scores `documents` against `query`; the promise settles exactly once. */
@@ -211,6 +228,20 @@ export class Batcher {
         this.#wake.at(now + decision.dueInMs);
         break;
       }
+      const spacedMs = spacedUntil({
+        ...decision,
+        draining: this.#draining,
+        recentBatchMs: this.#limits.recentBatchMs,
+        inFlightBatches: this.#balancer.totalInFlight,
+        queuedItems: this.#queue.items,
+        slots: this.#limits.current.maxConcurrentBatches * this.#balancer.usableCount(),
+        lastDispatchMs: this.#lastDispatchMs,
+      });
+      if (spacedMs > now) {
+        this.#wake.at(spacedMs);
+        slotsFull = true; // the backend sets the pace: a batch is being spread, not waiting for work
+        break;
+      }
       this.#dispatch(pick.endpoint, decision.size, decision.trigger, now);
     }
     this.#limits.pumped(this.#queue.items, slotsFull);
@@ -222,6 +253,7 @@ export class Batcher {
   #dispatch(endpoint: BackendEndpoint, size: number, trigger: FlushTrigger, now: number): void {
     const parts = this.#queue.take(size, now);
     if (parts.length === 0) return;
+    this.#lastDispatchMs = now;
     const items = countItems(parts);
     this.#observer.batchDispatched(items, trigger);
     const trace = leadTrace(parts)?.startBatch(this.#opts.backend, items, trigger);

@@ -1,7 +1,7 @@
 import type { Balancer } from "../backends/balancer.js";
 import type { CancelSignal } from "../util/cancel-signal.js";
 import { GatewayError } from "../util/gateway-error.js";
-import { admit, countRefusal } from "./admission.js";
+import { type Admission, admit, countRefusal } from "./admission.js";
 import type { ItemPriority, ItemQueue } from "./item-queue.js";
 import type { Job } from "./job.js";
 import type { LimitsInForce } from "./limits.js";
@@ -60,10 +60,35 @@ export class Intake {
     draining: boolean,
     fail: (job: Job, error: GatewayError) => void,
   ): GatewayError | undefined {
+    const admission = this.#admission(a, draining);
+    if (!admission.admitted) return this.#refused(a, admission);
+    if (admission.evict > 0) this.#evict(a.priority, admission.evict, fail);
+    return undefined;
+  }
+
+  /**
+   * The refusal `a` would meet for the load queued now (the queue or its
+   * client's cap full, the predicted wait past its deadline), counted as
+   * `enter` counts it; undefined for any other verdict, which `enter` gives
+   * when the request is submitted. Nothing is evicted.
+   */
+  loadRefusal(a: Arrival, draining: boolean): GatewayError | undefined {
+    const admission = this.#admission(a, draining);
+    if (admission.admitted || shedReason(admission) === undefined) return undefined;
+    return this.#refused(a, admission);
+  }
+
+  #refused(a: Arrival, admission: Extract<Admission, { admitted: false }>): GatewayError {
+    countRefusal(this.#observer, admission.count);
+    if (shedReason(admission) !== undefined) this.#observer.shed(a.client, a.priority, "refused");
+    return admission.error;
+  }
+
+  #admission(a: Arrival, draining: boolean): Admission {
     const queue = this.#queue;
     const limits = this.#limits.current;
     const perClient = limits.maxQueueItemsPerClient ?? null;
-    const admission = admit({
+    return admit({
       backend: this.#backend,
       items: a.items,
       nowMs: a.nowMs,
@@ -90,16 +115,6 @@ export class Intake {
           })
         : undefined,
     });
-    if (!admission.admitted) {
-      countRefusal(this.#observer, admission.count);
-      const reason = admission.count?.kind === "rejected" ? admission.count.reason : undefined;
-      if (reason === "queue_full" || reason === "client_queue_full" || reason === "deadline_unreachable") {
-        this.#observer.shed(a.client, a.priority, "refused");
-      }
-      return admission.error;
-    }
-    if (admission.evict > 0) this.#evict(a.priority, admission.evict, fail);
-    return undefined;
   }
 
   /** Takes queued lower-priority requests out to make room for `items` items. */
@@ -122,4 +137,13 @@ export class Intake {
       fail(job, error);
     }
   }
+}
+
+/** The refusals that are load shed (counted per client and band): a full queue, an unreachable deadline. */
+function shedReason(admission: Admission): string | undefined {
+  if (admission.admitted || admission.count?.kind !== "rejected") return undefined;
+  const reason = admission.count.reason;
+  return reason === "queue_full" || reason === "client_queue_full" || reason === "deadline_unreachable"
+    ? reason
+    : undefined;
 }

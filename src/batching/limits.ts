@@ -49,6 +49,11 @@ export class LimitsInForce {
     return this.#limits;
   }
 
+  /** Moving average of recent successful batch call durations; undefined before the first. */
+  get recentBatchMs(): number | undefined {
+    return this.#recentBatchMs;
+  }
+
   set(limits: BatchLimits): void {
     this.#limits = limits;
     this.#preferred = [...limits.preferredBatchSizes].sort((a, b) => a - b);

@@ -299,6 +299,11 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
     store,
     shared,
     submit,
+    refusalFor(items, o) {
+      // Cached documents need no backend: only a request that reads nothing from the cache is judged early.
+      if (store.enabled && (o.cachePolicy ?? "use") !== "bypass") return undefined;
+      return batcher.refusalFor?.(items, o);
+    },
     reconfigure(limits) {
       store.reconfigure(limits);
       if (shared !== undefined) shared.ttlMs = limits.ttlMs;

@@ -28,10 +28,18 @@ export interface PairScores extends ScoredItems {
 /** The batcher's public API, all the cache uses of it. */
 export interface PairSubmitter {
   submit(query: string, documents: readonly string[], opts: SubmitOptions): Promise<ScoredItems>;
+  /** The refusal `items` items would meet now for the load queued, counted; undefined: submit. */
+  refusalFor?(items: number, opts: SubmitOptions): GatewayError | undefined;
 }
 
 export interface PairScorer {
   submit(query: string, documents: readonly string[], opts: ScoreOptions): Promise<PairScores>;
+  /**
+   * The refusal a request of `items` documents would meet now for the load
+   * queued (counted as submit would count it), told before its texts are
+   * built; undefined when it is to be submitted, or cannot be told yet.
+   */
+  refusalFor?(items: number, opts: ScoreOptions): GatewayError | undefined;
 }
 
 /**

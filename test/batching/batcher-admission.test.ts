@@ -268,3 +268,32 @@ t.test("half-open trial: only a trial that carries this batcher's own batch admi
   t.same(rec.rejected, ["circuit_open", "circuit_open"], "refused at admission, and counted");
   t.same(Object.fromEntries(rec.answers), { trial: 1, waits: 1 }, "the admitted requests answered once each");
 });
+
+t.test("refusalFor: the load refusal a request would meet, counted once, nothing evicted", async (t) => {
+  const { batcher, ep, rec } = setup({ maxQueueDelayMs: 0, maxBatchSize: 4, maxQueueItems: 8 });
+  track(batcher.submit("q", docs("flight", 0, 4), { ...opts, requestId: "flight" }));
+  const bulk = track(
+    batcher.submit("q", docs("bulk", 0, 6), { ...opts, requestId: "bulk", priority: "bulk" }),
+  );
+  track(batcher.submit("q", docs("i", 0, 2), { ...opts, requestId: "i" }));
+  await settle();
+  t.same(ep.sizes, [4], "one batch in flight; 8 items queued, 6 of them bulk");
+  // 8 queued of 8: 3 more bulk items do not fit and have nothing below them to evict.
+  const full = batcher.refusalFor(3, { ...opts, priority: "bulk" });
+  t.equal(full?.reason, "BATCH_QUEUE_FULL");
+  t.equal(full?.message, "backend student: queue full (8 of 8 items waiting; request has 3 documents)");
+  t.same(rec.rejected, ["queue_full"], "counted as a submit's refusal is");
+  t.same(rec.shed, ["/bulk refused"]);
+  // 3 interactive items fit by evicting bulk work: not a refusal, and nothing is evicted yet.
+  t.equal(batcher.refusalFor(3, opts), undefined);
+  t.equal(bulk.settled, 0, "the bulk request is still queued");
+  t.equal(batcher.queuedItems, 8);
+  t.same(rec.rejected, ["queue_full"], "nothing more counted");
+});
+
+t.test("refusalFor leaves other verdicts to submit: a passed deadline is not a load refusal", async (t) => {
+  const { batcher, clock, rec } = setup({ maxQueueDelayMs: 0 });
+  t.equal(batcher.refusalFor(1, { ...opts, deadlineMs: clock.now() - 1 }), undefined);
+  t.same(rec.rejected, []);
+  t.same(rec.dropped, {});
+});

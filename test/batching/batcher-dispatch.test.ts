@@ -210,3 +210,41 @@ t.test("a request cancelled while queued leaves the queue-depth gauge at once", 
   await settle();
   t.ok(first.value);
 });
+
+t.test("under a backlog, batches that finished together leave spread over the batch time", async (t) => {
+  const { batcher, ep, clock, rec } = setup({ maxBatchSize: 8, maxConcurrentBatches: 2, maxQueueDelayMs: 2 });
+  for (let i = 0; i < 6; i++)
+    track(batcher.submit("q", docs(`r${i}`, 0, 8), { ...opts, requestId: `r${i}` }));
+  await settle();
+  t.equal(ep.received, 2, "both slots filled at once: no batch time measured yet");
+  await clock.advance(10);
+  ep.calls.shift()!.answer();
+  ep.calls.shift()!.answer();
+  await settle();
+  // Both took 10 ms: the batch time is 10 ms, a slot should free every 10 ÷ 2 slots = 5 ms, and
+  // the second batch leaves 0.9 × 5 = 4.5 ms after the first (32 items queued: a backlog).
+  t.equal(ep.received, 3, "the first freed slot takes a batch at once");
+  t.equal(batcher.queuedItems, 24);
+  await clock.advance(4.4);
+  t.equal(ep.received, 3, "the second waits to be spread from the first");
+  await clock.advance(0.1);
+  t.equal(ep.received, 4, "and leaves 4.5 ms after it");
+  t.same(
+    rec.dispatched.map((d) => d.trigger),
+    ["full", "full", "full", "full"],
+  );
+});
+
+t.test("without a backlog behind it, a full batch leaves at once", async (t) => {
+  const { batcher, ep, clock } = setup({ maxBatchSize: 8, maxConcurrentBatches: 2, maxQueueDelayMs: 2 });
+  for (let i = 0; i < 4; i++)
+    track(batcher.submit("q", docs(`r${i}`, 0, 8), { ...opts, requestId: `r${i}` }));
+  await settle();
+  await clock.advance(10);
+  ep.calls.shift()!.answer();
+  ep.calls.shift()!.answer();
+  await settle();
+  // 16 items were queued: the first batch leaves 8, less than a full batch behind the second.
+  t.equal(ep.received, 4, "both freed slots take a batch at once");
+  t.equal(batcher.queuedItems, 0);
+});

@@ -52,7 +52,13 @@ export interface StreamResult {
   /** The window; a burst's: from the burst to its last answer. */
   readonly measuredMs: number;
   readonly sent: number;
+  /** Of those, answered (maybe after the window closed). */
   readonly answered: number;
+  /**
+   * Answers that came inside the window, whenever their request left (a
+   * warm-up request's too): what the server delivered to the stream in it.
+   */
+  readonly answeredInWindow: number;
   readonly errors: number;
   /** By status name: RESOURCE_EXHAUSTED is a refusal, DEADLINE_EXCEEDED an answer that came too late. */
   readonly errorCounts: Readonly<Record<string, number>>;
@@ -156,6 +162,7 @@ export async function runStreams(opts: RunStreamsOptions): Promise<StreamResult[
         ...base,
         sent: m.sent,
         answered: m.answered,
+        answeredInWindow: m.answeredInPhase,
         errors: m.errors,
         errorCounts: m.errorCounts,
         latency: m.latency,
@@ -185,6 +192,8 @@ export async function runStreams(opts: RunStreamsOptions): Promise<StreamResult[
       measuredMs: clock.now() - burstMs,
       sent: arrivals.count,
       answered: latency.count,
+      // The window closes with the burst's last answer.
+      answeredInWindow: latency.count,
       errors,
       errorCounts,
       latency: latency.summary(),

@@ -46,6 +46,12 @@ export interface OpenLoopPhaseResult {
   readonly sent: number;
   /** Of those, answered without error. */
   readonly answered: number;
+  /**
+   * Answers (without error) that came while the phase ran, whichever phase
+   * their request left in: what the server delivered in the phase. Under a
+   * growing queue, fewer than `answered`, whose last answers come after.
+   */
+  readonly answeredInPhase: number;
   readonly errors: number;
   readonly errorCounts: Readonly<Record<string, number>>;
   /** Latency from each request's *scheduled* send time to its answer. */
@@ -67,6 +73,7 @@ interface PhaseState {
   readonly errorCounts: Record<string, number>;
   sent: number;
   errors: number;
+  answeredInPhase: number;
   maxSendLagMs: number;
 }
 
@@ -95,6 +102,7 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopPhaseR
     errorCounts: {},
     sent: 0,
     errors: 0,
+    answeredInPhase: 0,
     maxSendLagMs: 0,
   }));
   // Phase i covers [ends[i-1], ends[i]) ms from the start.
@@ -104,6 +112,12 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopPhaseR
     total += p.durationMs;
     ends.push(total);
   }
+
+  /** The phase running `ms` after the start; undefined once the last has ended. */
+  const phaseAt = (ms: number): PhaseState | undefined => {
+    const i = ends.findIndex((end) => ms < end);
+    return i < 0 ? undefined : states[i];
+  };
 
   const start = clock.now();
   const interval = new IntervalStats();
@@ -127,9 +141,12 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopPhaseR
         state.errorCounts[key] = (state.errorCounts[key] ?? 0) + 1;
         interval.fail();
       } else {
-        const latencyMs = clock.now() - (start + scheduledMs);
+        const nowMs = clock.now() - start;
+        const latencyMs = nowMs - scheduledMs;
         if (state.phase.measured) state.recorder.record(latencyMs);
         interval.record(latencyMs);
+        const answeredIn = phaseAt(nowMs);
+        if (answeredIn) answeredIn.answeredInPhase++;
       }
       if (--outstanding === 0 && !sending) drained();
     };
@@ -204,6 +221,7 @@ export async function runOpenLoop(opts: OpenLoopOptions): Promise<OpenLoopPhaseR
       ratePerS: s.phase.ratePerS,
       sent: s.sent,
       answered: s.recorder.count,
+      answeredInPhase: s.answeredInPhase,
       errors: s.errors,
       errorCounts: s.errorCounts,
       latency: s.recorder.summary(),

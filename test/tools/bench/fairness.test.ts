@@ -5,6 +5,7 @@ import {
   capacityItemsPerS,
   countStatus,
   fullBatchMs,
+  requestedItemsAnswered,
   servedShares,
   streamFigures,
 } from "../../../src/tools/bench/scenarios/fairness-figures.js";
@@ -14,13 +15,20 @@ import { FakeClock } from "../../helpers/fake-clock.js";
 
 const NO_LATENCY: LatencySummary = { count: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0, maxMs: 0, meanMs: 0 };
 
-const result = (client: string, docs: number, answered: number, errorCounts = {}): StreamResult => ({
+const result = (
+  client: string,
+  docs: number,
+  answered: number,
+  errorCounts = {},
+  answeredInWindow = answered,
+): StreamResult => ({
   client,
   docsPerRequest: docs,
   deadlineMs: 10_000,
   measuredMs: 2000,
   sent: answered + Object.values<number>(errorCounts).reduce((a, b) => a + b, 0),
   answered,
+  answeredInWindow,
   errors: Object.values<number>(errorCounts).reduce((a, b) => a + b, 0),
   errorCounts,
   latency: { ...NO_LATENCY, count: answered, p50Ms: 10, p95Ms: 20, p99Ms: 30, maxMs: 40, meanMs: 12 },
@@ -44,6 +52,22 @@ t.test("shares are of served items, not requests, and count a client's streams t
   t.same(servedShares(rs, ["a", "b"]), { a: 50, b: 50 }, "c is not one of the clients shared between");
   t.same(servedShares(rs, ["a", "b", "c"]), { a: 40, b: 40, c: 20 });
   t.same(servedShares([result("a", 64, 30), result("b", 64, 10)], ["a", "b"]), { a: 75, b: 25 });
+  // Served is by answer time: "a" had 30 of its window's requests answered, but only 10 of the
+  // answers came inside the window (its queue grew); "b" had 20 answered in it (10 from the warm-up).
+  t.same(
+    servedShares([result("a", 64, 30, {}, 10), result("b", 64, 10, {}, 30)], ["a", "b"]),
+    { a: 25, b: 75 },
+    "items answered inside the window, not requests sent in it",
+  );
+  t.same(
+    servedShares(
+      [result("a", 64, 30, {}, 10), result("b", 64, 10, {}, 30)],
+      ["a", "b"],
+      requestedItemsAnswered,
+    ),
+    { a: 75, b: 25 },
+    "the former reading, by the window's requests answered whenever",
+  );
   const none = servedShares([result("a", 8, 0)], ["a", "b"]);
   t.ok(Number.isNaN(none.a) && Number.isNaN(none.b), "nothing served: no shares");
   t.end();
@@ -65,10 +89,12 @@ t.test("refusals by client and status; bulk's part of the refusals", (t) => {
 });
 
 t.test("a stream's window as a round of the report", (t) => {
-  const f = streamFigures(result("a", 8, 100, { RESOURCE_EXHAUSTED: 4 }), { gateway: 0.5 });
+  // 100 of the window's requests answered; 90 answers came inside the 2 s window.
+  const f = streamFigures(result("a", 8, 100, { RESOURCE_EXHAUSTED: 4 }, 90), { gateway: 0.5 });
   t.same(
     [f.requests, f.items, f.measuredS, f.reqPerS, f.itemsPerS, f.p99Ms, f.errors],
-    [100, 800, 2, 50, 400, 30, 4],
+    [90, 720, 2, 45, 360, 30, 4],
+    "throughput from the answers inside the window",
   );
   t.same(f.errorCounts, { RESOURCE_EXHAUSTED: 4 });
   t.same(f.cores, { gateway: 0.5 });
@@ -130,6 +156,14 @@ t.test("streams: each client's requests are its own; a burst leaves as the windo
   t.equal(steady!.client, "steady");
   t.ok(Math.abs(steady!.sent - 800) < 120, `about 200/s for 4 s in the window (${steady!.sent})`);
   t.equal(steady!.answered, steady!.sent);
+  // Answered 10 ms after leaving: the answers inside [1000, 5000) are those of the requests
+  // sent in [990, 4990), the warm-up's last ones included.
+  const steadyIn = sends.filter(([i, at]) => i === 0 && at >= 990 && at < 4990).length;
+  t.equal(steady!.answeredInWindow, steadyIn, "answers inside the window, by when they came");
+  t.ok(
+    sends.some(([i, at]) => i === 0 && at >= 990 && at < 1000),
+    "(a warm-up request was answered inside the window)",
+  );
   const near = (x: number | undefined, y: number) => x !== undefined && Math.abs(x - y) < 0.02;
   t.ok(near(steady!.latency.p50Ms, 10), `answered in 10 ms (${steady!.latency.p50Ms})`);
   t.same(steady!.errorLatency, {});
@@ -149,7 +183,10 @@ t.test("streams: each client's requests are its own; a burst leaves as the windo
     burstSends.every(([, at]) => at === 1000),
     "the whole burst leaves as the window opens",
   );
-  t.same([burst!.sent, burst!.answered, burst!.errors, burst!.docsPerRequest], [32, 32, 0, 300]);
+  t.same(
+    [burst!.sent, burst!.answered, burst!.answeredInWindow, burst!.errors, burst!.docsPerRequest],
+    [32, 32, 32, 0, 300],
+  );
   t.ok(near(burst!.latency.maxMs, 10), "a burst's latency, from the burst");
   t.equal(burst!.measuredMs, 10, "a burst's window: until its last answer");
   t.equal(steady!.measuredMs, 4000);

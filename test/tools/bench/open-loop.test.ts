@@ -198,3 +198,59 @@ t.test("progress ticks carry the interval's answers", async (t) => {
     "the ticks add up to the answers (all answered within the 3 s)",
   );
 });
+
+t.test(
+  "answers are also counted by when they came: a backlog's answers fall in the phase they arrive in",
+  async (t) => {
+    // A server that answers one request at a time, 10 ms each, first come first served: 100/s,
+    // behind an offer of 200/s. Its queue grows, so most requests sent in the measured second
+    // are answered after it, and the answers inside it are what the server delivered then.
+    const clock = new FakeClock();
+    const start = clock.now();
+    const sends: number[] = [];
+    const answers: number[] = [];
+    let freeAtMs = start;
+    const run = runOpenLoop({
+      phases: [phase("warm-up", 1000, 200, false), phase("measured", 1000, 200)],
+      random: mulberry32(21),
+      clock,
+      send: () => {
+        sends.push(clock.now() - start);
+        freeAtMs = Math.max(freeAtMs, clock.now()) + 10;
+        const doneMs = freeAtMs;
+        return new Promise<void>((resolve) =>
+          clock.setTimeout(() => {
+            answers.push(clock.now() - start);
+            resolve();
+          }, doneMs - clock.now()),
+        );
+      },
+    });
+    await clock.advance(5000);
+    const [m] = await run;
+    const inWindow = (ms: number) => ms >= 1000 && ms < 2000;
+    t.equal(m!.answered, sends.filter(inWindow).length, "answered: the window's requests, answered whenever");
+    t.equal(
+      m!.answeredInPhase,
+      answers.filter(inWindow).length,
+      "answeredInPhase: answers inside the window",
+    );
+    // Busy the whole second (the backlog never empties after the first few requests): 100 answers.
+    t.equal(m!.answeredInPhase, 100);
+    t.ok(m!.answered > 150, `${m!.answered} of the window's requests answered in the end`);
+  },
+);
+
+t.test("answers after the last phase ends count in no phase", async (t) => {
+  const clock = new FakeClock();
+  const run = runOpenLoop({
+    phases: [phase("measured", 1000, 100)],
+    random: mulberry32(4),
+    clock,
+    send: () => new Promise<void>((resolve) => clock.setTimeout(resolve, 2000)),
+  });
+  await clock.advance(4000);
+  const [m] = await run;
+  t.ok(m!.answered > 50, `${m!.answered} answered`);
+  t.equal(m!.answeredInPhase, 0, "every answer came 2 s after its request, past the 1 s phase");
+});

@@ -23,21 +23,37 @@ export function capacityItemsPerS(sim: TritonSimSpec): number {
   return (sim.instances * sim.maxBatchSize * 1000) / fullBatchMs(sim);
 }
 
-/** Items answered. */
+/**
+ * Items the backend served the stream in the window: those of the answers
+ * that came inside it, whenever their request left. Counting the window's
+ * requests answered instead would credit a client whose queue grows with
+ * what is served after the window closes.
+ */
 export function servedItems(r: StreamResult): number {
+  return r.answeredInWindow * r.docsPerRequest;
+}
+
+/**
+ * Items of the window's requests that were answered, inside the window or
+ * after it: the count the shares were judged by before answer times were
+ * recorded, still reported beside them.
+ */
+export function requestedItemsAnswered(r: StreamResult): number {
   return r.answered * r.docsPerRequest;
 }
 
 /**
  * Each client's share of the items served to `clients`, in percent (NaN for
  * every client when nothing was served). A client with several streams
- * counts them together.
+ * counts them together. `count` says what a stream was served (servedItems
+ * by default).
  */
 export function servedShares(
   results: readonly StreamResult[],
   clients: readonly string[],
+  count: (r: StreamResult) => number = servedItems,
 ): Record<string, number> {
-  const served = (c: string) => results.filter((r) => r.client === c).reduce((n, r) => n + servedItems(r), 0);
+  const served = (c: string) => results.filter((r) => r.client === c).reduce((n, r) => n + count(r), 0);
   const total = clients.reduce((n, c) => n + served(c), 0);
   return Object.fromEntries(clients.map((c) => [c, total > 0 ? (100 * served(c)) / total : Number.NaN]));
 }
@@ -65,10 +81,10 @@ export function streamFigures(
 ): RoundFigures {
   const measuredS = r.measuredMs / 1000;
   return {
-    requests: r.answered,
+    requests: r.answeredInWindow,
     items: servedItems(r),
     measuredS,
-    reqPerS: measuredS > 0 ? r.answered / measuredS : 0,
+    reqPerS: measuredS > 0 ? r.answeredInWindow / measuredS : 0,
     itemsPerS: measuredS > 0 ? servedItems(r) / measuredS : 0,
     p50Ms: r.latency.p50Ms,
     p95Ms: r.latency.p95Ms,

@@ -7,6 +7,7 @@ import {
   bulkShareOfRefusals,
   countStatus,
   REFUSED,
+  requestedItemsAnswered,
   servedItems,
   servedShares,
   streamFigures,
@@ -130,6 +131,10 @@ function report(results: ReadonlyMap<string, readonly StreamsRound[]>): Scenario
   // 1. Shares.
   const equalMin = median(perRound(EQUAL, (r) => Math.min(...Object.values(shares(r)))));
   const equalLight = median(perRound(EQUAL, (r) => shares(r).light!));
+  // The former reading: items of the window's requests answered, whenever.
+  const equalLightByRequest = median(
+    perRound(EQUAL, (r) => servedShares(r.streams, ["light", "heavy"], requestedItemsAnswered).light!),
+  );
   const weightedHeavy = median(perRound(WEIGHTED, (r) => shares(r).heavy!));
   const weightedOff = median(perRound(WEIGHTED, (r) => Math.abs(shares(r).heavy! - 75)));
   // 2. Bands.
@@ -214,7 +219,9 @@ function report(results: ReadonlyMap<string, readonly StreamsRound[]>): Scenario
         comparator: ">=",
         target: 45,
         unit: "%",
-        detail: `light ${equalLight.toFixed(1)}%, heavy ${(100 - equalLight).toFixed(1)}%`,
+        detail:
+          `light ${equalLight.toFixed(1)}%, heavy ${(100 - equalLight).toFixed(1)}% of the items answered in ` +
+          `the window; of the window's requests answered whenever: light ${equalLightByRequest.toFixed(1)}%`,
       }),
       g({
         id: "fairness-weighted",

@@ -1,0 +1,95 @@
+import { status } from "@grpc/grpc-js";
+import t from "tap";
+import type { DocumentMessage, ScoreRequestMessage } from "../src/codec/index.js";
+import { createModelText, defaultModelTextOptions } from "../src/model-text/index.js";
+import { silentLogger } from "../src/observability/logger.js";
+import { createMetrics } from "../src/observability/metrics.js";
+import { securityMetrics } from "../src/observability/security-metrics.js";
+import { createPipeline } from "../src/pipeline.js";
+import { createRouter } from "../src/routing/router.js";
+import { AuthenticatedClient } from "../src/security/client-policy.js";
+import { CallCancellation } from "../src/util/cancel-signal.js";
+import { opts, setup, track } from "./helpers/batcher-harness.js";
+import { settle } from "./helpers/fake-clock.js";
+import { docs } from "./helpers/manual-endpoint.js";
+
+const document = (id: string): DocumentMessage => ({
+  id,
+  title: `title ${id}`,
+  description: "",
+  imageCaption: "",
+  boardTitles: [],
+  engagedQueries: [],
+  linkText: "",
+  locale: "",
+});
+
+const request = (n: number): ScoreRequestMessage => ({
+  requestId: "big",
+  query: { text: "cookies", locale: "" },
+  documents: Array.from({ length: n }, (_, i) => document(`d${i}`)),
+  routingKey: "",
+  experiment: "",
+  priority: 1,
+  modelPreference: 0,
+  cachePolicy: 0,
+});
+
+t.test("a request refused for load is refused before its documents' model texts are built", async (t) => {
+  // The student's queue holds 8 items at most; 8 are queued behind a batch in flight.
+  const s = setup({ maxQueueDelayMs: 0, maxBatchSize: 4, maxQueueItems: 8 });
+  track(s.batcher.submit("q", docs("flight", 0, 4), { ...opts, requestId: "flight" }));
+  track(s.batcher.submit("q", docs("queued", 0, 8), { ...opts, requestId: "queued" }));
+  await settle();
+  t.equal(s.batcher.queuedItems, 8);
+
+  const modelText = createModelText(defaultModelTextOptions);
+  let built = 0;
+  const metrics = createMetrics({ collectDefault: false });
+  const pipeline = createPipeline({
+    limits: { maxDocumentsPerRequest: 1000, maxFieldBytes: 4096, maxRequestTextBytes: 1 << 20 },
+    modelText: {
+      query: (text) => modelText.query(text),
+      document: (doc) => {
+        built++;
+        return modelText.document(doc);
+      },
+    },
+    router: createRouter({
+      defaultBackend: "student",
+      experiments: [],
+      allowForcedTeacher: false,
+      roles: new Map([["student", "student"]]),
+    }),
+    scorers: new Map([["student", s.batcher]]),
+    roles: new Map([["student", "student"]]),
+    isAvailable: () => true,
+    clock: s.clock,
+    metrics,
+    logger: silentLogger(),
+    newRequestId: () => "generated",
+  });
+  const client = new AuthenticatedClient(
+    "anonymous",
+    { mayForceTeacher: true, experiments: ["*"], maxDocumentsPerRequest: null, rateLimit: null },
+    { clock: s.clock, metrics: securityMetrics(metrics.registry) },
+  );
+  const ctx = { signal: new CallCancellation(), deadlineMs: undefined, client };
+
+  const refused = await pipeline.score(request(100), ctx).then(
+    () => undefined,
+    (err: unknown) => err as { code: number; reason: string },
+  );
+  t.equal(refused?.code, status.RESOURCE_EXHAUSTED);
+  t.equal(refused?.reason, "BATCH_QUEUE_FULL");
+  t.same(s.rec.rejected, ["queue_full"], "counted once");
+  t.equal(built, 0, "no document's model text was built");
+
+  // One that is admitted has its texts built (and waits in the queue).
+  s.batcher.reconfigure({ ...s.batcher.limits, maxQueueItems: 1000 });
+  const admitted = track(pipeline.score(request(3), ctx));
+  await settle();
+  t.equal(s.batcher.queuedItems, 11, "admitted: its 3 items queued");
+  t.equal(built, 3, "its 3 texts built");
+  t.equal(admitted.settled, 0);
+});
