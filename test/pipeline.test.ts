@@ -1,6 +1,6 @@
 import { status } from "@grpc/grpc-js";
 import t from "tap";
-import type { DocumentMessage, ScoreRequestMessage } from "../src/codec/index.js";
+import type { ScoreRequestMessage } from "../src/codec/index.js";
 import { createModelText, defaultModelTextOptions } from "../src/model-text/index.js";
 import { silentLogger } from "../src/observability/logger.js";
 import { createMetrics } from "../src/observability/metrics.js";
@@ -11,23 +11,13 @@ import { AuthenticatedClient } from "../src/security/client-policy.js";
 import { CallCancellation } from "../src/util/cancel-signal.js";
 import { opts, setup, track } from "./helpers/batcher-harness.js";
 import { settle } from "./helpers/fake-clock.js";
+import { doc } from "./helpers/grpc-client.js";
 import { docs } from "./helpers/manual-endpoint.js";
-
-const document = (id: string): DocumentMessage => ({
-  id,
-  title: `title ${id}`,
-  description: "",
-  imageCaption: "",
-  boardTitles: [],
-  engagedQueries: [],
-  linkText: "",
-  locale: "",
-});
 
 const request = (n: number): ScoreRequestMessage => ({
   requestId: "big",
   query: { text: "cookies", locale: "" },
-  documents: Array.from({ length: n }, (_, i) => document(`d${i}`)),
+  documents: Array.from({ length: n }, (_, i) => doc(`d${i}`)),
   routingKey: "",
   experiment: "",
   priority: 1,
