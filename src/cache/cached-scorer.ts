@@ -23,7 +23,7 @@
  * kept, and a request whose parts came from two identities is scored again.
  */
 import type { ModelIdentity } from "../backends/backend-client.js";
-import type { ScoredItems, SubmitOptions } from "../batching/batcher.js";
+import type { SubmitOptions } from "../batching/batcher.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
 import { GatewayError } from "../util/gateway-error.js";
 import { type CacheObserver, noopCacheObserver } from "./observer.js";
@@ -34,6 +34,7 @@ import {
   type PairSubmitter,
   remapDocumentIndex,
   type ScoreOptions,
+  submitAt,
 } from "./pair-scorer.js";
 import type { CacheLimits, ScoreStore } from "./score-store.js";
 import { scoreThroughShared } from "./shared-lookup.js";
@@ -257,16 +258,7 @@ export function createCachedScorer(opts: CachedScorerOptions): CachedScorer {
     if (retry.length === 0) return;
     retry.sort((a, b) => a.index - b.index);
     const indices = retry.map((r) => r.index);
-    let result: ScoredItems;
-    try {
-      result = await batcher.submit(
-        query,
-        indices.map((i) => documents[i]!),
-        o,
-      );
-    } catch (err) {
-      throw remapDocumentIndex(err, indices);
-    }
+    const result = await submitAt(batcher, query, documents, indices, o);
     const keep = sameIdentity(result.model, identity) && sameIdentity(result.model, keyIdentity);
     for (let j = 0; j < retry.length; j++) {
       out.set(result.probabilities.subarray(j * 5, j * 5 + 5), indices[j]! * 5);

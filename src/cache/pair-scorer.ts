@@ -55,3 +55,22 @@ export function remapDocumentIndex(err: unknown, indices: readonly number[]): un
     cause: err.cause,
   });
 }
+
+/** Submits the documents at `indices` of `documents`; a rejected one is named by its index in the request. */
+export function submitAt(
+  batcher: PairSubmitter,
+  query: string,
+  documents: readonly string[],
+  indices: readonly number[],
+  o: SubmitOptions,
+): Promise<ScoredItems> {
+  return batcher
+    .submit(
+      query,
+      indices.map((i) => documents[i]!),
+      o,
+    )
+    .catch((err: unknown) => {
+      throw remapDocumentIndex(err, indices);
+    });
+}

@@ -7,7 +7,7 @@
  */
 import type { ModelIdentity } from "../backends/backend-client.js";
 import { sameIdentity } from "./pair-key.js";
-import { type PairScores, type PairSubmitter, remapDocumentIndex, type ScoreOptions } from "./pair-scorer.js";
+import { type PairScores, type PairSubmitter, type ScoreOptions, submitAt } from "./pair-scorer.js";
 import type { SharedTier } from "./shared-tier.js";
 
 export async function scoreThroughShared(
@@ -35,16 +35,7 @@ export async function scoreThroughShared(
   }
   if (missing.length === 0) return { probabilities, model: identity, endpoint: "cache", cached };
 
-  let result: PairScores;
-  try {
-    result = await batcher.submit(
-      query,
-      missing.map((i) => documents[i]!),
-      o,
-    );
-  } catch (err) {
-    throw remapDocumentIndex(err, missing);
-  }
+  const result = await submitAt(batcher, query, documents, missing, o);
   // The tier's rows are the keyed identity's; an answer from another model scores the whole set again.
   if (!sameIdentity(result.model, identity)) return batcher.submit(query, documents, o);
   const p = result.probabilities;

@@ -72,20 +72,25 @@ const POOL_REQUESTS = 64;
  */
 export function benchDocuments(count: number, seed: number): DocumentMessage[] {
   const random = mulberry32(seed);
+  return Array.from({ length: count }, (_, i) =>
+    shapedDocument(random, `doc-${i}`, (thing) => `${thing} ${i % 7 === 0 ? "— easy ideas" : ""}`.trim()),
+  );
+}
+
+/** One candidate-shaped document drawn from `random`: its thing, then each field in order. */
+function shapedDocument(random: () => number, id: string, title: (thing: string) => string): DocumentMessage {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-  return Array.from({ length: count }, (_, i) => {
-    const thing = pick(THINGS);
-    return {
-      id: `doc-${i}`,
-      title: `${thing} ${i % 7 === 0 ? "— easy ideas" : ""}`.trim(),
-      description: random() < 0.2 ? "" : `${thing}. ${FILLER.repeat(1 + Math.floor(random() * 3))}`.trim(),
-      imageCaption: random() < 0.5 ? `a photo of ${thing} on a table` : "",
-      boardTitles: [pick(BOARDS), pick(BOARDS)],
-      engagedQueries: random() < 0.6 ? [pick(QUERIES), pick(QUERIES)] : [],
-      linkText: "",
-      locale: "en-US",
-    };
-  });
+  const thing = pick(THINGS);
+  return {
+    id,
+    title: title(thing),
+    description: random() < 0.2 ? "" : `${thing}. ${FILLER.repeat(1 + Math.floor(random() * 3))}`.trim(),
+    imageCaption: random() < 0.5 ? `a photo of ${thing} on a table` : "",
+    boardTitles: [pick(BOARDS), pick(BOARDS)],
+    engagedQueries: random() < 0.6 ? [pick(QUERIES), pick(QUERIES)] : [],
+    linkText: "",
+    locale: "en-US",
+  };
 }
 
 /** `POOL_REQUESTS` Score requests of `docsPerRequest` documents each, as the gateway would receive them. */
@@ -123,18 +128,7 @@ export function zipfScoreRequests(spec: ZipfWorkloadSpec, priority = 1): ScoreRe
 /** Candidate `c` of query `q`: shaped like benchDocuments' documents, numbered so no two of a query are alike. */
 function candidateDocument(q: number, c: number, seed: number): DocumentMessage {
   const random = mulberry32((seed ^ Math.imul(q + 1, 0x9e3779b1) ^ Math.imul(c + 1, 0x85ebca6b)) >>> 0);
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
-  const thing = pick(THINGS);
-  return {
-    id: `q${q}-c${c}`,
-    title: `${thing} no. ${c + 1}`,
-    description: random() < 0.2 ? "" : `${thing}. ${FILLER.repeat(1 + Math.floor(random() * 3))}`.trim(),
-    imageCaption: random() < 0.5 ? `a photo of ${thing} on a table` : "",
-    boardTitles: [pick(BOARDS), pick(BOARDS)],
-    engagedQueries: random() < 0.6 ? [pick(QUERIES), pick(QUERIES)] : [],
-    linkText: "",
-    locale: "en-US",
-  };
+  return shapedDocument(random, `q${q}-c${c}`, (thing) => `${thing} no. ${c + 1}`);
 }
 
 /**
