@@ -1,8 +1,18 @@
 import { status } from "@grpc/grpc-js";
 import type { Counter, Histogram } from "prom-client";
-import { type ValidationLimits, validateScoreRequest } from "./api/validate.js";
+import {
+  malformedBody,
+  type ValidationLimits,
+  validateDocuments,
+  validateRequestFields,
+} from "./api/validate.js";
 import type { PairScorer, PairScores } from "./cache/index.js";
-import type { DocumentScoreMessage, ScoreRequestMessage, ScoreResponseMessage } from "./codec/index.js";
+import {
+  type DocumentScoreMessage,
+  documentCount,
+  type ScoreRequestMessage,
+  type ScoreResponseMessage,
+} from "./codec/index.js";
 import type { ModelText } from "./model-text/index.js";
 import type { Logger } from "./observability/logger.js";
 import { codeName, type GatewayMetrics } from "./observability/metrics.js";
@@ -66,8 +76,11 @@ const ROLE_NUMBER: Record<ModelRoleName, number> = { student: 1, teacher: 2 };
 
 /**
  * The request path, top to bottom:
- *   validate → admit (client policy, rate) → route → load refusal → model text → cache → batcher(backend).submit → respond
- *                                                                              └─▶ shadow.mirror (after the answer)
+ *   validate fields → admit (client policy, rate) → route → load refusal → validate documents → model text
+ *     → cache → batcher(backend).submit → respond
+ *                                       └─▶ shadow.mirror (after the answer)
+ * A request read off the wire has its documents decoded at "validate documents"
+ * (DeferredScoreRequest): one refused for load never has them decoded.
  * Every call ends in exactly one response or one GatewayError, and in one
  * `requests_total` count.
  */
@@ -110,10 +123,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       finish("none", "none", status.INVALID_ARGUMENT, clock.now());
       client?.count(status.INVALID_ARGUMENT);
       log.info({ code: "INVALID_ARGUMENT", reason: "INVALID_REQUEST" }, "malformed request body");
-      return new GatewayError(
-        "INVALID_REQUEST",
-        `request: not a valid relevance.v1.ScoreRequest (${reason})`,
-      );
+      return new GatewayError("INVALID_REQUEST", malformedBody(reason));
     },
     refused(error) {
       finish("none", "none", error.code, clock.now());
@@ -128,21 +138,21 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       // Off: undefined, or the client's context to pass on. On: the request's server span.
       const trace = tracing.startRequest(ctx.traceHeaders);
       try {
-        // 1. Validate: every input error names its field.
-        const validation = validateScoreRequest(request, deps.limits, deps.newRequestId);
-        if (!validation.ok) throw validation.error;
-        const req = validation.value;
-        requestId = req.requestId;
-        metrics.requestDocuments.observe(req.documents.length);
+        // 1. Validate the request's own fields and its document count: every input error names its field.
+        const fields = validateRequestFields(request, deps.limits, deps.newRequestId);
+        if (!fields.ok) throw fields.error;
+        const head = fields.value;
+        requestId = head.requestId;
+        metrics.requestDocuments.observe(head.documentCount);
 
         // 1b. Admit: the client's permissions, document cap and rate (nothing to do for an unrestricted client).
         if (!ctx.client.unrestricted) {
-          const refusal = ctx.client.admit(req);
+          const refusal = ctx.client.admit(head);
           if (refusal !== undefined) throw refusal;
         }
 
         // 2. Route, once per request.
-        const decision = deps.router.route(req);
+        const decision = deps.router.route(head);
         if (decision.kind === "reject") throw decision.error;
         route = decision.route;
         backend = decision.backend;
@@ -153,16 +163,22 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         }
 
         // 2b. Refused for load (the queue full, the predicted wait past the deadline): said before
-        // the texts are built, which for a large request costs more than the refusal.
-        const refusal = deps.scorers.get(backend)?.refusalFor?.(req.documents.length, {
+        // the documents are decoded and their texts built, which for a large request costs more
+        // than the refusal.
+        const refusal = deps.scorers.get(backend)?.refusalFor?.(head.documentCount, {
           requestId,
-          priority: req.priority,
+          priority: head.priority,
           client: ctx.client.name,
           weight: ctx.client.weight,
           deadlineMs: ctx.deadlineMs,
-          cachePolicy: req.cachePolicy,
+          cachePolicy: head.cachePolicy,
         });
         if (refusal !== undefined) throw refusal;
+
+        // 2c. Validate the documents (decoded here when they were deferred).
+        const validation = validateDocuments(head, deps.limits);
+        if (!validation.ok) throw validation.error;
+        const req = validation.value;
 
         // 3. Model text: the same for every backend.
         const query = deps.modelText.query(req.query.text);
@@ -241,7 +257,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         ctx.client.count(error.code);
         trace?.end({
           requestId: loggedId,
-          documents: request.documents.length,
+          documents: documentCount(request),
           route,
           backend,
           code: error.code,

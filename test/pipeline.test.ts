@@ -1,6 +1,6 @@
 import { status } from "@grpc/grpc-js";
 import t from "tap";
-import type { ScoreRequestMessage } from "../src/codec/index.js";
+import { DeferredScoreRequest, encodeScoreRequest, type ScoreRequestMessage } from "../src/codec/index.js";
 import { createModelText, defaultModelTextOptions } from "../src/model-text/index.js";
 import { silentLogger } from "../src/observability/logger.js";
 import { createMetrics } from "../src/observability/metrics.js";
@@ -25,23 +25,26 @@ const request = (n: number): ScoreRequestMessage => ({
   cachePolicy: 0,
 });
 
-t.test("a request refused for load is refused before its documents' model texts are built", async (t) => {
-  // The student's queue holds 8 items at most; 8 are queued behind a batch in flight.
+/** The student's queue holds 8 items at most; 8 are queued behind a batch in flight. */
+async function fullQueue() {
   const s = setup({ maxQueueDelayMs: 0, maxBatchSize: 4, maxQueueItems: 8 });
   track(s.batcher.submit("q", docs("flight", 0, 4), { ...opts, requestId: "flight" }));
   track(s.batcher.submit("q", docs("queued", 0, 8), { ...opts, requestId: "queued" }));
   await settle();
-  t.equal(s.batcher.queuedItems, 8);
+  return s;
+}
 
+/** A pipeline in front of the harness's batcher that counts the document model texts it builds. */
+function pipelineFor(s: ReturnType<typeof setup>) {
   const modelText = createModelText(defaultModelTextOptions);
-  let built = 0;
+  const built = { texts: 0 };
   const metrics = createMetrics({ collectDefault: false });
   const pipeline = createPipeline({
     limits: { maxDocumentsPerRequest: 1000, maxFieldBytes: 4096, maxRequestTextBytes: 1 << 20 },
     modelText: {
       query: (text) => modelText.query(text),
       document: (doc) => {
-        built++;
+        built.texts++;
         return modelText.document(doc);
       },
     },
@@ -65,21 +68,49 @@ t.test("a request refused for load is refused before its documents' model texts 
     { clock: s.clock, metrics: securityMetrics(metrics.registry) },
   );
   const ctx = { signal: new CallCancellation(), deadlineMs: undefined, client };
+  return { pipeline, built, ctx };
+}
 
-  const refused = await pipeline.score(request(100), ctx).then(
+const failure = (p: Promise<unknown>) =>
+  p.then(
     () => undefined,
-    (err: unknown) => err as { code: number; reason: string },
+    (err: unknown) => err as { code: number; reason: string; message: string },
   );
+
+t.test("a request refused for load is refused before its documents' model texts are built", async (t) => {
+  const s = await fullQueue();
+  t.equal(s.batcher.queuedItems, 8);
+  const { pipeline, built, ctx } = pipelineFor(s);
+
+  const refused = await failure(pipeline.score(request(100), ctx));
   t.equal(refused?.code, status.RESOURCE_EXHAUSTED);
   t.equal(refused?.reason, "BATCH_QUEUE_FULL");
   t.same(s.rec.rejected, ["queue_full"], "counted once");
-  t.equal(built, 0, "no document's model text was built");
+  t.equal(built.texts, 0, "no document's model text was built");
 
   // One that is admitted has its texts built (and waits in the queue).
   s.batcher.reconfigure({ ...s.batcher.limits, maxQueueItems: 1000 });
   const admitted = track(pipeline.score(request(3), ctx));
   await settle();
   t.equal(s.batcher.queuedItems, 11, "admitted: its 3 items queued");
-  t.equal(built, 3, "its 3 texts built");
+  t.equal(built.texts, 3, "its 3 texts built");
   t.equal(admitted.settled, 0);
+});
+
+t.test("a request read off the wire and refused for load never has its documents decoded", async (t) => {
+  const s = await fullQueue();
+  const { pipeline, ctx } = pipelineFor(s);
+  // 100 good documents and one whose region holds field number 0: it fails only when decoded.
+  const body = Buffer.concat([encodeScoreRequest(request(100)), Buffer.from([0x1a, 0x01, 0x00])]);
+
+  const refused = await failure(pipeline.score(new DeferredScoreRequest(body), ctx));
+  t.equal(refused?.code, status.RESOURCE_EXHAUSTED, "refused for load, the bad document never read");
+  t.same(s.rec.rejected, ["queue_full"]);
+
+  // With room in the queue its documents are decoded, and the bad one is the client's error.
+  s.batcher.reconfigure({ ...s.batcher.limits, maxQueueItems: 1000 });
+  const invalid = await failure(pipeline.score(new DeferredScoreRequest(body), ctx));
+  t.equal(invalid?.code, status.INVALID_ARGUMENT);
+  t.match(invalid?.message, /^request: not a valid relevance\.v1\.ScoreRequest \(field number 0\)/);
+  t.equal(s.batcher.queuedItems, 8, "nothing of it queued");
 });

@@ -4,7 +4,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import {
-  decodeScoreRequest,
+  DeferredScoreRequest,
   decodeScoreResponse,
   encodeScoreRequest,
   encodeScoreResponse,
@@ -31,9 +31,10 @@ export class MalformedRequest {
   constructor(readonly reason: string) {}
 }
 
+/** Documents are decoded by the pipeline, after a load refusal (see DeferredScoreRequest). */
 function decodeRequestOrMalformed(b: Buffer): ScoreRequestMessage | MalformedRequest {
   try {
-    return decodeScoreRequest(b);
+    return new DeferredScoreRequest(b);
   } catch (err) {
     return new MalformedRequest(err instanceof Error ? err.message : String(err));
   }

@@ -6,10 +6,19 @@
  *
  * Runs on every request: one pass over the documents, and UTF-8 lengths are
  * only measured when the cheap bound (3 bytes per UTF-16 unit) is not enough.
+ * In two steps on the request path: the request's own fields and its
+ * document count (`validateRequestFields`), then, once the request has not
+ * been refused for load, its documents (`validateDocuments`).
  */
 
 import type { CachePolicy } from "../cache/index.js";
-import type { DocumentMessage, QueryMessage, ScoreRequestMessage } from "../codec/index.js";
+import {
+  CodecError,
+  type DocumentMessage,
+  documentCount,
+  type QueryMessage,
+  type ScoreRequestMessage,
+} from "../codec/index.js";
 import { hasVisibleText } from "../model-text/index.js";
 import { quoteClientText } from "../util/client-text.js";
 import { GatewayError } from "../util/gateway-error.js";
@@ -27,20 +36,29 @@ export type Priority = "interactive" | "bulk" | "background";
 /** ModelRole: 0 unspecified, 1 student, 2 teacher. */
 export type ModelPreference = "unspecified" | "student" | "teacher";
 
-export interface ValidatedRequest {
+/** A request whose own fields and document count are valid; its documents are not checked yet. */
+export interface ValidatedFields {
   /** The client's request_id, or a generated one when it sent none. */
   readonly requestId: string;
   readonly message: ScoreRequestMessage;
   readonly query: QueryMessage;
-  readonly documents: readonly DocumentMessage[];
+  /** How many documents it carries (between 1 and the limit). */
+  readonly documentCount: number;
   readonly routingKey: string;
   readonly experiment: string;
   readonly priority: Priority;
   readonly modelPreference: ModelPreference;
   readonly cachePolicy: CachePolicy;
+  /** The text checked so far, which the documents' text adds to. */
+  readonly text: TextChecker;
 }
 
-export type Validation = { ok: true; value: ValidatedRequest } | { ok: false; error: GatewayError };
+export interface ValidatedRequest extends ValidatedFields {
+  readonly documents: readonly DocumentMessage[];
+}
+
+export type Checked<T> = { ok: true; value: T } | { ok: false; error: GatewayError };
+export type Validation = Checked<ValidatedRequest>;
 
 const PRIORITIES: readonly Priority[] = ["interactive", "interactive", "bulk", "background"];
 const MODEL_PREFERENCES: readonly ModelPreference[] = ["unspecified", "student", "teacher"];
@@ -50,7 +68,7 @@ const CACHE_POLICIES: readonly CachePolicy[] = ["use", "bypass", "refresh"];
 /** Longest id echoed in a duplicate-id message (code units): the message travels in a gRPC header. */
 const MAX_ECHOED_ID_CHARS = 64;
 
-function invalid(message: string): Validation {
+function invalid(message: string): { ok: false; error: GatewayError } {
   return { ok: false, error: new GatewayError("INVALID_REQUEST", message) };
 }
 
@@ -61,7 +79,7 @@ function invalid(message: string): Validation {
  * bytes. Only when that bound exceeds the request limit is the request
  * measured exactly. Paths are built only for the error message.
  */
-class TextChecker {
+export class TextChecker {
   measuredBytes = 0;
   unmeasuredUnits = 0;
   error = "";
@@ -93,11 +111,27 @@ class TextChecker {
   }
 }
 
+/** The message of a body that did not decode as a ScoreRequest, whole or in a deferred document. */
+export function malformedBody(reason: string): string {
+  return `request: not a valid relevance.v1.ScoreRequest (${reason})`;
+}
+
+/** The whole request: its fields, then its documents. */
 export function validateScoreRequest(
   msg: ScoreRequestMessage,
   limits: ValidationLimits,
   newRequestId: () => string,
 ): Validation {
+  const fields = validateRequestFields(msg, limits, newRequestId);
+  return fields.ok ? validateDocuments(fields.value, limits) : fields;
+}
+
+/** Everything but the documents' content: what admission, routing and a load refusal need. */
+export function validateRequestFields(
+  msg: ScoreRequestMessage,
+  limits: ValidationLimits,
+  newRequestId: () => string,
+): Checked<ValidatedFields> {
   const c = new TextChecker(limits.maxFieldBytes);
 
   if (!c.fits(msg.requestId, "request_id")) return invalid(c.error);
@@ -114,8 +148,7 @@ export function validateScoreRequest(
   const cachePolicy = CACHE_POLICIES[msg.cachePolicy ?? 0];
   if (cachePolicy === undefined) return invalid(`cache_policy: unknown value ${msg.cachePolicy}`);
 
-  const documents = msg.documents;
-  const n = documents.length;
+  const n = documentCount(msg);
   if (n === 0) return invalid("documents: must contain at least one document");
   if (n > limits.maxDocumentsPerRequest) {
     return invalid(
@@ -123,6 +156,39 @@ export function validateScoreRequest(
     );
   }
 
+  return {
+    ok: true,
+    value: {
+      requestId: msg.requestId === "" ? newRequestId() : msg.requestId,
+      message: msg,
+      query,
+      documentCount: n,
+      routingKey: msg.routingKey,
+      experiment: msg.experiment,
+      priority,
+      modelPreference,
+      cachePolicy,
+      text: c,
+    },
+  };
+}
+
+/**
+ * The documents of a request whose fields passed: decoded when they were
+ * deferred (a malformed one is INVALID_ARGUMENT, like a malformed body), then
+ * ids, field limits, visible text and the request's total text.
+ */
+export function validateDocuments(fields: ValidatedFields, limits: ValidationLimits): Validation {
+  const msg = fields.message;
+  let documents: DocumentMessage[];
+  try {
+    documents = msg.documents;
+  } catch (err) {
+    if (!(err instanceof CodecError)) throw err;
+    return invalid(malformedBody(err.message));
+  }
+  const c = fields.text;
+  const n = documents.length;
   const firstIndexById = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     const doc = documents[i]!;
@@ -148,20 +214,7 @@ export function validateScoreRequest(
     }
   }
 
-  return {
-    ok: true,
-    value: {
-      requestId: msg.requestId === "" ? newRequestId() : msg.requestId,
-      message: msg,
-      query,
-      documents,
-      routingKey: msg.routingKey,
-      experiment: msg.experiment,
-      priority,
-      modelPreference,
-      cachePolicy,
-    },
-  };
+  return { ok: true, value: { ...fields, documents } };
 }
 
 /** Field limits of a document's text, and whether any of it is visible; the error message or undefined. */

@@ -20,6 +20,11 @@ export {
 } from "./kserve-v2/infer.js";
 export type * from "./kserve-v2/messages.js";
 export type * from "./relevance-v1/messages.js";
-export { decodeScoreRequest, encodeScoreRequest } from "./relevance-v1/request.js";
+export {
+  DeferredScoreRequest,
+  decodeScoreRequest,
+  documentCount,
+  encodeScoreRequest,
+} from "./relevance-v1/request.js";
 export { decodeScoreResponse, encodeScoreResponse } from "./relevance-v1/response.js";
 export { CodecError } from "./wire.js";

@@ -18,7 +18,7 @@ export interface PolicyOptions {
 
 /** The parts of a validated request a policy looks at. */
 export interface AdmissionInput {
-  readonly documents: readonly unknown[];
+  readonly documentCount: number;
   readonly modelPreference: string;
   readonly experiment: string;
 }
@@ -80,7 +80,7 @@ export class AuthenticatedClient {
   admit(req: AdmissionInput): GatewayError | undefined {
     if (this.unrestricted) return undefined;
     const p = this.#policy;
-    const documents = req.documents.length;
+    const documents = req.documentCount;
     if (req.modelPreference === "teacher" && !p.mayForceTeacher) {
       this.#metrics.permissionDenied(this.name, "force_teacher");
       return new GatewayError(

@@ -6,6 +6,7 @@
 import t from "tap";
 import {
   CodecError,
+  DeferredScoreRequest,
   decodeModelInferRequest,
   decodeModelInferResponse,
   decodeScoreRequest,
@@ -108,6 +109,31 @@ for (const kind of Object.keys(decoders) as MessageKind[]) {
     t.ok(counts.ok > 0 && counts["codec-error"] > 0, `3000 mutated inputs: ${JSON.stringify(counts)}`);
   });
 }
+
+t.test(
+  "scoreRequest with deferred documents: the eager decoder's outcome on every prefix and mutation",
+  async (t) => {
+    const deferred = (buf: Buffer) => new DeferredScoreRequest(buf).documents;
+    const rand = prng(0xdefe);
+    const inputs: Buffer[] = [];
+    for (const full of samples("scoreRequest")) {
+      for (let n = 0; n < full.length; n++) inputs.push(full.subarray(0, n));
+      for (let i = 0; i < 500; i++) {
+        const buf = Buffer.from(full);
+        for (let f = int(rand, 1, 4); f > 0; f--) buf[int(rand, 0, buf.length - 1)] = int(rand, 0, 255);
+        inputs.push(buf);
+      }
+    }
+    const counts = { ok: 0, "codec-error": 0 };
+    for (const buf of inputs) {
+      const eager = outcome(decodeScoreRequest, buf);
+      const ours = outcome(deferred, buf);
+      counts[ours]++;
+      if (ours !== eager) t.fail(`${buf.toString("hex")}: eager ${eager}, deferred ${ours}`);
+    }
+    t.ok(counts.ok > 0 && counts["codec-error"] > 0, `${inputs.length} inputs: ${JSON.stringify(counts)}`);
+  },
+);
 
 t.test("a declared length far beyond the input allocates nothing and throws", async (t) => {
   // raw_output_contents (field 6) claiming 2 GiB, and bytes_contents deep inside claiming 4 GiB - 1.

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import t from "tap";
+import { encodeScoreRequest } from "../../src/codec/index.js";
 import { expectedProbabilities } from "../helpers/expected-scores.js";
 import { doc } from "../helpers/grpc-client.js";
 import { useGateway } from "../helpers/use-gateway.js";
@@ -178,3 +179,38 @@ t.test("a body that is not a ScoreRequest gets INVALID_ARGUMENT, and the server 
   const after = await client.score({ query: { text: "q", locale: "" }, documents: [doc("a")] });
   t.ok(after.ok, "still serving");
 });
+
+t.test(
+  "a malformed document inside a well-framed body gets INVALID_ARGUMENT when its documents are read",
+  async (t) => {
+    const { target, client } = await useGateway(t);
+    const raw = new grpc.Client(target, grpc.credentials.createInsecure());
+    t.teardown(() => raw.close());
+    // A valid request, then a document (field 3) whose one byte is field number 0.
+    const body = Buffer.concat([
+      encodeScoreRequest({
+        requestId: "r",
+        query: { text: "q", locale: "" },
+        documents: [doc("a")],
+        routingKey: "",
+        experiment: "",
+        priority: 0,
+        modelPreference: 0,
+      }),
+      Buffer.from([0x1a, 0x01, 0x00]),
+    ]);
+    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+      raw.makeUnaryRequest(
+        "/relevance.v1.RelevanceService/Score",
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        body,
+        (e) => resolve(e),
+      ),
+    );
+    t.equal(err?.code, grpc.status.INVALID_ARGUMENT);
+    t.match(err?.details, /^request: not a valid relevance\.v1\.ScoreRequest \(field number 0\)/);
+    const after = await client.score({ query: { text: "q", locale: "" }, documents: [doc("a")] });
+    t.ok(after.ok, "still serving");
+  },
+);

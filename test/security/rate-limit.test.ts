@@ -61,7 +61,7 @@ function client(
 }
 
 const request = (documents: number, extra: { modelPreference?: string; experiment?: string } = {}) => ({
-  documents: new Array(documents).fill(0),
+  documentCount: documents,
   modelPreference: extra.modelPreference ?? "unspecified",
   experiment: extra.experiment ?? "",
 });

@@ -76,19 +76,13 @@ function decodeDocument(r: Reader, end: number): DocumentMessage {
   return m;
 }
 
-export function decodeScoreRequest(buf: Buffer): ScoreRequestMessage {
+/**
+ * The top-level fields; each document is decoded by `document` from its
+ * delimited region (`r.pos` at its first byte, `end` its end).
+ */
+function decodeFields(buf: Buffer, m: ScoreRequestMessage, document: (r: Reader, end: number) => void): void {
   const r = new Reader(buf);
   const end = buf.length;
-  const m: ScoreRequestMessage = {
-    requestId: "",
-    query: undefined,
-    documents: [],
-    routingKey: "",
-    experiment: "",
-    priority: 0,
-    modelPreference: 0,
-    cachePolicy: 0,
-  };
   while (r.pos < end) {
     const tag = r.uint32();
     switch (tag) {
@@ -100,7 +94,7 @@ export function decodeScoreRequest(buf: Buffer): ScoreRequestMessage {
         m.query = decodeQuery(r, r.delimitedEnd(), m.query ?? { text: "", locale: "" });
         break;
       case 0x1a:
-        m.documents.push(decodeDocument(r, r.delimitedEnd()));
+        document(r, r.delimitedEnd());
         break;
       case 0x22:
         m.routingKey = r.string();
@@ -121,7 +115,85 @@ export function decodeScoreRequest(buf: Buffer): ScoreRequestMessage {
         r.skipField(tag);
     }
   }
+}
+
+export function decodeScoreRequest(buf: Buffer): ScoreRequestMessage {
+  const m: ScoreRequestMessage = {
+    requestId: "",
+    query: undefined,
+    documents: [],
+    routingKey: "",
+    experiment: "",
+    priority: 0,
+    modelPreference: 0,
+    cachePolicy: 0,
+  };
+  decodeFields(buf, m, (r, end) => m.documents.push(decodeDocument(r, end)));
   return m;
+}
+
+/**
+ * A ScoreRequest read off the wire whose documents are decoded when
+ * `documents` is first read. Everything else is decoded, and the documents'
+ * framing checked, at once; `documentCount` is known without decoding them.
+ * A large request refused for load is refused before its documents' strings
+ * are decoded: for a 1,000-document request that decoding is most of the
+ * gateway's work on it. Reading `documents` throws CodecError when one of
+ * them is malformed.
+ */
+export class DeferredScoreRequest implements ScoreRequestMessage {
+  requestId = "";
+  query: QueryMessage | undefined = undefined;
+  routingKey = "";
+  experiment = "";
+  priority = 0;
+  modelPreference = 0;
+  cachePolicy = 0;
+  /** The input while documents are undecoded; then undefined, so that it can be collected. */
+  #buf: Buffer | undefined;
+  /** Start and end offset of each document's region, in pairs. */
+  #regions: number[] = [];
+  #documents: DocumentMessage[] | undefined;
+
+  constructor(buf: Buffer) {
+    this.#buf = buf;
+    const regions = this.#regions;
+    decodeFields(buf, this, (r, end) => {
+      regions.push(r.pos, end);
+      r.pos = end;
+    });
+  }
+
+  get documentCount(): number {
+    return this.#documents === undefined ? this.#regions.length / 2 : this.#documents.length;
+  }
+
+  get documents(): DocumentMessage[] {
+    if (this.#documents === undefined) {
+      const regions = this.#regions;
+      const r = new Reader(this.#buf!);
+      const out = new Array<DocumentMessage>(regions.length / 2);
+      for (let i = 0; i < out.length; i++) {
+        r.pos = regions[2 * i]!;
+        out[i] = decodeDocument(r, regions[2 * i + 1]!);
+      }
+      this.#documents = out;
+      this.#buf = undefined;
+      this.#regions = [];
+    }
+    return this.#documents;
+  }
+
+  set documents(documents: DocumentMessage[]) {
+    this.#documents = documents;
+    this.#buf = undefined;
+    this.#regions = [];
+  }
+}
+
+/** How many documents a request carries, without decoding deferred ones. */
+export function documentCount(m: ScoreRequestMessage): number {
+  return m instanceof DeferredScoreRequest ? m.documentCount : m.documents.length;
 }
 
 // ---- encode ----------------------------------------------------------------

@@ -1,5 +1,7 @@
 import t from "tap";
 import {
+  CodecError,
+  DeferredScoreRequest,
   decodeScoreRequest,
   decodeScoreResponse,
   encodeScoreRequest,
@@ -87,6 +89,49 @@ t.test("ScoreRequest", async (t) => {
       "cache policy alone": { ...emptyRequest, cachePolicy: 1 },
     },
   );
+});
+
+/**
+ * A DeferredScoreRequest as a plain message, its documents read last; its
+ * document count, read before, must be theirs.
+ */
+function decodeDeferred(buf: Buffer): ScoreRequestMessage {
+  const m = new DeferredScoreRequest(buf);
+  const count = m.documentCount;
+  const { requestId, query, routingKey, experiment, priority, modelPreference, cachePolicy } = m;
+  const documents = m.documents;
+  if (documents.length !== count) throw new Error(`documentCount ${count}, ${documents.length} documents`);
+  return { requestId, query, documents, routingKey, experiment, priority, modelPreference, cachePolicy };
+}
+
+t.test("ScoreRequest with deferred documents", async (t) => {
+  crossCheck(
+    t,
+    { kind: "scoreRequest", encode: encodeScoreRequest, decode: decodeDeferred, generate: scoreRequest },
+    { empty: emptyRequest, unicode: unicodeRequest },
+  );
+});
+
+t.test("deferred documents: counted at once, decoded when first read", async (t) => {
+  const body = encodeScoreRequest(unicodeRequest);
+  // A third document whose region is framed right but holds field number 0.
+  const bad = Buffer.concat([body, Buffer.from([0x1a, 0x01, 0x00])]);
+  const m = new DeferredScoreRequest(bad);
+  t.equal(m.documentCount, unicodeRequest.documents.length + 1, "counted without decoding");
+  t.same(m.query, unicodeRequest.query, "the other fields are decoded at once");
+  t.throws(() => m.documents, CodecError, "the malformed document surfaces when documents are read");
+  t.throws(() => decodeScoreRequest(bad), CodecError, "the eager decoder rejects the same body");
+  // A region that overruns the body is a framing error, found at once.
+  t.throws(
+    () => new DeferredScoreRequest(Buffer.concat([body, Buffer.from([0x1a, 0x05, 0x0a])])),
+    CodecError,
+  );
+
+  const ok = new DeferredScoreRequest(body);
+  const first = ok.documents;
+  t.equal(ok.documents, first, "decoded once");
+  ok.documents = [];
+  t.equal(ok.documentCount, 0, "an assigned list replaces them");
 });
 
 t.test("ScoreResponse", async (t) => {
