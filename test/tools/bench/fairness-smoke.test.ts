@@ -9,7 +9,8 @@ import { runBenchScenario } from "../../helpers/bench-cli.js";
  * the figures of a shared test machine mean nothing.
  */
 t.test("bench --scenario fairness measures every client and judges every goal", async (t) => {
-  const run = await runBenchScenario(t, "fairness", ["--warmup", "0.3", "--seconds", "0.5"]);
+  // Two rounds: the latency goals give each round's figure beside their median.
+  const run = await runBenchScenario(t, "fairness", ["--warmup", "0.3", "--seconds", "0.5", "--rounds", "2"]);
   t.equal(run.code, 0, run.stderr);
   const report = run.report();
   t.same(report.failures, []);
@@ -29,6 +30,10 @@ t.test("bench --scenario fairness measures every client and judges every goal", 
     ],
   );
   for (const g of fairness!.goals) t.equal(typeof g.met, "boolean", `${g.id} is judged`);
+  for (const id of ["fairness-interactive", "fairness-sizes"]) {
+    const detail = fairness!.goals.find((g) => g.id === id)?.detail ?? "";
+    t.match(detail, /; per round -?\d+\.\d+( ms)?, -?\d+\.\d+( ms)?$/, `${id}: each round's figure`);
+  }
   const byName = new Map(fairness!.measurements.map((m) => [m.name, m]));
   for (const name of [
     "10:1 load, equal weights · heavy",

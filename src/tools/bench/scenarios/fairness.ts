@@ -122,8 +122,11 @@ const [EQUAL, WEIGHTED, ALONE, BANDS, SMALL_ALONE, WITH_BIG, BURSTING, OVERLOADE
 function report(results: ReadonlyMap<string, readonly StreamsRound[]>): ScenarioResult {
   const of = (name: string) => results.get(name) ?? [];
   const perRound = (name: string, f: (r: StreamsRound) => number) => of(name).map(f);
-  const paired = (a: string, b: string, f: (x: StreamsRound, y: StreamsRound) => number) =>
-    median(of(a).map((x, i) => (of(b)[i] === undefined ? Number.NaN : f(x, of(b)[i]!))));
+  // A figure of each round's pair of configurations (they alternate, so a round's two share its machine state).
+  const pairedRounds = (a: string, b: string, f: (x: StreamsRound, y: StreamsRound) => number) =>
+    of(a).map((x, i) => (of(b)[i] === undefined ? Number.NaN : f(x, of(b)[i]!)));
+  const perRoundText = (xs: readonly number[], digits: number, unit = "") =>
+    xs.length > 1 ? `; per round ${xs.map((x) => `${x.toFixed(digits)}${unit}`).join(", ")}` : "";
   const shares = (r: StreamsRound) => servedShares(r.streams, ["light", "heavy"]);
   const total = (name: string, client: Client, status: string) =>
     sum(perRound(name, (r) => countStatus(r.streams, client, status)));
@@ -139,11 +142,17 @@ function report(results: ReadonlyMap<string, readonly StreamsRound[]>): Scenario
   const weightedOff = median(perRound(WEIGHTED, (r) => Math.abs(shares(r).heavy! - 75)));
   // 2. Bands.
   const p99 = (r: StreamsRound, c: Client) => streamOf(r.streams, c).latency.p99Ms;
-  const interactiveRatio = paired(BANDS, ALONE, (x, y) => p99(x, "interactive") / p99(y, "interactive"));
+  const interactiveRatios = pairedRounds(
+    BANDS,
+    ALONE,
+    (x, y) => p99(x, "interactive") / p99(y, "interactive"),
+  );
+  const interactiveRatio = median(interactiveRatios);
   const bulkRefused = total(BANDS, "bulk", REFUSED);
   const backgroundRefused = total(BANDS, "background", REFUSED);
   // 3. Big requests beside small ones.
-  const smallDelay = paired(WITH_BIG, SMALL_ALONE, (x, y) => p99(x, "small") - p99(y, "small"));
+  const smallDelays = pairedRounds(WITH_BIG, SMALL_ALONE, (x, y) => p99(x, "small") - p99(y, "small"));
+  const smallDelay = median(smallDelays);
   // 4. The default config.
   const burstFailed = sum(perRound(BURSTING, (r) => streamOf(r.streams, "burst").errors));
   const burstErrors = errorText(of(BURSTING).map((r) => streamOf(r.streams, "burst").errorCounts));
@@ -242,7 +251,8 @@ function report(results: ReadonlyMap<string, readonly StreamsRound[]>): Scenario
         detail:
           `p99 ${median(perRound(BANDS, (r) => p99(r, "interactive"))).toFixed(1)} vs ` +
           `${median(perRound(ALONE, (r) => p99(r, "interactive"))).toFixed(1)} ms; ` +
-          `${fmt(total(BANDS, "interactive", REFUSED))} interactive requests refused${overRounds}`,
+          `${fmt(total(BANDS, "interactive", REFUSED))} interactive requests refused${overRounds}` +
+          perRoundText(interactiveRatios, 2),
       }),
       g({
         id: "fairness-shed-order",
@@ -266,7 +276,8 @@ function report(results: ReadonlyMap<string, readonly StreamsRound[]>): Scenario
           `p99 ${median(perRound(WITH_BIG, (r) => p99(r, "small"))).toFixed(1)} vs ` +
           `${median(perRound(SMALL_ALONE, (r) => p99(r, "small"))).toFixed(1)} ms; ` +
           `${fmt(total(WITH_BIG, "small", REFUSED))} 8-document requests refused${overRounds}; ` +
-          `the goal is one full batch (${BATCH_MS} ms)`,
+          `the goal is one full batch (${BATCH_MS} ms)` +
+          perRoundText(smallDelays, 1, " ms"),
       }),
       g({
         id: "fairness-burst",
