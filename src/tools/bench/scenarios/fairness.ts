@@ -24,6 +24,7 @@ import {
   type Config,
   clientsWith,
   FAIRNESS_SIM,
+  LATENCY_WINDOWS,
   loadStream,
   OVERLOAD,
   SHARE_DOCS,
@@ -73,7 +74,7 @@ export async function fairnessScenario(ctx: BenchContext): Promise<ScenarioResul
             target: gateway.target,
             streams: c.streams.map((s) => loadStream(s, ctx.seed)),
             warmupMs: ctx.durations.warmupS * 1000,
-            measureMs: ctx.durations.measureS * 1000,
+            measureMs: ctx.durations.measureS * 1000 * (c.windows ?? 1),
             seed: ctx.seed + round,
           },
           [
@@ -216,7 +217,8 @@ function report(results: ReadonlyMap<string, readonly StreamsRound[]>): Scenario
       `Shares: the light client offers 60% of the capacity in ${SHARE_DOCS}-document requests, the heavy one ` +
       `ten times that. Bands: 50 req/s of 8 interactive documents, with bulk (80% of the capacity) and ` +
       `background (120%) in ${BAND_DOCS}-document requests. Sizes: 50 req/s of 8 documents, with 100 req/s of ` +
-      `1,000 documents from another client. Default config: ${BURST.count} requests of ${BURST.docs} documents ` +
+      `1,000 documents from another client (these four configurations measure ${LATENCY_WINDOWS} windows each, ` +
+      `for their p99s). Default config: ${BURST.count} requests of ${BURST.docs} documents ` +
       `at once (${BURST.deadlineMs / 1000} s deadlines), and ${OVERLOAD.factor}× the capacity in ` +
       `${OVERLOAD.docs}-document requests with ${OVERLOAD.deadlineMs} ms deadlines.`,
     measurements,
