@@ -12,6 +12,7 @@ import { CallCancellation } from "../src/util/cancel-signal.js";
 import { opts, setup, track } from "./helpers/batcher-harness.js";
 import { settle } from "./helpers/fake-clock.js";
 import { doc } from "./helpers/grpc-client.js";
+import { heapAfterGc } from "./helpers/heap.js";
 import { docs } from "./helpers/manual-endpoint.js";
 
 const request = (n: number): ScoreRequestMessage => ({
@@ -113,4 +114,36 @@ t.test("a request read off the wire and refused for load never has its documents
   t.equal(invalid?.code, status.INVALID_ARGUMENT);
   t.match(invalid?.message, /^request: not a valid relevance\.v1\.ScoreRequest \(field number 0\)/);
   t.equal(s.batcher.queuedItems, 8, "nothing of it queued");
+});
+
+t.test("a request waiting in the queue holds its documents' ids and texts, not the documents", async (t) => {
+  // 50 requests read off the wire, 80 documents each (just under the 1 MiB text limit), whose
+  // title, description and board title are about 3,900 bytes apiece: 47 MB of document text once decoded. The model texts cap
+  // those fields at 256, 1,024 and 384 bytes: under 7 MB for the 4,000 documents.
+  const s = setup({ maxQueueDelayMs: 0, maxBatchSize: 4, maxQueueItems: 10_000 });
+  track(s.batcher.submit("q", docs("flight", 0, 4), { ...opts, requestId: "flight" }));
+  await settle();
+  const { pipeline, ctx } = pipelineFor(s);
+  const field = (r: number, i: number, what: string) => `${what} ${r}.${i} ${"x".repeat(3_880)}`;
+  const bodies = Array.from({ length: 50 }, (_, r) =>
+    encodeScoreRequest({
+      ...request(0),
+      requestId: `r${r}`,
+      documents: Array.from({ length: 80 }, (_, i) =>
+        doc(`d${i}`, {
+          title: field(r, i, "title"),
+          description: field(r, i, "description"),
+          boardTitles: [field(r, i, "board")],
+        }),
+      ),
+    }),
+  );
+
+  const before = heapAfterGc();
+  const waiting = bodies.map((body) => track(pipeline.score(new DeferredScoreRequest(body), ctx)));
+  await settle();
+  const grownBytes = heapAfterGc() - before;
+  t.equal(s.batcher.queuedItems, 4_000, "every document queued");
+  t.equal(waiting.filter((w) => w.settled > 0).length, 0, "none answered yet");
+  t.ok(grownBytes < 16_000_000, `50 waiting requests hold ${grownBytes} bytes`);
 });

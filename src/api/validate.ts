@@ -18,6 +18,7 @@ import {
   documentCount,
   type QueryMessage,
   type ScoreRequestMessage,
+  takeDocuments,
 } from "../codec/index.js";
 import { hasVisibleText } from "../model-text/index.js";
 import { quoteClientText } from "../util/client-text.js";
@@ -182,7 +183,7 @@ export function validateDocuments(fields: ValidatedFields, limits: ValidationLim
   const msg = fields.message;
   let documents: DocumentMessage[];
   try {
-    documents = msg.documents;
+    documents = takeDocuments(msg);
   } catch (err) {
     if (!(err instanceof CodecError)) throw err;
     return invalid(malformedBody(err.message));
@@ -206,7 +207,7 @@ export function validateDocuments(fields: ValidatedFields, limits: ValidationLim
   }
 
   if (c.maxTotalBytes > limits.maxRequestTextBytes) {
-    const total = exactTextBytes(msg);
+    const total = exactTextBytes(msg, documents);
     if (total > limits.maxRequestTextBytes) {
       return invalid(
         `documents: request text of ${total} bytes exceeds the limit of ${limits.maxRequestTextBytes}`,
@@ -256,11 +257,11 @@ function checkDocumentText(doc: DocumentMessage, i: number, c: TextChecker): str
 }
 
 /** UTF-8 size of every string of the request; only needed when the cheap upper bound is over the limit. */
-function exactTextBytes(msg: ScoreRequestMessage): number {
+function exactTextBytes(msg: ScoreRequestMessage, documents: readonly DocumentMessage[]): number {
   let total =
     Buffer.byteLength(msg.requestId) + Buffer.byteLength(msg.routingKey) + Buffer.byteLength(msg.experiment);
   if (msg.query) total += Buffer.byteLength(msg.query.text) + Buffer.byteLength(msg.query.locale);
-  for (const d of msg.documents) {
+  for (const d of documents) {
     total +=
       Buffer.byteLength(d.id) +
       Buffer.byteLength(d.title) +

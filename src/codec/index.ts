@@ -25,6 +25,7 @@ export {
   decodeScoreRequest,
   documentCount,
   encodeScoreRequest,
+  takeDocuments,
 } from "./relevance-v1/request.js";
 export { decodeScoreResponse, encodeScoreResponse } from "./relevance-v1/response.js";
 export { CodecError } from "./wire.js";

@@ -60,8 +60,12 @@ export const defaultModelTextOptions: ModelTextOptions = {
   ],
 };
 
-/** Renders one field as "<label>: <value>", or "" when it has no text. */
-type FieldRenderer = (doc: DocumentMessage) => string;
+/**
+ * Appends one field's pieces ("<label>: ", then its value or its items and
+ * their separators) to `parts`; returns false, having appended nothing, when
+ * the field has no text.
+ */
+type FieldRenderer = (doc: DocumentMessage, parts: string[]) => boolean;
 
 export function createModelText(cfg: ModelTextOptions): ModelText {
   // Field lookups and label prefixes are resolved once here, not per document.
@@ -73,18 +77,17 @@ export function createModelText(cfg: ModelTextOptions): ModelText {
     query(text) {
       return capped(normaliseText(text), queryMaxBytes);
     },
+    // The pieces are joined once, so the text is one flat string of its own: not a
+    // tree of concatenations, nor a slice that keeps a long field of the document
+    // alive. A request waiting in a queue holds its texts, not its documents.
     document(doc) {
-      let out = "";
-      let first = true;
+      const parts: string[] = [];
       for (const render of renderers) {
-        const part = render(doc);
-        if (part === "") continue;
-        if (first) {
-          out = part;
-          first = false;
-        } else out += separator + part;
+        const mark = parts.length;
+        if (mark > 0) parts.push(separator);
+        if (!render(doc, parts)) parts.length = mark;
       }
-      return out;
+      return parts.join("");
     },
   };
 }
@@ -112,9 +115,11 @@ function fieldRenderer(f: ModelTextFieldOptions, listSeparator: string): FieldRe
 }
 
 function scalar(prefix: string, maxBytes: number, get: (d: DocumentMessage) => string): FieldRenderer {
-  return (doc) => {
+  return (doc, parts) => {
     const value = capped(normaliseText(get(doc)), maxBytes);
-    return value === "" ? "" : prefix + value;
+    if (value === "") return false;
+    parts.push(prefix, value);
+    return true;
   };
 }
 
@@ -127,8 +132,9 @@ function list(
 ): FieldRenderer {
   const itemLimit = maxItems ?? Number.POSITIVE_INFINITY;
   const separatorBytes = Buffer.byteLength(separator);
-  return (doc) => {
-    let out = "";
+  return (doc, parts) => {
+    const mark = parts.length;
+    parts.push(prefix);
     let bytes = 0;
     let count = 0;
     for (const raw of get(doc)) {
@@ -140,7 +146,8 @@ function list(
       if (room <= 0) break;
       const itemBytes = Buffer.byteLength(item);
       if (itemBytes <= room) {
-        out = count === 0 ? item : out + separator + item;
+        if (count > 0) parts.push(separator);
+        parts.push(item);
         bytes += sepBytes + itemBytes;
         count++;
         continue;
@@ -148,10 +155,15 @@ function list(
       // Same result as joining and then truncating, except that a cut never
       // leaves a dangling separator.
       const part = capped(item, room);
-      if (part !== "") out = count === 0 ? part : out + separator + part;
+      if (part !== "") {
+        if (count > 0) parts.push(separator);
+        parts.push(part);
+        count++;
+      }
       break;
     }
-    return out === "" ? "" : prefix + out;
+    if (count === 0) parts.length = mark;
+    return count > 0;
   };
 }
 

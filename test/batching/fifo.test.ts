@@ -1,7 +1,6 @@
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import t from "tap";
 import { Fifo } from "../../src/batching/fifo.js";
+import { heapAfterGc } from "../helpers/heap.js";
 
 /** Drains `q` through shift, in order. */
 function drain<T>(q: Fifo<T>): T[] {
@@ -86,15 +85,6 @@ t.test("order holds across the compaction of a long consumed prefix", async (t) 
   t.same(drain(q).length, 3000);
   t.equal(expected + 3000, next);
 });
-
-/** Live heap after a full collection, bytes. */
-function heapAfterGc(): number {
-  setFlagsFromString("--expose-gc");
-  const gc = runInNewContext("gc") as () => void;
-  gc();
-  gc();
-  return process.memoryUsage().heapUsed;
-}
 
 t.test("a queue that is never empty does not keep the slots of the items it has shifted", async (t) => {
   // Memory must follow what is queued, not what has passed through: a busy

@@ -154,6 +154,9 @@ export class DeferredScoreRequest implements ScoreRequestMessage {
   /** Start and end offset of each document's region, in pairs. */
   #regions: number[] = [];
   #documents: DocumentMessage[] | undefined;
+  #count: number;
+  /** Whether `takeDocuments` has handed the documents out. */
+  #taken = false;
 
   constructor(buf: Buffer) {
     this.#buf = buf;
@@ -162,13 +165,15 @@ export class DeferredScoreRequest implements ScoreRequestMessage {
       regions.push(r.pos, end);
       r.pos = end;
     });
+    this.#count = regions.length / 2;
   }
 
   get documentCount(): number {
-    return this.#documents === undefined ? this.#regions.length / 2 : this.#documents.length;
+    return this.#count;
   }
 
   get documents(): DocumentMessage[] {
+    if (this.#taken) throw new Error("the documents of this request were taken");
     if (this.#documents === undefined) {
       const regions = this.#regions;
       const r = new Reader(this.#buf!);
@@ -186,14 +191,38 @@ export class DeferredScoreRequest implements ScoreRequestMessage {
 
   set documents(documents: DocumentMessage[]) {
     this.#documents = documents;
+    this.#count = documents.length;
+    this.#taken = false;
     this.#buf = undefined;
     this.#regions = [];
+  }
+
+  /**
+   * The documents, decoded if they were not yet, which the request then lets
+   * go of: it keeps its other fields and its document count, and reading
+   * `documents` again is an error. The caller that takes them decides how
+   * long they live.
+   */
+  takeDocuments(): DocumentMessage[] {
+    const documents = this.documents;
+    this.#documents = undefined;
+    this.#taken = true;
+    return documents;
   }
 }
 
 /** How many documents a request carries, without decoding deferred ones. */
 export function documentCount(m: ScoreRequestMessage): number {
   return m instanceof DeferredScoreRequest ? m.documentCount : m.documents.length;
+}
+
+/**
+ * A request's documents for one reader that keeps them only as long as it
+ * needs them: a request read off the wire lets go of them (see
+ * `DeferredScoreRequest.takeDocuments`); any other request keeps them.
+ */
+export function takeDocuments(m: ScoreRequestMessage): DocumentMessage[] {
+  return m instanceof DeferredScoreRequest ? m.takeDocuments() : m.documents;
 }
 
 // ---- encode ----------------------------------------------------------------

@@ -8,6 +8,7 @@ import {
   encodeScoreResponse,
   type ScoreRequestMessage,
   type ScoreResponseMessage,
+  takeDocuments,
 } from "../../../src/codec/index.js";
 import { crossCheck } from "../cross-check.js";
 import { scoreRequest, scoreResponse } from "../gen.js";
@@ -132,6 +133,30 @@ t.test("deferred documents: counted at once, decoded when first read", async (t)
   t.equal(ok.documents, first, "decoded once");
   ok.documents = [];
   t.equal(ok.documentCount, 0, "an assigned list replaces them");
+});
+
+t.test("deferred documents taken: the request lets go of them and keeps their count", async (t) => {
+  const body = encodeScoreRequest(unicodeRequest);
+  const m = new DeferredScoreRequest(body);
+  const taken = takeDocuments(m);
+  t.same(taken, unicodeRequest.documents, "decoded as the eager decoder would");
+  t.equal(m.documentCount, unicodeRequest.documents.length, "the count stays");
+  t.same(m.query, unicodeRequest.query, "the other fields stay");
+  t.throws(() => m.documents, /were taken/, "read again, they are gone");
+
+  // Taken after they were read: the same list, then gone from the request.
+  const read = new DeferredScoreRequest(body);
+  const first = read.documents;
+  t.equal(takeDocuments(read), first);
+  t.throws(() => read.documents, /were taken/);
+
+  // A malformed document fails the taking, as it fails reading.
+  const bad = new DeferredScoreRequest(Buffer.concat([body, Buffer.from([0x1a, 0x01, 0x00])]));
+  t.throws(() => takeDocuments(bad), CodecError);
+
+  // A message decoded whole keeps its documents: its owner decides how long they live.
+  const eager = decodeScoreRequest(body);
+  t.equal(takeDocuments(eager), eager.documents);
 });
 
 t.test("ScoreResponse", async (t) => {
