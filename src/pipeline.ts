@@ -281,8 +281,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
  * Steps 2c and 3: the request's documents validated (decoded when they were
  * deferred; the request lets go of them), then their ids and model texts,
  * which are all a request holds of them while it waits in a queue: for a
- * 1,000-document request about a third of the memory and a tenth of the
- * objects a collection would have to trace.
+ * 1,000-document request of the bench, under 470 kB of heap against 1.2 MB
+ * with its documents.
  */
 function modelInput(head: ValidatedFields, deps: PipelineDeps): { ids: string[]; texts: string[] } {
   const validation = validateDocuments(head, deps.limits);
