@@ -62,8 +62,8 @@ export const defaultModelTextOptions: ModelTextOptions = {
 
 /**
  * Appends one field's pieces ("<label>: ", then its value or its items and
- * their separators) to `parts`; returns false, having appended nothing, when
- * the field has no text.
+ * their separators) to `parts`; returns false when the field has no text, and
+ * the caller drops whatever it appended.
  */
 type FieldRenderer = (doc: DocumentMessage, parts: string[]) => boolean;
 
@@ -133,7 +133,6 @@ function list(
   const itemLimit = maxItems ?? Number.POSITIVE_INFINITY;
   const separatorBytes = Buffer.byteLength(separator);
   return (doc, parts) => {
-    const mark = parts.length;
     parts.push(prefix);
     let bytes = 0;
     let count = 0;
@@ -162,7 +161,6 @@ function list(
       }
       break;
     }
-    if (count === 0) parts.length = mark;
     return count > 0;
   };
 }
