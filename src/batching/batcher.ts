@@ -244,6 +244,7 @@ export class Batcher {
       }
       this.#dispatch(pick.endpoint, decision.size, decision.trigger, now);
     }
+    if (slotsFull) this.#intake.recheck(this.#clock.now(), (job, e) => this.#fail(job, e, "unreachable"));
     this.#limits.pumped(this.#queue.items, slotsFull);
     this.#observer.queueDepth(this.#queue.items);
     if (this.#idle()) this.#notifyIdle();

@@ -86,6 +86,24 @@ export function competition(
   items: number,
   nowMs: number,
 ): Competition {
+  return competitionAt(bands, own, client, weight, own.flows.get(client)?.items ?? 0, items, nowMs);
+}
+
+/**
+ * What a request of `items` items from `client` competes with when
+ * `before` of its client's items are queued ahead of it in its band: a new
+ * request has all of them ahead (competition), a queued one those before
+ * its own (ItemQueue.unreachable). The rest as for competition.
+ */
+export function competitionAt(
+  bands: readonly Band[],
+  own: Band,
+  client: string,
+  weight: number,
+  before: number,
+  items: number,
+  nowMs: number,
+): Competition {
   const w = clampWeight(weight);
   let ahead = 0;
   const arrivals: Arrivals[] = [];
@@ -94,15 +112,62 @@ export function competition(
     ahead += band.items;
     arrivals.push({ perMs: band.arrivals.perMs(nowMs), room: Number.POSITIVE_INFINITY });
   }
-  const mine = (own.flows.get(client)?.items ?? 0) + items;
+  ahead += before;
+  const mine = before + items;
   for (const flow of own.flows.values()) {
-    if (flow.client === client) {
-      ahead += flow.items;
-      continue;
-    }
+    if (flow.client === client) continue;
     const share = (mine * flow.weight) / w;
     ahead += Math.min(flow.items, share);
     if (flow.items < share) arrivals.push({ perMs: flow.arrivals.perMs(nowMs), room: share - flow.items });
   }
   return { aheadItems: ahead, arrivals };
+}
+
+/** A queued job whose predicted wait has grown past its deadline (see overtaken). */
+export interface Overtaken {
+  readonly job: Job;
+  readonly client: string;
+  readonly band: ItemPriority;
+  /** The predicted wait until its last item is answered (+Infinity: never, as arrivals stand). */
+  readonly predictedMs: number;
+}
+
+/**
+ * The queued jobs that, as things stand at `nowMs`, would be answered after
+ * their deadline: each one's wait predicted by `predict` from what it
+ * competes with at its place in the queue (competitionAt: the bands above
+ * and what they keep sending, its client's items before it, the other
+ * clients' fair shares). Work arriving in a band above, a client of more
+ * weight, or a slower backend can push a request admitted in time past its
+ * deadline. Left alone: jobs without a deadline, jobs some of whose items
+ * were sent already, and jobs past their deadline (their timer answers
+ * them). Nothing is taken out: the caller fails the jobs returned.
+ */
+export function overtaken(
+  bands: readonly Band[],
+  nowMs: number,
+  predict: (c: Competition, ownItems: number) => number | undefined,
+): Overtaken[] {
+  const found: Overtaken[] = [];
+  for (const band of bands) {
+    if (band.items === 0) continue;
+    for (const flow of band.flows.values()) {
+      if (flow.items === 0) continue;
+      let before = 0;
+      for (const { job, start, end } of flow.segments) {
+        if (job.done || job.deadlineMs <= nowMs) continue;
+        const own = end - start;
+        if (Number.isFinite(job.deadlineMs) && start === 0 && job.unsent === own) {
+          const c = competitionAt(bands, band, flow.client, flow.weight, before, own, nowMs);
+          const predictedMs = predict(c, own);
+          if (predictedMs !== undefined && nowMs + predictedMs > job.deadlineMs) {
+            found.push({ job, client: flow.client, band: band.priority, predictedMs });
+            continue; // failed, it is no longer ahead of the jobs behind it
+          }
+        }
+        before += own;
+      }
+    }
+  }
+  return found;
 }

@@ -1,7 +1,7 @@
 import type { Balancer } from "../backends/balancer.js";
 import type { CancelSignal } from "../util/cancel-signal.js";
 import { GatewayError } from "../util/gateway-error.js";
-import { type Admission, admit, countRefusal } from "./admission.js";
+import { type Admission, admit, countRefusal, UNBOUNDED_RETRY_AFTER_MS } from "./admission.js";
 import type { ItemPriority, ItemQueue } from "./item-queue.js";
 import type { Job } from "./job.js";
 import type { LimitsInForce } from "./limits.js";
@@ -19,12 +19,17 @@ export interface Arrival {
   readonly weight?: number | undefined;
 }
 
+/** How often, at most, the queued requests' deadlines are checked against their predicted waits (clock time). */
+export const RECHECK_INTERVAL_MS = 100;
+
 /**
  * The batcher's door: it reads what admission (admission.ts, pure) needs
  * from the queue, the balancer and the limits in force, and carries out the
  * verdict: a refusal is counted and returned; an admission that needs room
  * evicts queued lower-priority requests, which `fail` answers with retry
- * advice.
+ * advice. With shedUnreachableDeadlines it also checks, while work waits
+ * for the backend, that the requests it admitted can still be answered in
+ * time (`recheck`).
  */
 export class Intake {
   readonly #backend: string;
@@ -34,6 +39,7 @@ export class Intake {
   readonly #observer: BatcherObserver;
   readonly #shedUnreachableDeadlines: boolean;
   readonly #inFlightItems: () => number;
+  #recheckedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(parts: {
     backend: string;
@@ -115,6 +121,44 @@ export class Intake {
           })
         : undefined,
     });
+  }
+
+  /**
+   * Sheds the queued requests whose predicted wait has grown past their
+   * deadline since they were admitted (bands above sending more, a slower
+   * backend): each is answered at once, RESOURCE_EXHAUSTED with retry
+   * advice, instead of at its deadline, and counted as shed ("unreachable").
+   * Call while work waits for a busy backend; runs at most every
+   * RECHECK_INTERVAL_MS. A no-op without shedUnreachableDeadlines.
+   */
+  recheck(nowMs: number, fail: (job: Job, error: GatewayError) => void): void {
+    if (!this.#shedUnreachableDeadlines || nowMs - this.#recheckedAtMs < RECHECK_INTERVAL_MS) return;
+    this.#recheckedAtMs = nowMs;
+    const inFlightItems = this.#inFlightItems();
+    const usableEndpoints = this.#balancer.usableCount();
+    const found = this.#queue.unreachable(nowMs, (c, ownItems) =>
+      this.#limits.predictWaitMs({
+        aheadItems: c.aheadItems,
+        arrivals: c.arrivals,
+        ownItems,
+        inFlightItems,
+        usableEndpoints,
+      }),
+    );
+    for (const { job, client, band, predictedMs } of found) {
+      const leftMs = job.deadlineMs - nowMs;
+      const message = Number.isFinite(predictedMs)
+        ? `backend ${this.#backend}: overloaded; queued, this request would now wait about ` +
+          `${Math.round(predictedMs)} ms more, past its deadline in ${Math.round(leftMs)} ms`
+        : `backend ${this.#backend}: overloaded; queued, this request is overtaken by work arriving ahead ` +
+          `of it (higher priorities, other clients' fair shares), which takes all the backend serves; its ` +
+          `deadline is in ${Math.round(leftMs)} ms`;
+      const retryAfterMs = Number.isFinite(predictedMs)
+        ? Math.max(1, Math.ceil(predictedMs - leftMs))
+        : UNBOUNDED_RETRY_AFTER_MS;
+      this.#observer.shed(client, band, "unreachable");
+      fail(job, new GatewayError("PREDICTED_DEADLINE_MISS", message, { retryAfterMs }));
+    }
   }
 
   /** Takes queued lower-priority requests out to make room for `items` items. */

@@ -8,11 +8,13 @@ import {
   competition,
   type Flow,
   type ItemPriority,
+  type Overtaken,
+  overtaken,
   type Segment,
 } from "./flows.js";
 import type { Job } from "./job.js";
 
-export type { ItemPriority } from "./flows.js";
+export type { ItemPriority, Overtaken } from "./flows.js";
 
 /** The lower bands' minimum shares of the items taken, while they have items queued (0: none). */
 export interface BandShares {
@@ -159,6 +161,11 @@ export class ItemQueue {
     nowMs: number,
   ): Competition {
     return competition(this.#bands, this.#band(priority), client, weight, items, nowMs);
+  }
+
+  /** The queued jobs that would now be answered after their deadline (see flows.ts, overtaken). */
+  unreachable(nowMs: number, predict: (c: Competition, ownItems: number) => number | undefined): Overtaken[] {
+    return overtaken(this.#bands, nowMs, predict);
   }
 
   /** Items waiting in the bands below `priority`'s: what a request there may evict. */

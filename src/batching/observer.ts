@@ -3,7 +3,10 @@ import type { FlushTrigger } from "./flush-policy.js";
 import type { ItemPriority } from "./item-queue.js";
 
 /** Why queued items left without being sent to a backend. */
-export type DropReason = "deadline" | "cancelled" | "shutdown" | "evicted";
+export type DropReason = "deadline" | "cancelled" | "shutdown" | "evicted" | "unreachable";
+
+/** How a request was shed for load (see BatcherObserver.shed). */
+export type ShedHow = "refused" | "evicted" | "unreachable";
 
 /** Why a request was refused at the batcher's door. */
 export type RejectReason =
@@ -55,8 +58,11 @@ export interface BatcherObserver {
   poisonItem(endpoint: string): void;
   /** `items` of `client`'s in `band` left the queue in a batch after waiting `waitedMs`. */
   served(client: string, band: ItemPriority, items: number, waitedMs: number): void;
-  /** A request of `client` in `band` was shed: refused at the door for load, or evicted from the queue. */
-  shed(client: string, band: ItemPriority, how: "refused" | "evicted"): void;
+  /**
+   * A request of `client` in `band` was shed: refused at the door for load, evicted from the queue
+   * by higher-priority work, or taken out of it when its predicted wait grew past its deadline.
+   */
+  shed(client: string, band: ItemPriority, how: ShedHow): void;
   /** The static limits in force (at start and on every reconfiguration). */
   limits(maxBatchSize: number, maxQueueItems: number): void;
   /** The batch size aimed for and the queue delay in force, whenever either changes. */

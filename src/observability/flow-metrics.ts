@@ -7,9 +7,10 @@ export type QueueReader = () => Iterable<{ client: string; band: string; items: 
 
 /**
  * Flow control by client and priority band, per backend: items served and
- * their queue wait, requests shed (refused for load, or evicted), and items
- * queued (a gauge read from each batcher's queue when Prometheus scrapes,
- * so queueing costs nothing). Client names come from the config
+ * their queue wait, requests shed (refused for load, evicted, or taken out
+ * when their deadline became unreachable), and items queued (a gauge read
+ * from each batcher's queue when Prometheus scrapes, so queueing costs
+ * nothing). Client names come from the config
  * (`auth.clients`, or `anonymous`), so the label set is bounded.
  */
 function defineFlowMetrics(registry: Registry) {
@@ -45,7 +46,7 @@ function defineFlowMetrics(registry: Registry) {
     }),
     shed: new Counter({
       name: `${p}client_requests_shed_total`,
-      help: "Requests shed for load, by client, band and how: refused at the door (queue full, client cap, wait past the deadline or maxQueueWaitMs) or evicted by higher-priority work.",
+      help: "Requests shed for load, by client, band and how: refused at the door (queue full, client cap, wait past the deadline or maxQueueWaitMs), evicted by higher-priority work, or unreachable (queued, its predicted wait grew past its deadline).",
       labelNames: ["backend", "client", "band", "how"] as const,
       registers,
     }),

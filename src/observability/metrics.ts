@@ -82,7 +82,7 @@ export function createMetrics(opts: { collectDefault: boolean; registry?: Regist
     }),
     itemsDropped: new Counter({
       name: `${p}items_dropped_total`,
-      help: "Queued items never sent to a backend, by reason (deadline, cancelled, shutdown, evicted).",
+      help: "Queued items never sent to a backend, by reason (deadline, cancelled, shutdown, evicted, unreachable).",
       labelNames: ["backend", "reason"] as const,
       registers,
     }),

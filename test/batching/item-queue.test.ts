@@ -391,3 +391,53 @@ t.test(
     t.end();
   },
 );
+
+t.test(
+  "unreachable: the queued jobs whose predicted wait at their place in the queue passes their deadline",
+  (t) => {
+    const { q } = queue();
+    q.push(job("I0", 8, 5), "interactive", 0, "x");
+    q.push(job("A0", 10, 100), "bulk", 0, "a");
+    q.push(job("A1", 10, 25), "bulk", 0, "a");
+    q.push(job("A2", 10), "bulk", 0, "a");
+    q.push(job("A3", 10, 1000), "bulk", 0, "a");
+    q.push(job("E0", 3, 0), "bulk", 0, "a");
+    q.push(job("A4", 2, 60), "bulk", 0, "a");
+    q.push(job("B0", 20, 30), "bulk", 0, "b");
+    q.push(job("G0", 4, 50), "background", 0, "g");
+    // One item a millisecond, nothing predicted with nothing ahead, arrivals left out; each call seen.
+    const asked: string[] = [];
+    const found = q.unreachable(0, (c, own) => {
+      asked.push(`${c.aheadItems}+${own}`);
+      return c.aheadItems === 0 ? undefined : c.aheadItems + own;
+    });
+    // I0: nothing ahead. A0: I0's 8, and b's share of a's 10 items, 10: 28 ms, within 100.
+    // A1: a's 10 before it, b's share of 20 (all of b's 20): 48 ms, past 25; taken out, it is not
+    // ahead of A2 (no deadline: not asked, but ahead of what follows). A3: a's 20 before it, b's 20:
+    // 58 ms. E0, past its deadline, is its timer's. A4: a's 30 before it, b's share of 32, 20:
+    // 60 ms, on its deadline. B0: b's 20 go while a serves 20 of its 45: 48 ms, past 30. G0: all
+    // of the two bands above, 8 + 65 (E0's 3 count until they are dropped): 77 ms, past 50.
+    t.same(asked, ["0+8", "18+10", "38+10", "48+10", "58+2", "28+20", "73+4"]);
+    t.same(
+      found.map((o) => `${o.job.requestId} ${o.client}/${o.band} ${o.predictedMs}`),
+      ["A1 a/bulk 48", "B0 b/bulk 48", "G0 g/background 77"],
+    );
+    t.equal(q.items, 8 + 45 + 20 + 4, "nothing taken out: the owner fails them");
+    t.end();
+  },
+);
+
+t.test("unreachable leaves alone a job some of whose items were sent", (t) => {
+  const { q } = queue();
+  q.push(job("C0", 20, 10), "bulk", 0, "c");
+  q.push(job("C1", 4, 10), "bulk", 0, "c");
+  t.same(described(q.take(5, 0)), ["C0[0,5)"]);
+  q.push(job("I0", 8), "interactive", 0, "x");
+  const found = q.unreachable(0, (c, own) => c.aheadItems + own);
+  // C0's 15 left are ahead of C1 (with I0's 8): 27 ms, past 10; C0 itself (23 ms) is not judged.
+  t.same(
+    found.map((o) => `${o.job.requestId} ${o.predictedMs}`),
+    ["C1 27"],
+  );
+  t.end();
+});
