@@ -86,41 +86,50 @@ export function competition(
   items: number,
   nowMs: number,
 ): Competition {
-  return competitionAt(bands, own, client, weight, own.flows.get(client)?.items ?? 0, items, nowMs);
+  const w = clampWeight(weight);
+  const arrivals: Arrivals[] = [];
+  for (const band of bands) {
+    if (band === own) break;
+    arrivals.push({ perMs: band.arrivals.perMs(nowMs), room: Number.POSITIVE_INFINITY });
+  }
+  const before = own.flows.get(client)?.items ?? 0;
+  const mine = before + items;
+  for (const flow of own.flows.values()) {
+    if (flow.client === client) continue;
+    const share = (mine * flow.weight) / w;
+    if (flow.items < share) arrivals.push({ perMs: flow.arrivals.perMs(nowMs), room: share - flow.items });
+  }
+  return { aheadItems: queuedAhead(bands, own, client, w, before, items), arrivals };
 }
 
 /**
- * What a request of `items` items from `client` competes with when
- * `before` of its client's items are queued ahead of it in its band: a new
- * request has all of them ahead (competition), a queued one those before
- * its own (ItemQueue.unreachable). The rest as for competition.
+ * The items queued now that are served before the last of a request's
+ * `items` from `client` (weight `weight`) when `before` of its client's
+ * items are ahead of it in its band: the bands above whole, and of each
+ * other client in the band its items up to its fair share, (`before` +
+ * `items`) × (its weight ÷ the client's). A new request has all its
+ * client's queued items before it (competition); a queued one, those ahead
+ * of it (overtaken).
  */
-export function competitionAt(
+export function queuedAhead(
   bands: readonly Band[],
   own: Band,
   client: string,
   weight: number,
   before: number,
   items: number,
-  nowMs: number,
-): Competition {
+): number {
   const w = clampWeight(weight);
-  let ahead = 0;
-  const arrivals: Arrivals[] = [];
+  let ahead = before;
   for (const band of bands) {
     if (band === own) break;
     ahead += band.items;
-    arrivals.push({ perMs: band.arrivals.perMs(nowMs), room: Number.POSITIVE_INFINITY });
   }
-  ahead += before;
   const mine = before + items;
   for (const flow of own.flows.values()) {
-    if (flow.client === client) continue;
-    const share = (mine * flow.weight) / w;
-    ahead += Math.min(flow.items, share);
-    if (flow.items < share) arrivals.push({ perMs: flow.arrivals.perMs(nowMs), room: share - flow.items });
+    if (flow.client !== client) ahead += Math.min(flow.items, (mine * flow.weight) / w);
   }
-  return { aheadItems: ahead, arrivals };
+  return ahead;
 }
 
 /** A queued job whose predicted wait has grown past its deadline (see overtaken). */
@@ -128,25 +137,27 @@ export interface Overtaken {
   readonly job: Job;
   readonly client: string;
   readonly band: ItemPriority;
-  /** The predicted wait until its last item is answered (+Infinity: never, as arrivals stand). */
+  /** The predicted wait until its last item is answered, with only the work queued now ahead of it. */
   readonly predictedMs: number;
 }
 
 /**
- * The queued jobs that, as things stand at `nowMs`, would be answered after
- * their deadline: each one's wait predicted by `predict` from what it
- * competes with at its place in the queue (competitionAt: the bands above
- * and what they keep sending, its client's items before it, the other
- * clients' fair shares). Work arriving in a band above, a client of more
- * weight, or a slower backend can push a request admitted in time past its
- * deadline. Left alone: jobs without a deadline, jobs some of whose items
- * were sent already, and jobs past their deadline (their timer answers
- * them). Nothing is taken out: the caller fails the jobs returned.
+ * The queued jobs that can no longer be answered by their deadline: the
+ * wait `predict` gives for the work queued ahead of each one now, at its
+ * place in the queue (queuedAhead: the bands above, its client's items
+ * before it, the other clients' fair shares), passes its deadline. Work
+ * that arrived in a band above since it was admitted, a client of more
+ * weight, or a slower backend can do that. What may still arrive is left
+ * out, unlike at admission: it may not come, and a job admitted is shed
+ * only when what is already ahead of it makes it late. Left alone: jobs
+ * without a deadline, jobs some of whose items were sent already, and jobs
+ * past their deadline (their timer answers them). Nothing is taken out:
+ * the caller fails the jobs returned.
  */
 export function overtaken(
   bands: readonly Band[],
   nowMs: number,
-  predict: (c: Competition, ownItems: number) => number | undefined,
+  predict: (aheadItems: number, ownItems: number) => number | undefined,
 ): Overtaken[] {
   const found: Overtaken[] = [];
   for (const band of bands) {
@@ -158,8 +169,7 @@ export function overtaken(
         if (job.done || job.deadlineMs <= nowMs) continue;
         const own = end - start;
         if (Number.isFinite(job.deadlineMs) && start === 0 && job.unsent === own) {
-          const c = competitionAt(bands, band, flow.client, flow.weight, before, own, nowMs);
-          const predictedMs = predict(c, own);
+          const predictedMs = predict(queuedAhead(bands, band, flow.client, flow.weight, before, own), own);
           if (predictedMs !== undefined && nowMs + predictedMs > job.deadlineMs) {
             found.push({ job, client: flow.client, band: band.priority, predictedMs });
             continue; // failed, it is no longer ahead of the jobs behind it

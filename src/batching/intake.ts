@@ -1,7 +1,7 @@
 import type { Balancer } from "../backends/balancer.js";
 import type { CancelSignal } from "../util/cancel-signal.js";
 import { GatewayError } from "../util/gateway-error.js";
-import { type Admission, admit, countRefusal, UNBOUNDED_RETRY_AFTER_MS } from "./admission.js";
+import { type Admission, admit, countRefusal } from "./admission.js";
 import type { ItemPriority, ItemQueue } from "./item-queue.js";
 import type { Job } from "./job.js";
 import type { LimitsInForce } from "./limits.js";
@@ -18,6 +18,8 @@ export interface Arrival {
   /** The client's weight in its band (default 1). */
   readonly weight?: number | undefined;
 }
+
+const NO_ARRIVALS: readonly [] = [];
 
 /** How often, at most, the queued requests' deadlines are checked against their predicted waits (clock time). */
 export const RECHECK_INTERVAL_MS = 100;
@@ -124,10 +126,11 @@ export class Intake {
   }
 
   /**
-   * Sheds the queued requests whose predicted wait has grown past their
-   * deadline since they were admitted (bands above sending more, a slower
-   * backend): each is answered at once, RESOURCE_EXHAUSTED with retry
-   * advice, instead of at its deadline, and counted as shed ("unreachable").
+   * Sheds the queued requests that the work queued ahead of them now makes
+   * late (work that arrived in a band above since they were admitted, a
+   * slower backend; see flows.ts, overtaken): each is answered at once,
+   * RESOURCE_EXHAUSTED with retry advice, instead of at its deadline, and
+   * counted as shed ("unreachable").
    * Call while work waits for a busy backend; runs at most every
    * RECHECK_INTERVAL_MS. A no-op without shedUnreachableDeadlines.
    */
@@ -136,10 +139,10 @@ export class Intake {
     this.#recheckedAtMs = nowMs;
     const inFlightItems = this.#inFlightItems();
     const usableEndpoints = this.#balancer.usableCount();
-    const found = this.#queue.unreachable(nowMs, (c, ownItems) =>
+    const found = this.#queue.unreachable(nowMs, (aheadItems, ownItems) =>
       this.#limits.predictWaitMs({
-        aheadItems: c.aheadItems,
-        arrivals: c.arrivals,
+        aheadItems,
+        arrivals: NO_ARRIVALS,
         ownItems,
         inFlightItems,
         usableEndpoints,
@@ -147,15 +150,10 @@ export class Intake {
     );
     for (const { job, client, band, predictedMs } of found) {
       const leftMs = job.deadlineMs - nowMs;
-      const message = Number.isFinite(predictedMs)
-        ? `backend ${this.#backend}: overloaded; queued, this request would now wait about ` +
-          `${Math.round(predictedMs)} ms more, past its deadline in ${Math.round(leftMs)} ms`
-        : `backend ${this.#backend}: overloaded; queued, this request is overtaken by work arriving ahead ` +
-          `of it (higher priorities, other clients' fair shares), which takes all the backend serves; its ` +
-          `deadline is in ${Math.round(leftMs)} ms`;
-      const retryAfterMs = Number.isFinite(predictedMs)
-        ? Math.max(1, Math.ceil(predictedMs - leftMs))
-        : UNBOUNDED_RETRY_AFTER_MS;
+      const message =
+        `backend ${this.#backend}: overloaded; queued, this request would now wait about ` +
+        `${Math.round(predictedMs)} ms more for the work ahead of it, past its deadline in ${Math.round(leftMs)} ms`;
+      const retryAfterMs = Math.max(1, Math.ceil(predictedMs - leftMs));
       this.#observer.shed(client, band, "unreachable");
       fail(job, new GatewayError("PREDICTED_DEADLINE_MISS", message, { retryAfterMs }));
     }

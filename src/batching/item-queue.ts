@@ -164,7 +164,10 @@ export class ItemQueue {
   }
 
   /** The queued jobs that would now be answered after their deadline (see flows.ts, overtaken). */
-  unreachable(nowMs: number, predict: (c: Competition, ownItems: number) => number | undefined): Overtaken[] {
+  unreachable(
+    nowMs: number,
+    predict: (aheadItems: number, ownItems: number) => number | undefined,
+  ): Overtaken[] {
     return overtaken(this.#bands, nowMs, predict);
   }
 

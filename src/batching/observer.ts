@@ -60,7 +60,7 @@ export interface BatcherObserver {
   served(client: string, band: ItemPriority, items: number, waitedMs: number): void;
   /**
    * A request of `client` in `band` was shed: refused at the door for load, evicted from the queue
-   * by higher-priority work, or taken out of it when its predicted wait grew past its deadline.
+   * by higher-priority work, or taken out of it when the work queued ahead of it made it late.
    */
   shed(client: string, band: ItemPriority, how: ShedHow): void;
   /** The static limits in force (at start and on every reconfiguration). */

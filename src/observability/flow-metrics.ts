@@ -46,7 +46,7 @@ function defineFlowMetrics(registry: Registry) {
     }),
     shed: new Counter({
       name: `${p}client_requests_shed_total`,
-      help: "Requests shed for load, by client, band and how: refused at the door (queue full, client cap, wait past the deadline or maxQueueWaitMs), evicted by higher-priority work, or unreachable (queued, its predicted wait grew past its deadline).",
+      help: "Requests shed for load, by client, band and how: refused at the door (queue full, client cap, wait past the deadline or maxQueueWaitMs), evicted by higher-priority work, or unreachable (queued, the work queued ahead of it made it late).",
       labelNames: ["backend", "client", "band", "how"] as const,
       registers,
     }),

@@ -56,7 +56,10 @@ t.test("a queued request whose predicted wait grows past its deadline is shed at
   t.equal(tight.error?.reason, "PREDICTED_DEADLINE_MISS", "answered now, not at its deadline");
   t.equal(clock.now(), t0 + 100);
   t.equal(tight.error?.code, 8, "RESOURCE_EXHAUSTED");
-  t.match(tight.error?.message, /would now wait about 308 ms more, past its deadline in 50 ms/);
+  t.match(
+    tight.error?.message,
+    /would now wait about 308 ms more for the work ahead of it, past its deadline in 50 ms/,
+  );
   t.equal(tight.error?.retryAfterMs, 258, "when the wait would fit: 308 − 50 ms");
   t.same(rec.shed, ["c/bulk unreachable"]);
   t.same(rec.dropped, { unreachable: 8 });

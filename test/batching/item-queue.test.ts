@@ -405,11 +405,11 @@ t.test(
     q.push(job("A4", 2, 60), "bulk", 0, "a");
     q.push(job("B0", 20, 30), "bulk", 0, "b");
     q.push(job("G0", 4, 50), "background", 0, "g");
-    // One item a millisecond, nothing predicted with nothing ahead, arrivals left out; each call seen.
+    // One item a millisecond, nothing predicted with nothing ahead; each call seen.
     const asked: string[] = [];
-    const found = q.unreachable(0, (c, own) => {
-      asked.push(`${c.aheadItems}+${own}`);
-      return c.aheadItems === 0 ? undefined : c.aheadItems + own;
+    const found = q.unreachable(0, (ahead, own) => {
+      asked.push(`${ahead}+${own}`);
+      return ahead === 0 ? undefined : ahead + own;
     });
     // I0: nothing ahead. A0: I0's 8, and b's share of a's 10 items, 10: 28 ms, within 100.
     // A1: a's 10 before it, b's share of 20 (all of b's 20): 48 ms, past 25; taken out, it is not
@@ -433,7 +433,7 @@ t.test("unreachable leaves alone a job some of whose items were sent", (t) => {
   q.push(job("C1", 4, 10), "bulk", 0, "c");
   t.same(described(q.take(5, 0)), ["C0[0,5)"]);
   q.push(job("I0", 8), "interactive", 0, "x");
-  const found = q.unreachable(0, (c, own) => c.aheadItems + own);
+  const found = q.unreachable(0, (ahead, own) => ahead + own);
   // C0's 15 left are ahead of C1 (with I0's 8): 27 ms, past 10; C0 itself (23 ms) is not judged.
   t.same(
     found.map((o) => `${o.job.requestId} ${o.predictedMs}`),
