@@ -1,4 +1,5 @@
 import type { ArrivalRate } from "./arrival-rate.js";
+import { FairShares, shareIn } from "./fair-shares.js";
 import type { Fifo } from "./fifo.js";
 import type { Job } from "./job.js";
 
@@ -144,8 +145,9 @@ export interface Overtaken {
 /**
  * The queued jobs that can no longer be answered by their deadline: the
  * wait `predict` gives for the work queued ahead of each one now, at its
- * place in the queue (queuedAhead: the bands above, its client's items
- * before it, the other clients' fair shares), passes its deadline. Work
+ * place in the queue (what queuedAhead counts: the bands above, its
+ * client's items before it, the other clients' fair shares, these summed
+ * by FairShares), passes its deadline. Work
  * that arrived in a band above since it was admitted, a client of more
  * weight, or a slower backend can do that. What may still arrive is left
  * out, unlike at admission: it may not come, and a job admitted is shed
@@ -160,8 +162,10 @@ export function overtaken(
   predict: (aheadItems: number, ownItems: number) => number | undefined,
 ): Overtaken[] {
   const found: Overtaken[] = [];
+  let above = 0;
   for (const band of bands) {
     if (band.items === 0) continue;
+    const shares = new FairShares(band.flows.values());
     for (const flow of band.flows.values()) {
       if (flow.items === 0) continue;
       let before = 0;
@@ -169,7 +173,10 @@ export function overtaken(
         if (job.done || job.deadlineMs <= nowMs) continue;
         const own = end - start;
         if (Number.isFinite(job.deadlineMs) && start === 0 && job.unsent === own) {
-          const predictedMs = predict(queuedAhead(bands, band, flow.client, flow.weight, before, own), own);
+          // queuedAhead, with the other flows' shares summed in O(log flows).
+          const rounds = (before + own) / flow.weight;
+          const ahead = above + before + shares.servedIn(rounds) - shareIn(flow, rounds);
+          const predictedMs = predict(ahead, own);
           if (predictedMs !== undefined && nowMs + predictedMs > job.deadlineMs) {
             found.push({ job, client: flow.client, band: band.priority, predictedMs });
             continue; // failed, it is no longer ahead of the jobs behind it
@@ -178,6 +185,7 @@ export function overtaken(
         before += own;
       }
     }
+    above += band.items;
   }
   return found;
 }

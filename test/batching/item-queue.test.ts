@@ -441,3 +441,27 @@ t.test("unreachable leaves alone a job some of whose items were sent", (t) => {
   );
   t.end();
 });
+
+t.test("unreachable: other clients' fair shares follow their weights", (t) => {
+  const { q } = queue();
+  q.push(job("A0", 6, 100), "bulk", 0, "a", 1);
+  q.push(job("A1", 4, 10), "bulk", 0, "a", 1);
+  q.push(job("B0", 30, 1000), "bulk", 0, "b", 3);
+  q.push(job("C0", 2, 1000), "bulk", 0, "c", 0.5);
+  q.push(job("C1", 10, 5), "bulk", 0, "c", 0.5);
+  const asked: string[] = [];
+  const found = q.unreachable(0, (ahead, own) => {
+    asked.push(`${ahead}+${own}`);
+    return ahead === 0 ? undefined : ahead + own;
+  });
+  // A0 (a's first 6, 6 rounds of weight 1): b serves 6 × 3 = 18, c 6 × 0.5 = 3. A1 (10 rounds): b's
+  // 30, c's 5, a's 6: 41, and 45 ms is past 10. B0 (30 items of weight 3, 10 rounds): a's 10, c's 5.
+  // C0 (2 items of weight 0.5, 4 rounds): a's 4, b's 12. C1 (24 rounds): a's 10, b's 30, c's 2: 42,
+  // and 52 ms is past 5.
+  t.same(asked, ["21+6", "41+4", "15+30", "16+2", "42+10"]);
+  t.same(
+    found.map((o) => `${o.job.requestId} ${o.predictedMs}`),
+    ["A1 45", "C1 52"],
+  );
+  t.end();
+});
