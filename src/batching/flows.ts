@@ -147,14 +147,13 @@ export interface Overtaken {
  * wait `predict` gives for the work queued ahead of each one now, at its
  * place in the queue (what queuedAhead counts: the bands above, its
  * client's items before it, the other clients' fair shares, these summed
- * by FairShares), passes its deadline. Work
- * that arrived in a band above since it was admitted, a client of more
- * weight, or a slower backend can do that. What may still arrive is left
- * out, unlike at admission: it may not come, and a job admitted is shed
- * only when what is already ahead of it makes it late. Left alone: jobs
- * without a deadline, jobs some of whose items were sent already, and jobs
- * past their deadline (their timer answers them). Nothing is taken out:
- * the caller fails the jobs returned.
+ * by FairShares), passes its deadline. Work that arrived in a band above
+ * since it was admitted, a client of more weight, or a slower backend can
+ * do that. What may still arrive is left out, unlike at admission: it may
+ * not come, and a job admitted is shed only when what is already ahead of
+ * it makes it late. Left alone: jobs without a deadline, jobs some of
+ * whose items were sent already, and jobs past their deadline (their timer
+ * answers them). Nothing is taken out: the caller fails the jobs returned.
  */
 export function overtaken(
   bands: readonly Band[],
