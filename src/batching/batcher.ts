@@ -80,6 +80,7 @@ export class Batcher {
       observer: this.#observer,
       shedUnreachableDeadlines: opts.shedUnreachableDeadlines === true,
       inFlightItems: () => this.#inFlightItems,
+      now: () => this.#clock.now(),
     });
     const isolationBudget =
       opts.isolationBudget ??

@@ -25,6 +25,13 @@ const NO_ARRIVALS: readonly [] = [];
 export const RECHECK_INTERVAL_MS = 100;
 
 /**
+ * The most of the time rechecks may take: after one that took t ms (a
+ * queue of tens of thousands of requests), the next waits t ÷ this share
+ * if that is longer than RECHECK_INTERVAL_MS.
+ */
+export const RECHECK_TIME_SHARE = 0.05;
+
+/**
  * The batcher's door: it reads what admission (admission.ts, pure) needs
  * from the queue, the balancer and the limits in force, and carries out the
  * verdict: a refusal is counted and returned; an admission that needs room
@@ -41,7 +48,8 @@ export class Intake {
   readonly #observer: BatcherObserver;
   readonly #shedUnreachableDeadlines: boolean;
   readonly #inFlightItems: () => number;
-  #recheckedAtMs = Number.NEGATIVE_INFINITY;
+  readonly #now: () => number;
+  #nextRecheckMs = Number.NEGATIVE_INFINITY;
 
   constructor(parts: {
     backend: string;
@@ -52,6 +60,8 @@ export class Intake {
     shedUnreachableDeadlines: boolean;
     /** Items of the batches at the backend now. */
     inFlightItems: () => number;
+    /** The clock's time now, read after a recheck to measure what it took. */
+    now: () => number;
   }) {
     this.#backend = parts.backend;
     this.#queue = parts.queue;
@@ -60,6 +70,7 @@ export class Intake {
     this.#observer = parts.observer;
     this.#shedUnreachableDeadlines = parts.shedUnreachableDeadlines;
     this.#inFlightItems = parts.inFlightItems;
+    this.#now = parts.now;
   }
 
   /** Undefined when `a` may be queued now (room made for it); else the refusal, counted. */
@@ -132,11 +143,11 @@ export class Intake {
    * RESOURCE_EXHAUSTED with retry advice, instead of at its deadline, and
    * counted as shed ("unreachable").
    * Call while work waits for a busy backend; runs at most every
-   * RECHECK_INTERVAL_MS. A no-op without shedUnreachableDeadlines.
+   * RECHECK_INTERVAL_MS, and less often when a recheck takes longer than
+   * RECHECK_TIME_SHARE of that. A no-op without shedUnreachableDeadlines.
    */
   recheck(nowMs: number, fail: (job: Job, error: GatewayError) => void): void {
-    if (!this.#shedUnreachableDeadlines || nowMs - this.#recheckedAtMs < RECHECK_INTERVAL_MS) return;
-    this.#recheckedAtMs = nowMs;
+    if (!this.#shedUnreachableDeadlines || nowMs < this.#nextRecheckMs) return;
     const inFlightItems = this.#inFlightItems();
     const usableEndpoints = this.#balancer.usableCount();
     const found = this.#queue.unreachable(nowMs, (aheadItems, ownItems) =>
@@ -157,6 +168,8 @@ export class Intake {
       this.#observer.shed(client, band, "unreachable");
       fail(job, new GatewayError("PREDICTED_DEADLINE_MISS", message, { retryAfterMs }));
     }
+    const tookMs = this.#now() - nowMs;
+    this.#nextRecheckMs = nowMs + Math.max(RECHECK_INTERVAL_MS, tookMs / RECHECK_TIME_SHARE);
   }
 
   /** Takes queued lower-priority requests out to make room for `items` items. */
