@@ -7,7 +7,7 @@ export interface Share {
 /**
  * What deficit round robin serves of a band's flows while one client's
  * first m items are served: Σ over the flows of min(f.items, m × f.weight
- * ÷ w), w being that client's weight (flows.ts, queuedAhead, sums it flow
+ * ÷ w), w being that client's weight (flows.ts, competition, sums it flow
  * by flow for one new request). In rounds r = m ÷ w, a flow's term is its
  * whole queue once r reaches f.items ÷ f.weight, and r × f.weight before.
  * With the flows sorted by f.items ÷ f.weight, the sum is the items of a

@@ -88,49 +88,24 @@ export function competition(
   nowMs: number,
 ): Competition {
   const w = clampWeight(weight);
+  let ahead = 0;
   const arrivals: Arrivals[] = [];
   for (const band of bands) {
     if (band === own) break;
+    ahead += band.items;
     arrivals.push({ perMs: band.arrivals.perMs(nowMs), room: Number.POSITIVE_INFINITY });
   }
-  const before = own.flows.get(client)?.items ?? 0;
-  const mine = before + items;
+  const mine = (own.flows.get(client)?.items ?? 0) + items;
   for (const flow of own.flows.values()) {
-    if (flow.client === client) continue;
+    if (flow.client === client) {
+      ahead += flow.items;
+      continue;
+    }
     const share = (mine * flow.weight) / w;
+    ahead += Math.min(flow.items, share);
     if (flow.items < share) arrivals.push({ perMs: flow.arrivals.perMs(nowMs), room: share - flow.items });
   }
-  return { aheadItems: queuedAhead(bands, own, client, w, before, items), arrivals };
-}
-
-/**
- * The items queued now that are served before the last of a request's
- * `items` from `client` (weight `weight`) when `before` of its client's
- * items are ahead of it in its band: the bands above whole, and of each
- * other client in the band its items up to its fair share, (`before` +
- * `items`) × (its weight ÷ the client's). A new request has all its
- * client's queued items before it (competition); a queued one, those ahead
- * of it (overtaken).
- */
-export function queuedAhead(
-  bands: readonly Band[],
-  own: Band,
-  client: string,
-  weight: number,
-  before: number,
-  items: number,
-): number {
-  const w = clampWeight(weight);
-  let ahead = before;
-  for (const band of bands) {
-    if (band === own) break;
-    ahead += band.items;
-  }
-  const mine = before + items;
-  for (const flow of own.flows.values()) {
-    if (flow.client !== client) ahead += Math.min(flow.items, (mine * flow.weight) / w);
-  }
-  return ahead;
+  return { aheadItems: ahead, arrivals };
 }
 
 /** A queued job whose predicted wait has grown past its deadline (see overtaken). */
@@ -145,9 +120,9 @@ export interface Overtaken {
 /**
  * The queued jobs that can no longer be answered by their deadline: the
  * wait `predict` gives for the work queued ahead of each one now, at its
- * place in the queue (what queuedAhead counts: the bands above, its
- * client's items before it, the other clients' fair shares, these summed
- * by FairShares), passes its deadline. Work that arrived in a band above
+ * place in the queue (what competition counts queued: the bands above,
+ * its client's items before it, the other clients' fair shares, these
+ * summed by FairShares), passes its deadline. Work that arrived in a band above
  * since it was admitted, a client of more weight, or a slower backend can
  * do that. What may still arrive is left out, unlike at admission: it may
  * not come, and a job admitted is shed only when what is already ahead of
@@ -172,7 +147,7 @@ export function overtaken(
         if (job.done || job.deadlineMs <= nowMs) continue;
         const own = end - start;
         if (Number.isFinite(job.deadlineMs) && start === 0 && job.unsent === own) {
-          // queuedAhead, with the other flows' shares summed in O(log flows).
+          // The other flows' shares summed in O(log flows); its own flow's term taken back out.
           const rounds = (before + own) / flow.weight;
           const ahead = above + before + shares.servedIn(rounds) - shareIn(flow, rounds);
           const predictedMs = predict(ahead, own);
