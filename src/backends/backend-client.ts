@@ -24,6 +24,9 @@ export interface InferResult {
   readonly model: ModelIdentity;
 }
 
+/** The gRPC API's priority bands, highest first (interactive, bulk, background). */
+export type PriorityBand = "interactive" | "bulk" | "background";
+
 export interface CallContext {
   /** Aborted when every request in the batch has gone (deadline, cancellation) or on shutdown. */
   readonly signal: AbortSignal;
@@ -34,6 +37,12 @@ export interface CallContext {
    * client's deadline: running out of it is then the endpoint's fault.
    */
   readonly timeoutIsBackendLimit?: boolean | undefined;
+  /**
+   * The highest band among the batch's requests. An endpoint configured to
+   * pass bands on sends it as the model server's request priority, so that
+   * the server's own queue (shared by every gateway replica) serves it first.
+   */
+  readonly band?: PriorityBand | undefined;
   /** Correlates the backend call in the model server's logs. */
   readonly batchId?: string | undefined;
   /**

@@ -22,6 +22,7 @@ export function createBackend(name: string, cfg: BackendConfig, env: BackendEnv)
         modelVersion: cfg.modelVersion,
         tensors: cfg.tensors,
         outputKind: cfg.outputKind,
+        bandPriorities: cfg.bandPriorities,
         timeoutMs: cfg.timeoutMs,
         readiness: cfg.readiness,
         discovery: cfg.discovery,

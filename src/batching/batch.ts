@@ -1,4 +1,4 @@
-import type { BackendEndpoint, InferResult } from "../backends/backend-client.js";
+import type { BackendEndpoint, InferResult, PriorityBand } from "../backends/backend-client.js";
 import type { BatchTrace, CallTrace, RequestTrace } from "../tracing/request-trace.js";
 import { GatewayError } from "../util/gateway-error.js";
 import type { Carrier, Job } from "./job.js";
@@ -68,7 +68,7 @@ export class Batch<P> implements Carrier {
     nowMs: number,
     callTimeoutMs: number | undefined,
   ): Promise<InferResult> {
-    const { queries, documents, latestDeadlineMs } = gather(this.parts);
+    const { queries, documents, latestDeadlineMs, band } = gather(this.parts);
     this.call = this.trace?.startCall(endpoint.id, this.attempt, this.items);
     const deadlineLeftMs = Number.isFinite(latestDeadlineMs)
       ? Math.max(0, latestDeadlineMs - nowMs)
@@ -82,6 +82,7 @@ export class Batch<P> implements Carrier {
           signal: this.controller.signal,
           timeoutMs: backendLimited ? callTimeoutMs : deadlineLeftMs,
           timeoutIsBackendLimit: backendLimited,
+          band,
           traceHeaders: this.call?.headers,
         },
       );
@@ -102,23 +103,31 @@ export class Batch<P> implements Carrier {
   }
 }
 
-/** The texts of `parts`, in order, and the latest deadline among their requests (+Infinity: one has none). */
+const BAND_RANK: Readonly<Record<PriorityBand, number>> = { interactive: 0, bulk: 1, background: 2 };
+
+/**
+ * The texts of `parts`, in order, the latest deadline among their requests
+ * (+Infinity: one has none) and the highest band among them.
+ */
 export function gather(parts: readonly BatchPart[]): {
   queries: string[];
   documents: string[];
   latestDeadlineMs: number;
+  band: PriorityBand | undefined;
 } {
   const queries: string[] = [];
   const documents: string[] = [];
   let latestDeadlineMs = Number.NEGATIVE_INFINITY;
+  let band: PriorityBand | undefined;
   for (const part of parts) {
     for (let i = part.start; i < part.end; i++) {
       queries.push(part.job.query);
       documents.push(part.job.documents[i]!);
     }
     if (part.job.deadlineMs > latestDeadlineMs) latestDeadlineMs = part.job.deadlineMs;
+    if (band === undefined || BAND_RANK[part.job.priority] < BAND_RANK[band]) band = part.job.priority;
   }
-  return { queries, documents, latestDeadlineMs };
+  return { queries, documents, latestDeadlineMs, band };
 }
 
 export function countItems(parts: readonly BatchPart[]): number {

@@ -152,13 +152,13 @@ export class Batcher {
     const now = this.#clock.now();
     const deadlineMs = opts.deadlineMs ?? Number.POSITIVE_INFINITY;
     const client = opts.client ?? "";
-    const { signal, priority, weight } = opts;
+    const { signal, priority, weight, requestId, trace } = opts;
     const arrival = { items: n, nowMs: now, deadlineMs, signal, priority, client, weight };
     const refusal = this.#intake.enter(arrival, this.#draining, (job, e) => this.#fail(job, e, "evicted"));
     if (refusal) return Promise.reject(refusal);
     return new Promise<ScoredItems>((resolve, reject) => {
       const job = new Job(
-        { requestId: opts.requestId, query, documents, deadlineMs, admittedMs: now, trace: opts.trace },
+        { requestId, query, documents, deadlineMs, admittedMs: now, priority, trace },
         resolve,
         reject,
       );
@@ -174,8 +174,8 @@ export class Batcher {
           ),
       );
       this.#limits.itemsAdmitted(n, now);
-      this.#queue.push(job, opts.priority, now, client, opts.weight);
-      opts.trace?.queueEntered(this.#opts.backend, n);
+      this.#queue.push(job, priority, now, client, opts.weight);
+      trace?.queueEntered(this.#opts.backend, n);
       this.#observer.queueDepth(this.#queue.items);
       this.#pump();
     });

@@ -1,3 +1,4 @@
+import type { PriorityBand } from "../backends/backend-client.js";
 import type { ArrivalRate } from "./arrival-rate.js";
 import { FairShares, shareIn } from "./fair-shares.js";
 import type { Fifo } from "./fifo.js";
@@ -10,7 +11,7 @@ import type { Job } from "./job.js";
  */
 
 /** The priority bands, served in this order. */
-export type ItemPriority = "interactive" | "bulk" | "background";
+export type ItemPriority = PriorityBand;
 
 /** A job's items still waiting: [start, end), `start` moving on as batches take them. */
 export interface Segment {

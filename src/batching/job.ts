@@ -1,4 +1,4 @@
-import type { ModelIdentity } from "../backends/backend-client.js";
+import type { ModelIdentity, PriorityBand } from "../backends/backend-client.js";
 import type { RequestTrace } from "../tracing/request-trace.js";
 import type { CancelSignal } from "../util/cancel-signal.js";
 import type { Clock, TimerHandle } from "../util/clock.js";
@@ -32,6 +32,8 @@ export interface JobInit {
   readonly deadlineMs: number;
   /** Clock time of admission. */
   readonly admittedMs: number;
+  /** Its band: what its batches are sent to the model server as (batch.ts, `band`). */
+  readonly priority: PriorityBand;
   readonly trace: RequestTrace | undefined;
 }
 
@@ -48,6 +50,7 @@ export class Job {
   readonly documents: readonly string[];
   readonly deadlineMs: number;
   readonly admittedMs: number;
+  readonly priority: PriorityBand;
   readonly trace: RequestTrace | undefined;
   readonly probabilities: Float32Array;
   readonly #resolve: (r: ScoredItems) => void;
@@ -68,6 +71,7 @@ export class Job {
     this.documents = init.documents;
     this.deadlineMs = init.deadlineMs;
     this.admittedMs = init.admittedMs;
+    this.priority = init.priority;
     this.trace = init.trace;
     this.probabilities = new Float32Array(init.documents.length * 5);
     this.#pending = init.documents.length;

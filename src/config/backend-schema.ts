@@ -264,6 +264,19 @@ export const tritonBackendSchema = z
       .readonly()
       .prefault({}),
     outputKind: z.enum(["logits", "probabilities"]).default(TRITON_DEFAULTS.outputKind),
+    // The `priority` request parameter each band's batches are sent with, a batch at its highest band's:
+    // Triton's dynamic batcher serves lower levels first, across every replica's batches. 0, or a level
+    // above the model's priority_levels, is the model's default level. null: no priority sent.
+    bandPriorities: z
+      .object({
+        interactive: int().min(0).default(TRITON_DEFAULTS.bandPriorities.interactive),
+        bulk: int().min(0).default(TRITON_DEFAULTS.bandPriorities.bulk),
+        background: int().min(0).default(TRITON_DEFAULTS.bandPriorities.background),
+      })
+      .strict()
+      .readonly()
+      .nullable()
+      .prefault({}),
     maxMessageBytes: int().min(1024).max(MAX_GRPC_MESSAGE_BYTES).default(TRITON_DEFAULTS.maxMessageBytes),
     tls: tritonTlsSchema,
   })

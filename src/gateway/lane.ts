@@ -224,6 +224,7 @@ const OPERATIONAL_KEYS = new Set([
   "outlierDetection",
   "retry",
   "shedUnreachableDeadlines",
+  "bandPriorities",
   "batching",
   "cache",
   "maxMessageBytes",

@@ -1,13 +1,19 @@
 import t from "tap";
+import type { PriorityBand } from "../../src/backends/backend-client.js";
 import { Batch, type BatchPart, countItems, gather } from "../../src/batching/batch.js";
 import { halve } from "../../src/batching/input-isolation.js";
 import { Job } from "../../src/batching/job.js";
 import { GatewayError } from "../../src/util/gateway-error.js";
 
-function job(id: string, items: number, deadlineMs = Number.POSITIVE_INFINITY): Job {
+function job(
+  id: string,
+  items: number,
+  deadlineMs = Number.POSITIVE_INFINITY,
+  priority: PriorityBand = "bulk",
+): Job {
   const documents = Array.from({ length: items }, (_, i) => `${id}#${i}`);
   return new Job(
-    { requestId: id, query: `q-${id}`, documents, deadlineMs, admittedMs: 0, trace: undefined },
+    { requestId: id, query: `q-${id}`, documents, deadlineMs, admittedMs: 0, priority, trace: undefined },
     () => {},
     () => {},
   );
@@ -30,6 +36,17 @@ t.test("gather: the texts of the parts in order, and the latest deadline", (t) =
     { job: job("c", 1), start: 0, end: 1 },
   ]);
   t.equal(none.latestDeadlineMs, Number.POSITIVE_INFINITY, "a request without a deadline waits for good");
+  t.end();
+});
+
+t.test("gather: the highest band among the parts' requests", (t) => {
+  const part = (j: Job): BatchPart => ({ job: j, start: 0, end: 1 });
+  const band = (...bands: PriorityBand[]) =>
+    gather(bands.map((b, i) => part(job(`${b}-${i}`, 1, Number.POSITIVE_INFINITY, b)))).band;
+  t.equal(band("background", "bulk", "background"), "bulk");
+  t.equal(band("bulk", "background", "interactive"), "interactive", "wherever the interactive part is");
+  t.equal(band("background"), "background");
+  t.equal(band(), undefined, "no parts, no band");
   t.end();
 });
 

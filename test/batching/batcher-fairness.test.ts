@@ -276,3 +276,25 @@ t.test(
     t.equal(composition(ep.calls[0]!.batch.documents), "l:8", "then the light client's turn");
   },
 );
+
+t.test("each batch is sent with the highest band among its requests", async (t) => {
+  const { batcher, ep } = setup({ maxBatchSize: 8, maxQueueDelayMs: 0, maxConcurrentBatches: 1 });
+  const submit = (id: string, n: number, priority: "interactive" | "bulk" | "background") =>
+    track(batcher.submit("q", docs(id, 0, n), { ...opts, requestId: id, priority }));
+  submit("first", 8, "background");
+  await settle();
+  // Queued behind it: background 6, bulk 4, interactive 2. Bands are served in order, so the next
+  // batch is interactive 2 + bulk 4 + background 2, and the last background's remaining 4.
+  submit("bg", 6, "background");
+  submit("bulk", 4, "bulk");
+  submit("int", 2, "interactive");
+  await settle();
+  const sent: string[] = [];
+  while (ep.calls.length > 0) {
+    const call = ep.calls.shift()!;
+    sent.push(`${composition(call.batch.documents)} → ${call.ctx.band}`);
+    call.answer();
+    await settle();
+  }
+  t.same(sent, ["first:8 → background", "int:2 bulk:4 bg:2 → interactive", "bg:4 → background"]);
+});

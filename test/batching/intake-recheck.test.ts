@@ -43,7 +43,7 @@ function stack(walkMs: number) {
   const push = (id: string, items: number, deadlineMs = Number.POSITIVE_INFINITY) => {
     const documents = Array.from({ length: items }, (_, i) => `${id}#${i}`);
     const job = new Job(
-      { requestId: id, query: "q", documents, deadlineMs, admittedMs: 0, trace: undefined },
+      { requestId: id, query: "q", documents, deadlineMs, admittedMs: 0, priority: "bulk", trace: undefined },
       () => {},
       () => {},
     );

@@ -6,7 +6,7 @@ import { GatewayError } from "../../src/util/gateway-error.js";
 function job(id: string, items: number, deadlineMs = Number.POSITIVE_INFINITY): Job {
   const documents = Array.from({ length: items }, (_, i) => `${id}#${i}`);
   const j = new Job(
-    { requestId: id, query: "q", documents, deadlineMs, admittedMs: 0, trace: undefined },
+    { requestId: id, query: "q", documents, deadlineMs, admittedMs: 0, priority: "bulk", trace: undefined },
     () => {},
     () => {},
   );

@@ -14,6 +14,7 @@ function newJob(init: Partial<JobInit> = {}) {
       documents: ["d0", "d1", "d2"],
       deadlineMs: Number.POSITIVE_INFINITY,
       admittedMs: 1_000,
+      priority: "bulk",
       trace: undefined,
       ...init,
     },

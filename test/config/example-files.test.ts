@@ -60,6 +60,7 @@ t.test("the DESIGN example is a complete config and gets every default", async (
     },
     tensors: { query: "QUERY", document: "DOCUMENT", output: "LOGITS" },
     outputKind: "logits",
+    bandPriorities: { interactive: 1, bulk: 2, background: 3 },
     maxMessageBytes: 67108864,
     tls: null,
   });

@@ -167,12 +167,39 @@ export function studentMismatches(
     }
   }
   for (const m of queueingModels(repo, student.model)) {
+    problems.push(...bandLevelMismatches(where, student, m));
     const timeoutUs = m.dynamicBatching?.defaultQueuePolicy?.defaultTimeoutMicroseconds ?? 0;
     if (timeoutUs / 1000 > student.timeoutMs) {
       problems.push(
         `${where}: ${m.name} may queue a request ${timeoutUs / 1000} ms, longer than the gateway's timeoutMs ${student.timeoutMs}`,
       );
     }
+  }
+  return problems;
+}
+
+/**
+ * The bands' priorities against a queueing model's levels: Triton serves a
+ * level outside [1, priority_levels] at the default level, and two bands at
+ * one level share a FIFO queue, so either would let bulk work from other
+ * replicas delay interactive batches in Triton's queue.
+ */
+function bandLevelMismatches(where: string, student: TritonBackendConfig, m: TritonModelConfig): string[] {
+  const bands = student.bandPriorities;
+  if (bands === null) return [];
+  const problems: string[] = [];
+  const levels = m.dynamicBatching?.priorityLevels ?? 0;
+  for (const [band, level] of Object.entries(bands)) {
+    if (level < 1 || level > levels) {
+      problems.push(
+        `${where}: bandPriorities.${band} ${level} is not one of ${m.name}'s priority levels [1, ${levels}]`,
+      );
+    }
+  }
+  if (!(bands.interactive < bands.bulk && bands.bulk < bands.background)) {
+    problems.push(
+      `${where}: bandPriorities ${bands.interactive}, ${bands.bulk}, ${bands.background} do not keep interactive before bulk before background`,
+    );
   }
   return problems;
 }

@@ -467,6 +467,10 @@ export interface TritonModelConfig {
   readonly dynamicBatching?: {
     readonly preferredBatchSize: readonly number[];
     readonly maxQueueDelayMicroseconds: number;
+    readonly preserveOrdering: boolean;
+    /** 0: one FIFO queue. */
+    readonly priorityLevels: number;
+    readonly defaultPriorityLevel: number;
     readonly defaultQueuePolicy?: TritonQueuePolicy;
   };
   readonly ensembleSteps: readonly {
@@ -531,6 +535,9 @@ export function parseModelConfig(text: string, source: string): TritonModelConfi
           dynamicBatching: {
             preferredBatchSize: list(db.preferred_batch_size).map((n) => num(n)),
             maxQueueDelayMicroseconds: num(db.max_queue_delay_microseconds),
+            preserveOrdering: db.preserve_ordering === true,
+            priorityLevels: num(db.priority_levels),
+            defaultPriorityLevel: num(db.default_priority_level),
             ...(db.default_queue_policy === undefined
               ? {}
               : { defaultQueuePolicy: queuePolicy(db.default_queue_policy) }),

@@ -111,6 +111,12 @@ function batcherProblems(m: TritonModelConfig): string[] {
     if (policy.maxQueueSize <= 0) problems.push(`${m.name}: the queue is unbounded (max_queue_size 0)`);
     if (policy.defaultTimeoutMicroseconds <= 0) problems.push(`${m.name}: queued requests never time out`);
   }
+  // Triton's model_config_utils.cc: the default level is one of the levels; ordering is per level.
+  const { priorityLevels: levels, defaultPriorityLevel: dflt } = db;
+  if (levels > 0 && (dflt < 1 || dflt > levels))
+    problems.push(`${m.name}: default_priority_level ${dflt} is not in [1, ${levels}]`);
+  if (levels > 1 && db.preserveOrdering)
+    problems.push(`${m.name}: preserve_ordering cannot be combined with priority_levels ${levels}`);
   return problems;
 }
 
@@ -216,6 +222,7 @@ t.test("a gateway config that disagrees with the repository is caught", async (t
         preferredBatchSizes: [48],
         maxConcurrentBatches: 4,
       },
+      bandPriorities: { interactive: 1, bulk: 1, background: 4 },
     },
     repo,
   ).join("\n");
@@ -228,10 +235,26 @@ t.test("a gateway config that disagrees with the repository is caught", async (t
     "concurrency",
   );
   t.match(
+    mismatches,
+    /bandPriorities.background 4 is not one of relevance_cross_encoder's priority levels \[1, 3\]/,
+    "a band above the model's levels",
+  );
+  t.match(mismatches, /bandPriorities 1, 1, 4 do not keep interactive before bulk/, "two bands at one level");
+  t.match(
     studentMismatches("broken", { ...student, model: "relevance_teacher" }, repo).join(),
     /not in deploy\/triton/,
     "model name",
   );
+});
+
+t.test("a composing model's priority levels that Triton would refuse are caught", async (t) => {
+  const m = model("relevance_cross_encoder");
+  const db = m.dynamicBatching!;
+  t.equal(db.priorityLevels, 3, "three levels, one per band");
+  const broken = { ...m, dynamicBatching: { ...db, defaultPriorityLevel: 4, preserveOrdering: true } };
+  const problems = batcherProblems(broken).join("\n");
+  t.match(problems, /default_priority_level 4 is not in \[1, 3\]/);
+  t.match(problems, /preserve_ordering cannot be combined with priority_levels 3/);
 });
 
 t.test("the text-format parser rejects what Triton would", async (t) => {

@@ -17,7 +17,7 @@ import type { Resolver } from "../discovery.js";
 import { createProbedBackend } from "../probed-backend.js";
 import type { OutputKind } from "./codec.js";
 import { TRITON_DEFAULTS } from "./defaults.js";
-import { type EndpointSettings, TritonEndpoint } from "./endpoint.js";
+import { type BandPriorities, type EndpointSettings, TritonEndpoint } from "./endpoint.js";
 import type { TensorNames } from "./readiness.js";
 import { parseTritonTarget, tritonVirtualHost } from "./target.js";
 
@@ -51,6 +51,14 @@ export interface TritonBackendOptions {
    * endpoint's host (a discovered endpoint checks the DNS name it came from).
    */
   readonly tls?: TritonTlsOptions | undefined;
+  /**
+   * The `priority` request parameter each band's batches are sent with (a
+   * batch goes at its highest band's); default interactive 1, bulk 2,
+   * background 3; null sends none. Triton serves lower levels first and
+   * treats 0, or a level above the model's `priority_levels`, as the model's
+   * default level.
+   */
+  readonly bandPriorities?: BandPriorities | null;
   /** The gateway's configured batch cap, to warn when Triton's is lower. */
   readonly configuredMaxBatchSize?: number;
   readonly clock?: Clock;
@@ -75,6 +83,7 @@ export function createTritonBackend(opts: TritonBackendOptions): BackendClient {
     modelVersion: opts.modelVersion ?? TRITON_DEFAULTS.modelVersion,
     tensors: { ...TRITON_DEFAULTS.tensors, ...opts.tensors },
     outputKind: opts.outputKind ?? TRITON_DEFAULTS.outputKind,
+    bandPriorities: opts.bandPriorities === undefined ? TRITON_DEFAULTS.bandPriorities : opts.bandPriorities,
     timeoutMs: opts.timeoutMs ?? TRITON_DEFAULTS.timeoutMs,
     probeTimeoutMs: opts.readiness?.timeoutMs ?? TRITON_DEFAULTS.readiness.timeoutMs,
     logger,

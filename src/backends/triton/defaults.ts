@@ -8,6 +8,8 @@ export const TRITON_DEFAULTS = {
   modelVersion: "",
   tensors: { query: "QUERY", document: "DOCUMENT", output: "LOGITS" },
   outputKind: "logits",
+  // Triton's levels: 1 is served first; a model configured with `priority_levels: 3` keeps the bands apart.
+  bandPriorities: { interactive: 1, bulk: 2, background: 3 },
   timeoutMs: 10_000,
   readiness: { intervalMs: 5_000, timeoutMs: 2_000 },
   maxMessageBytes: 64 * 1024 * 1024,

@@ -15,6 +15,7 @@ import type {
   InferBatch,
   InferResult,
   ModelIdentity,
+  PriorityBand,
 } from "../backend-client.js";
 import { type OutputKind, packBytesTensor, readProbabilities } from "./codec.js";
 import { mapTritonError, type TritonCallSite } from "./errors.js";
@@ -23,12 +24,17 @@ import { inferenceMethods } from "./kserve-service.js";
 import { type ProbeOutcome, probeEndpoint, type TensorNames } from "./readiness.js";
 import { H2UnaryChannel, type UnaryCallHandle } from "./transport.js";
 
+/** Triton priority levels by band (1 is served first; 0 is the model's default level). */
+export type BandPriorities = Readonly<Record<PriorityBand, number>>;
+
 export interface EndpointSettings {
   readonly backend: string;
   readonly model: string;
   readonly modelVersion: string;
   readonly tensors: TensorNames;
   readonly outputKind: OutputKind;
+  /** The `priority` parameter of a batch by its highest band; null: none sent. */
+  readonly bandPriorities: BandPriorities | null;
   readonly timeoutMs: number;
   readonly probeTimeoutMs: number;
   readonly logger: Logger;
@@ -151,12 +157,15 @@ export class TritonEndpoint implements BackendEndpoint {
       const message = `${this.#where}: no time left for the call (timeout ${timeoutMs} ms)`;
       return Promise.reject(new GatewayError("DEADLINE_EXCEEDED", message));
     }
-    const { tensors, outputKind } = this.#s;
+    const { tensors, outputKind, bandPriorities } = this.#s;
     const req: ModelInferRequestMessage = {
       modelName: this.#s.model,
       modelVersion: this.#s.modelVersion,
       id: ctx.batchId ?? "",
-      parameters: {},
+      parameters:
+        bandPriorities === null || ctx.band === undefined
+          ? {}
+          : { priority: { kind: "int64", value: bandPriorities[ctx.band] } },
       inputs: [
         { name: tensors.query, datatype: "BYTES", shape: [n, 1], parameters: {}, contents: undefined },
         { name: tensors.document, datatype: "BYTES", shape: [n, 1], parameters: {}, contents: undefined },

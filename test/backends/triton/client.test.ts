@@ -404,6 +404,27 @@ t.test("the request carries BYTES tensors [n,1] and the batch id; the output is 
   for (let k = 0; k < 5; k++) t.ok(Math.abs(res.probabilities[20 + k]! - want[k]!) < 1e-6);
 });
 
+t.test("a batch's band is sent as Triton's priority parameter, by bandPriorities", async (t) => {
+  const fake = await fakeTriton(t, (req) => logitsResponse(req.inputs[0]!.shape[0]!));
+  const sent = async (client: BackendClient, band: CallContext["band"]) => {
+    await client.endpoints()[0]!.infer({ queries: ["q"], documents: ["d"] }, ctx({ band }));
+    return fake.requests.at(-1)!.parameters;
+  };
+  const defaults = backend(t, { endpoints: [fake.address] });
+  t.same(await sent(defaults, "interactive"), { priority: { kind: "int64", value: 1 } }, "interactive: 1");
+  t.same(await sent(defaults, "bulk"), { priority: { kind: "int64", value: 2 } }, "bulk: 2");
+  t.same(await sent(defaults, "background"), { priority: { kind: "int64", value: 3 } }, "background: 3");
+  t.same(await sent(defaults, undefined), {}, "a call without a band sends none");
+  const custom = backend(t, {
+    endpoints: [fake.address],
+    bandPriorities: { interactive: 4, bulk: 9, background: 0 },
+  });
+  t.same(await sent(custom, "bulk"), { priority: { kind: "int64", value: 9 } }, "the configured level");
+  t.same(await sent(custom, "background"), { priority: { kind: "int64", value: 0 } }, "0: the default level");
+  const off = backend(t, { endpoints: [fake.address], bandPriorities: null });
+  t.same(await sent(off, "interactive"), {}, "null: no priority sent");
+});
+
 t.test("malformed responses are INTERNAL naming the tensor", async (t) => {
   const cases: [string, (n: number) => ModelInferResponseMessage, RegExp][] = [
     [

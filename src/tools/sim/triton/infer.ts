@@ -171,6 +171,7 @@ export function modelInferHandler(
       metrics.queued(labels);
       ticket = ctx.schedulers.get(v.model)!.submit({
         n: v.n,
+        priority: v.priority,
         onStart() {
           state = "executing";
           metrics.dequeued(labels, clock.now() - queuedAt);

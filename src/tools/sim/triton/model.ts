@@ -23,6 +23,13 @@ export interface SimModelOptions {
   tensors?: { query?: string; document?: string; output?: string };
   /** "logits" (default) returns simLogits; "probabilities" returns softmax5 of them. */
   outputKind?: SimOutputKind;
+  /**
+   * The dynamic batcher's `priority_levels` (default 3, as the deploy's
+   * cross-encoder; 0: one FIFO queue) and `default_priority_level` (default
+   * 2, the middle of three; 0 without levels).
+   */
+  priorityLevels?: number;
+  defaultPriorityLevel?: number;
 }
 
 export interface SimModel {
@@ -34,6 +41,10 @@ export interface SimModel {
   readonly documentInput: string;
   readonly outputName: string;
   readonly outputKind: SimOutputKind;
+  /** Queue levels, 1 served first; 0: one FIFO queue. */
+  readonly priorityLevels: number;
+  /** The level of a request that gives none, 0, or one above `priorityLevels`. */
+  readonly defaultPriorityLevel: number;
   /** Inputs in config order. */
   readonly inputs: readonly ModelTensorConfig[];
   readonly output: ModelTensorConfig;
@@ -74,6 +85,24 @@ export function buildSimModel(opts: SimModelOptions): SimModel {
     throw new RangeError(`model '${opts.name}': query and document inputs need distinct names`);
   }
   const outputName = opts.tensors?.output ?? "LOGITS";
+  const priorityLevels = opts.priorityLevels ?? 3;
+  const defaultPriorityLevel = opts.defaultPriorityLevel ?? Math.ceil(priorityLevels / 2);
+  if (!Number.isInteger(priorityLevels) || priorityLevels < 0) {
+    throw new RangeError(
+      `model '${opts.name}': priorityLevels must be an integer >= 0, got ${priorityLevels}`,
+    );
+  }
+  // Triton's model_config_utils.cc: the default level must be one of the levels (0 without levels).
+  const lowest = priorityLevels === 0 ? 0 : 1;
+  if (
+    !Number.isInteger(defaultPriorityLevel) ||
+    defaultPriorityLevel < lowest ||
+    defaultPriorityLevel > priorityLevels
+  ) {
+    throw new RangeError(
+      `model '${opts.name}': defaultPriorityLevel must be in [${lowest}, ${priorityLevels}], got ${defaultPriorityLevel}`,
+    );
+  }
   return {
     name: opts.name,
     version: opts.version ?? "1",
@@ -83,6 +112,8 @@ export function buildSimModel(opts: SimModelOptions): SimModel {
     documentInput,
     outputName,
     outputKind: opts.outputKind ?? "logits",
+    priorityLevels,
+    defaultPriorityLevel,
     inputs: [
       { name: queryInput, dataType: "TYPE_STRING", dims: [1] },
       { name: documentInput, dataType: "TYPE_STRING", dims: [1] },
@@ -115,7 +146,10 @@ export function modelConfig(model: SimModel, instances: number): ModelConfig {
     input: model.inputs.map((t) => ({ ...t, dims: [...t.dims] })),
     output: [{ ...model.output, dims: [...model.output.dims] }],
     instanceGroup: [{ name: model.name, count: instances, kind: "KIND_GPU" }],
-    // Triton's default dynamic batcher: as large as possible, no delay.
-    dynamicBatching: {},
+    // Triton's default dynamic batcher (as large as possible, no delay), with its priority levels.
+    dynamicBatching:
+      model.priorityLevels === 0
+        ? {}
+        : { priorityLevels: model.priorityLevels, defaultPriorityLevel: model.defaultPriorityLevel },
   };
 }

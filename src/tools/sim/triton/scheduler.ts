@@ -1,8 +1,10 @@
 /**
  * The simulator's cost model: a GPU with `instances` model instances. Each
  * job (one ModelInfer call, i.e. one batch) occupies an instance for
- * `baseMs + perItemMs × n`; when all instances are busy, jobs wait in FIFO
- * order. Time comes from the injected Clock, so tests can step it.
+ * `baseMs + perItemMs × n`; when all instances are busy, jobs wait, the
+ * lowest priority level first and in arrival order within a level (Triton's
+ * dynamic batcher with `priority_levels`). Time comes from the injected
+ * Clock, so tests can step it.
  */
 import type { Clock, TimerHandle } from "../../../util/clock.js";
 
@@ -19,6 +21,8 @@ export const DEFAULT_SIM_COST: SimCost = { baseMs: 2, perItemMs: 0.02, instances
 
 export interface SimJob {
   readonly n: number;
+  /** Its queue level: lower is served first (0 or 1 for all, without levels). */
+  readonly priority: number;
   /** An instance picked the job up. */
   onStart(): void;
   /** The execution finished. */
@@ -71,7 +75,10 @@ export class SimScheduler {
       job.onAbort();
       return { dequeue: () => false };
     }
-    this.#queue.push(job);
+    // After every job queued at its level or a more urgent one: FIFO within a level.
+    let at = this.#queue.length;
+    while (at > 0 && this.#queue[at - 1]!.priority > job.priority) at--;
+    this.#queue.splice(at, 0, job);
     this.#pump();
     return {
       dequeue: () => {

@@ -33,6 +33,8 @@ export interface ValidInfer {
   readonly n: number;
   readonly queries: string[];
   readonly documents: string[];
+  /** The queue level it waits at (core `SetPriority`): 1 is served first; 0 when the model has no levels. */
+  readonly priority: number;
 }
 
 const SHAPE_NOTE =
@@ -113,6 +115,7 @@ export function validateInferRequest(
   const fail = (message: string): SimRpcError =>
     new SimRpcError(status.INVALID_ARGUMENT, `${prefix}${message}`, model);
 
+  const priority = priorityLevel(req, model, fail);
   for (const out of req.outputs) {
     if (out.name !== model.outputName)
       throw fail(`unexpected inference output '${out.name}' for model '${m}'`);
@@ -175,7 +178,34 @@ export function validateInferRequest(
   for (const [i, input] of req.inputs.entries()) {
     texts.set(input.name, unpackBytes(data[i]!, n, input.name, m, fail));
   }
-  return { model, n, queries: texts.get(model.queryInput)!, documents: texts.get(model.documentInput)! };
+  return {
+    model,
+    n,
+    queries: texts.get(model.queryInput)!,
+    documents: texts.get(model.documentInput)!,
+    priority,
+  };
+}
+
+/**
+ * The `priority` parameter as Triton reads it: int64 or uint64 only
+ * (frontend `infer_handler.cc`), and 0, or a level above the model's
+ * `priority_levels`, quietly becomes the default level (core
+ * `infer_request.cc` SetPriority; int64 is read as uint64, so a negative one
+ * is above every level).
+ */
+function priorityLevel(
+  req: ModelInferRequestMessage,
+  model: SimModel,
+  fail: (message: string) => SimRpcError,
+): number {
+  const p = req.parameters.priority;
+  if (p === undefined) return model.defaultPriorityLevel;
+  if (p.kind !== "int64" && p.kind !== "uint64") {
+    throw fail("invalid value type for 'priority' parameter, expected int64_param or uint64_param.");
+  }
+  const level = p.value;
+  return level <= 0 || level > model.priorityLevels ? model.defaultPriorityLevel : level;
 }
 
 function batchSize(

@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import t, { type Test } from "tap";
-import type { ModelInferRequestMessage } from "../../../../src/codec/index.js";
+import type { InferParameterValue, ModelInferRequestMessage } from "../../../../src/codec/index.js";
 import { simLogits, softmax5 } from "../../../../src/tools/sim/triton/scores.js";
 import { createTritonSim, type TritonSimOptions } from "../../../../src/tools/sim/triton/server.js";
 import { FakeClock } from "../../../helpers/fake-clock.js";
@@ -390,6 +390,102 @@ t.test("with one instance, batches execute one at a time in arrival order", asyn
   await Promise.all([a.result, b.result, c.result]);
   t.same(order, ["a", "b", "c"]);
   t.match(sim.stats(), { executing: 0, queued: 0, items: 4, batchSizes: [1, 2, 1], maxBatchSeen: 2 });
+});
+
+t.test("with priority levels, queued batches start by level, then in arrival order", async (t) => {
+  const clock = new FakeClock();
+  const { sim, client, cold } = await startSim(t, {
+    clock,
+    cost: { baseMs: 10, perItemMs: 0, instances: 1 },
+  });
+  const config = (await cold.call("ModelConfig", { name: "relevance_student", version: "" })) as {
+    config: { dynamicBatching: { priorityLevels: string | number; defaultPriorityLevel: string | number } };
+  };
+  t.match(
+    config.config.dynamicBatching,
+    { priorityLevels: /^3$/, defaultPriorityLevel: /^2$/ },
+    "ModelConfig shows three levels, default 2",
+  );
+  const at = (
+    level: number | undefined,
+    kind: "int64" | "uint64" = "int64",
+  ): Record<string, InferParameterValue> => (level === undefined ? {} : { priority: { kind, value: level } });
+  const order: string[] = [];
+  const send = (id: string, level: number | undefined, kind?: "int64" | "uint64") => {
+    const call = rawInfer(client, pairRequest([id], [id], { id, parameters: at(level, kind) }));
+    void call.result.then(() => order.push(id));
+    return call;
+  };
+  // "first" takes the one instance; the rest queue behind it in the order sent.
+  const calls = [send("first", 3)];
+  await waitFor(() => sim.stats().executing === 1, "first executing");
+  const queued: [string, number | undefined, ("int64" | "uint64")?][] = [
+    ["background", 3],
+    ["none", undefined], // the default level, 2
+    ["zero", 0], // 0 is the default level too
+    ["above", 7], // above the levels: the default level
+    ["negative", -1], // read as uint64: above the levels
+    ["bulk", 2, "uint64"],
+    ["interactive", 1],
+    ["interactive-2", 1],
+  ];
+  for (const [i, [id, level, kind]] of queued.entries()) {
+    calls.push(send(id, level, kind));
+    await waitFor(() => sim.stats().queued === i + 1, `${id} queued`);
+  }
+  for (let i = 0; i < calls.length; i++) await clock.advance(10);
+  await Promise.all(calls.map((c) => c.result));
+  t.same(order, [
+    "first",
+    "interactive",
+    "interactive-2",
+    "none",
+    "zero",
+    "above",
+    "negative",
+    "bulk",
+    "background",
+  ]);
+});
+
+t.test("a priority that is not an integer is refused like Triton", async (t) => {
+  const { client } = await startSim(t);
+  const err = await rawInfer(
+    client,
+    pairRequest(["q"], ["d"], { id: "p", parameters: { priority: { kind: "string", value: "1" } } }),
+  ).result.catch((e: grpc.ServiceError) => e);
+  t.match(err, {
+    code: grpc.status.INVALID_ARGUMENT,
+    details:
+      "[request id: p] invalid value type for 'priority' parameter, expected int64_param or uint64_param.",
+  });
+});
+
+t.test("without priority levels, every batch waits in one FIFO queue", async (t) => {
+  const clock = new FakeClock();
+  const { sim, client } = await startSim(t, {
+    clock,
+    cost: { baseMs: 10, perItemMs: 0, instances: 1 },
+    models: [{ name: "relevance_student", priorityLevels: 0 }],
+  });
+  const order: string[] = [];
+  const calls = [];
+  for (const [id, level] of [
+    ["a", 3],
+    ["b", 3],
+    ["c", 1],
+  ] as const) {
+    const call = rawInfer(
+      client,
+      pairRequest([id], [id], { id, parameters: { priority: { kind: "int64", value: level } } }),
+    );
+    void call.result.then(() => order.push(id));
+    calls.push(call);
+    await waitFor(() => sim.stats().executing + sim.stats().queued === calls.length, `${id} received`);
+  }
+  for (let i = 0; i < 3; i++) await clock.advance(10);
+  await Promise.all(calls.map((c) => c.result));
+  t.same(order, ["a", "b", "c"]);
 });
 
 t.test("more instances execute batches concurrently", async (t) => {
