@@ -157,7 +157,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       {
         flags: "--scenario <list>",
         description:
-          "overhead, batching, cpu-ceiling, shadow, fairness, cache, cache-shared, memory (repeatable)",
+          "overhead, batching, cpu-ceiling, shadow, fairness, replicas, cache, cache-shared, memory (repeatable)",
         default: "all",
         repeatable: true,
       },

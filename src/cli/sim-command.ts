@@ -52,6 +52,12 @@ export const SIM_COMMAND: CommandSpec = {
     },
     { flags: "--instances <n>", description: "batches executing at once", default: "1", group: SIM_TRITON },
     {
+      flags: "--merge-queued",
+      description:
+        "a freed instance takes queued calls together, up to max_batch_size (Triton's dynamic batcher)",
+      group: SIM_TRITON,
+    },
+    {
       flags: "--tls-client-ca <file>",
       description: "with TLS: require client certificates signed by this CA (PEM)",
       group: SIM_TRITON,

@@ -111,6 +111,7 @@ export interface TritonSimFlags extends FaultFlags, TlsFlags {
   readonly "base-ms": string;
   readonly "per-item-ms": string;
   readonly instances: string;
+  readonly "merge-queued"?: boolean | undefined;
   readonly "fault-seed": string;
 }
 
@@ -135,6 +136,7 @@ export function tritonSimOptions(flags: TritonSimFlags, logLevel = "info"): Trit
       perItemMs: numberOption("per-item-ms", flags["per-item-ms"]),
       instances: Math.max(1, intOption("instances", flags.instances)),
     },
+    mergeQueued: flags["merge-queued"] === true,
     ...faultOptions(flags, TRITON_MALFORMED_KINDS),
     // Benchmarks and demos replay requests; remembering recent pairs keeps the simulator's CPU off the cores it shares.
     scoreMemoPairs: 8192,

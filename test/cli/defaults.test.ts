@@ -237,6 +237,7 @@ t.test("the implementations turn the defaults into the expected settings", async
     "cpu-ceiling",
     "shadow",
     "fairness",
+    "replicas",
     "cache",
     "cache-shared",
     "memory",

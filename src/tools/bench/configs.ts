@@ -11,6 +11,8 @@ export interface BatchingSpec {
 export interface GatewaySpec {
   /** The Triton simulator's "host:port". */
   readonly student: string;
+  /** The student's `bandPriorities`; absent, the default (interactive 1, bulk 2, background 3). */
+  readonly bandPriorities?: null | undefined;
   /** The student's batcher; absent, the defaults (no `batching` key at all). */
   readonly batching?: BatchingSpec | undefined;
   /** API-key clients (anonymous requests are then refused); absent, anonymous only. */
@@ -50,6 +52,7 @@ export function gatewayConfig(spec: GatewaySpec): object {
         kind: "triton",
         endpoints: [spec.student],
         model: "relevance_student",
+        ...(spec.bandPriorities === undefined ? {} : { bandPriorities: spec.bandPriorities }),
         ...(spec.batching === undefined ? {} : { batching: { maxQueueItems: 4096, ...spec.batching } }),
         ...(spec.cache === undefined ? {} : { cache: spec.cache }),
       },

@@ -28,12 +28,14 @@ export interface LoadStream {
   readonly client: string;
   /** Sent as `authorization: Bearer …`, so the gateway attributes the requests to the same client. */
   readonly apiKey?: string | undefined;
+  /** Another server than the job's target (another gateway replica); absent: the job's. */
+  readonly target?: string | undefined;
   readonly workload: WorkloadSpec;
   readonly arrivals: StreamArrivals;
   readonly deadlineMs: number;
 }
 
-/** Every stream against one target, in the same window. */
+/** Every stream in the same window, against one target unless a stream names its own. */
 export interface StreamsLoadJob {
   readonly kind: "streams";
   readonly target: string;

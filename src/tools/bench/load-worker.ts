@@ -132,7 +132,7 @@ async function streams(job: StreamsLoadJob, post: (m: FromLoadWorker) => void): 
     payloads: buildPayloads(s.workload),
     next: 0,
     caller: createRawUnaryCaller({
-      target: job.target,
+      target: s.target ?? job.target,
       path: workloadPath(s.workload),
       deadlineMs: s.deadlineMs,
       metadata: s.apiKey === undefined ? undefined : { authorization: `Bearer ${s.apiKey}` },

@@ -102,6 +102,8 @@ export interface TritonSimSpec {
   readonly perItemMs: number;
   readonly instances: number;
   readonly maxBatchSize: number;
+  /** Queued calls merge into one batch, as in Triton's dynamic batcher (`sim triton --merge-queued`). */
+  readonly mergeQueued?: boolean | undefined;
 }
 
 export interface TritonSimProcess extends ChildServer {
@@ -120,6 +122,7 @@ export async function startTritonSim(name: string, spec: TritonSimSpec): Promise
       ...["--port", "0", "--metrics-port", "0"],
       ...["--base-ms", String(spec.baseMs), "--per-item-ms", String(spec.perItemMs)],
       ...["--instances", String(spec.instances), "--max-batch-size", String(spec.maxBatchSize)],
+      ...(spec.mergeQueued === true ? ["--merge-queued"] : []),
     ],
     ready: /triton simulator: gRPC (127\.0\.0\.1:\d+), metrics (http:\/\/127\.0\.0\.1:\d+\/metrics)/,
   });

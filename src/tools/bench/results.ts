@@ -10,6 +10,7 @@ export const SCENARIO_IDS = [
   "cpu-ceiling",
   "shadow",
   "fairness",
+  "replicas",
   "cache",
   "cache-shared",
   "memory",

@@ -24,6 +24,7 @@ import { cpuCeilingScenario } from "./scenarios/cpu-ceiling.js";
 import { fairnessScenario } from "./scenarios/fairness.js";
 import { memoryScenario } from "./scenarios/memory.js";
 import { overheadScenario } from "./scenarios/overhead.js";
+import { replicasScenario } from "./scenarios/replicas.js";
 import { shadowScenario } from "./scenarios/shadow.js";
 
 const SCENARIOS: Record<ScenarioId, (ctx: BenchContext) => Promise<ScenarioResult>> = {
@@ -32,6 +33,7 @@ const SCENARIOS: Record<ScenarioId, (ctx: BenchContext) => Promise<ScenarioResul
   "cpu-ceiling": cpuCeilingScenario,
   shadow: shadowScenario,
   fairness: fairnessScenario,
+  replicas: replicasScenario,
   cache: cacheScenario,
   "cache-shared": cacheSharedScenario,
   // Last: it judges peak RSS over every saturated gateway of the run.

@@ -172,16 +172,17 @@ export function modelInferHandler(
       ticket = ctx.schedulers.get(v.model)!.submit({
         n: v.n,
         priority: v.priority,
-        onStart() {
+        onStart(batchItems, firstOfBatch) {
           state = "executing";
           metrics.dequeued(labels, clock.now() - queuedAt);
           counters.items += v.n;
-          counters.maxBatchSeen = Math.max(counters.maxBatchSeen, v.n);
-          counters.batchSizes.push(v.n);
+          if (!firstOfBatch) return;
+          counters.maxBatchSeen = Math.max(counters.maxBatchSeen, batchItems);
+          counters.batchSizes.push(batchItems);
           if (counters.batchSizes.length > SIM_BATCH_HISTORY) counters.batchSizes.shift();
         },
-        onDone() {
-          metrics.executed(labels, v.n);
+        onDone(firstOfBatch) {
+          metrics.executed(labels, v.n, firstOfBatch);
           if (cancelled) {
             // The batch ran anyway (a GPU batch is not interruptible); the caller is gone.
             metrics.failed(labels, "CANCELED");

@@ -100,8 +100,9 @@ export class TritonSimMetrics {
     this.#queueDuration.inc(labels, Math.round(queueMs * 1000));
   }
 
-  executed(labels: ModelLabels, items: number): void {
-    this.#executions.inc(labels);
+  /** A request's `items` ran; `newExecution` for the first request of each batch (merged requests share one). */
+  executed(labels: ModelLabels, items: number, newExecution = true): void {
+    if (newExecution) this.#executions.inc(labels);
     this.#inferences.inc(labels, items);
   }
 

@@ -3,8 +3,12 @@
  * job (one ModelInfer call, i.e. one batch) occupies an instance for
  * `baseMs + perItemMs × n`; when all instances are busy, jobs wait, the
  * lowest priority level first and in arrival order within a level (Triton's
- * dynamic batcher with `priority_levels`). Time comes from the injected
- * Clock, so tests can step it.
+ * dynamic batcher with `priority_levels`). With `mergeUpTo` > 0 an instance
+ * that frees takes the queued jobs together, in that order, while their
+ * items fit in `mergeUpTo` (a job is never split; one that does not fit
+ * closes the batch), as Triton's dynamic batcher merges queued requests;
+ * otherwise each job is its own batch. Time comes from the injected Clock,
+ * so tests can step it.
  */
 import type { Clock, TimerHandle } from "../../../util/clock.js";
 
@@ -23,10 +27,10 @@ export interface SimJob {
   readonly n: number;
   /** Its queue level: lower is served first (0 or 1 for all, without levels). */
   readonly priority: number;
-  /** An instance picked the job up. */
-  onStart(): void;
-  /** The execution finished. */
-  onDone(): void;
+  /** An instance picked the job up, in a batch of `batchItems` items (its own, or merged with others'). */
+  onStart(batchItems: number, firstOfBatch: boolean): void;
+  /** The execution finished; `firstOfBatch` as at the start. */
+  onDone(firstOfBatch: boolean): void;
   /** The scheduler closed before the job finished. */
   onAbort(): void;
 }
@@ -52,14 +56,17 @@ export function validateCost(cost: SimCost): SimCost {
 export class SimScheduler {
   readonly #clock: Clock;
   readonly #cost: () => SimCost;
+  readonly #mergeUpTo: number;
   readonly #queue: SimJob[] = [];
-  readonly #running = new Map<SimJob, TimerHandle>();
+  /** Executing batches: their jobs and their timer. */
+  readonly #running = new Map<readonly SimJob[], TimerHandle>();
   #closed = false;
 
-  /** `cost` is read whenever a job starts, so cost changes apply to the next batch. */
-  constructor(clock: Clock, cost: () => SimCost) {
+  /** `cost` is read whenever a batch starts, so cost changes apply to the next batch. */
+  constructor(clock: Clock, cost: () => SimCost, mergeUpTo = 0) {
     this.#clock = clock;
     this.#cost = cost;
+    this.#mergeUpTo = mergeUpTo;
   }
 
   get executing(): number {
@@ -98,7 +105,7 @@ export class SimScheduler {
   /** Aborts queued and running jobs; later submissions abort at once. */
   close(): void {
     this.#closed = true;
-    const jobs = [...this.#running.keys(), ...this.#queue];
+    const jobs = [...[...this.#running.keys()].flat(), ...this.#queue];
     for (const timer of this.#running.values()) timer.cancel();
     this.#running.clear();
     this.#queue.length = 0;
@@ -107,18 +114,28 @@ export class SimScheduler {
 
   #pump(): void {
     while (!this.#closed && this.#queue.length > 0 && this.#running.size < this.#cost().instances) {
-      const job = this.#queue.shift()!;
+      const batch = [this.#queue.shift()!];
+      let items = batch[0]!.n;
+      while (this.#queue.length > 0 && items + this.#queue[0]!.n <= this.#mergeUpTo) {
+        const next = this.#queue.shift()!;
+        batch.push(next);
+        items += next.n;
+      }
       const { baseMs, perItemMs } = this.#cost();
       const timer = this.#clock.setTimeout(
         () => {
-          if (!this.#running.delete(job)) return;
-          job.onDone();
+          if (!this.#running.delete(batch)) return;
+          batch.forEach((job, i) => {
+            job.onDone(i === 0);
+          });
           this.#pump();
         },
-        baseMs + perItemMs * job.n,
+        baseMs + perItemMs * items,
       );
-      this.#running.set(job, timer);
-      job.onStart();
+      this.#running.set(batch, timer);
+      batch.forEach((job, i) => {
+        job.onStart(items, i === 0);
+      });
     }
   }
 }

@@ -63,6 +63,12 @@ export interface TritonSimOptions {
   models?: readonly SimModelOptions[];
   /** Default { baseMs: 2, perItemMs: 0.02, instances: 1 }; partial values fill from it. */
   cost?: Partial<SimCost>;
+  /**
+   * Merge queued calls into one batch when an instance frees, up to the
+   * model's max_batch_size, as Triton's dynamic batcher does (default false:
+   * each call is its own batch, so a client's batching is measured alone).
+   */
+  mergeQueued?: boolean;
   /** Faults to inject from the start; default none. */
   faults?: FaultSpec;
   /**
@@ -157,7 +163,10 @@ export async function createTritonSim(opts: TritonSimOptions = {}): Promise<Trit
   for (const model of models.values()) metrics.register(labelsOf(model));
   // One scheduler per model: Triton gives each model its own instance group.
   const schedulers = new Map<SimModel, SimScheduler>();
-  for (const model of models.values()) schedulers.set(model, new SimScheduler(clock, () => cost));
+  for (const model of models.values()) {
+    const mergeUpTo = opts.mergeQueued === true ? model.maxBatchSize : 0;
+    schedulers.set(model, new SimScheduler(clock, () => cost, mergeUpTo));
+  }
 
   const counters: SimCounters = { requests: 0, items: 0, maxBatchSeen: 0, failures: 0, batchSizes: [] };
   const traces = new ReceivedTraces(logger);

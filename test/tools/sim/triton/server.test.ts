@@ -488,6 +488,46 @@ t.test("without priority levels, every batch waits in one FIFO queue", async (t)
   t.same(order, ["a", "b", "c"]);
 });
 
+t.test(
+  "with mergeQueued, a freed instance takes the queued calls together up to max_batch_size",
+  async (t) => {
+    const clock = new FakeClock();
+    const { sim, client } = await startSim(t, {
+      clock,
+      cost: { baseMs: 10, perItemMs: 1, instances: 1 },
+      mergeQueued: true,
+      models: [{ name: "relevance_student", maxBatchSize: 8 }],
+    });
+    const order: string[] = [];
+    const calls = [];
+    // "first" runs alone; behind it 3 + 4 items fit in 8, the next 2 would not (9): they close the batch.
+    for (const [id, n] of [
+      ["first", 1],
+      ["a", 3],
+      ["b", 4],
+      ["c", 2],
+      ["d", 1],
+    ] as const) {
+      const texts = Array.from({ length: n }, (_, i) => `${id}${i}`);
+      const call = rawInfer(client, pairRequest(texts, texts, { id }));
+      void call.result.then(() => order.push(id));
+      calls.push(call);
+      await waitFor(() => sim.stats().executing + sim.stats().queued === calls.length, `${id} received`);
+    }
+    await clock.advance(11); // first: 10 + 1 × 1
+    await waitFor(() => order.length === 1, "first answered");
+    t.match(sim.stats(), { executing: 1, queued: 2 }, "a and b executing as one batch");
+    await clock.advance(17); // a + b: 10 + 7 × 1
+    await waitFor(() => order.length === 3, "a and b answered");
+    await clock.advance(13); // c + d: 10 + 3 × 1
+    await Promise.all(calls.map((c) => c.result));
+    t.same(order.slice(0, 1), ["first"]);
+    t.same(new Set(order.slice(1, 3)), new Set(["a", "b"]));
+    t.same(new Set(order.slice(3)), new Set(["c", "d"]));
+    t.match(sim.stats(), { batchSizes: [1, 7, 3], maxBatchSeen: 7, items: 11 });
+  },
+);
+
 t.test("more instances execute batches concurrently", async (t) => {
   const clock = new FakeClock();
   const { sim, client } = await startSim(t, { clock, cost: { baseMs: 5, perItemMs: 0, instances: 1 } });
