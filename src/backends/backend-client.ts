@@ -27,6 +27,9 @@ export interface InferResult {
 /** The gRPC API's priority bands, highest first (interactive, bulk, background). */
 export type PriorityBand = "interactive" | "bulk" | "background";
 
+/** The model server's request priority for each band (`backends.<name>.bandPriorities`). */
+export type BandPriorities = Readonly<Record<PriorityBand, number>>;
+
 export interface CallContext {
   /** Aborted when every request in the batch has gone (deadline, cancellation) or on shutdown. */
   readonly signal: AbortSignal;

@@ -51,6 +51,7 @@ export function createBackend(name: string, cfg: BackendConfig, env: BackendEnv)
         maxResponseBytes: cfg.maxResponseBytes,
         tls: cfg.tls === null ? undefined : { ca: readBackendTls(name, cfg.tls)?.ca },
         apiKey: backendApiKey(name, cfg, env),
+        bandPriorities: cfg.bandPriorities,
         clock: env.clock,
         logger: env.logger,
       });

@@ -75,6 +75,12 @@ export const SIM_COMMAND: CommandSpec = {
       group: SIM_VLLM,
     },
     {
+      flags: "--scheduling-policy <policy>",
+      description: "fcfs (vLLM's default: any priority but 0 is refused) or priority (lowest first)",
+      default: "fcfs",
+      group: SIM_VLLM,
+    },
+    {
       flags: "--api-key-env <name>",
       description: "require the API key in env variable NAME on /v1 routes, as vllm --api-key",
       group: SIM_VLLM,

@@ -157,6 +157,7 @@ export interface VllmSimFlags extends FaultFlags, TlsFlags {
   readonly model: string;
   readonly "max-model-len": string;
   readonly "max-num-seqs": string;
+  readonly "scheduling-policy": string;
   readonly "fault-seed": string;
 }
 
@@ -175,9 +176,15 @@ export function vllmSimOptions(flags: VllmSimFlags, logLevel = "info"): VllmSimO
     model: flags.model,
     maxModelLen: intOption("max-model-len", flags["max-model-len"]),
     maxNumSeqs: Math.max(1, intOption("max-num-seqs", flags["max-num-seqs"])),
+    schedulingPolicy: schedulingPolicy(flags["scheduling-policy"]),
     ...faultOptions(flags, VLLM_MALFORMED_KINDS),
     logger: createLogger(logLevel).child({ component: "vllm-sim" }),
   };
+}
+
+function schedulingPolicy(value: string): "fcfs" | "priority" {
+  if (value === "fcfs" || value === "priority") return value;
+  throw new CliError(`--scheduling-policy: expected fcfs or priority, got ${JSON.stringify(value)}`);
 }
 
 export function startVllmSim(flags: VllmSimFlags, logLevel = "info"): Promise<VllmSim> {

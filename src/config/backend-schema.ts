@@ -318,6 +318,19 @@ export const vllmBackendSchema = z
       .min(1024)
       .max(256 * MiB)
       .default(VLLM_DEFAULTS.maxResponseBytes),
+    // vLLM's `priority` each band's batches are sent with, a batch at its highest band's: lower values
+    // are scheduled first. Needs a server started with --scheduling-policy priority (under its default
+    // first-come policy vLLM answers any priority but 0 with a 400). null (default): none sent.
+    bandPriorities: z
+      .object({
+        interactive: int().default(VLLM_DEFAULTS.bandPriorities.interactive),
+        bulk: int().default(VLLM_DEFAULTS.bandPriorities.bulk),
+        background: int().default(VLLM_DEFAULTS.bandPriorities.background),
+      })
+      .strict()
+      .readonly()
+      .nullable()
+      .default(null),
     tls: vllmTlsSchema,
     ...vllmApiKeyShape,
   })

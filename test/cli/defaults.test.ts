@@ -55,6 +55,7 @@ const EXPECTED: readonly Invocation[] = [
       instances: String(DEFAULT_SIM_COST.instances),
       "max-model-len": "2048",
       "max-num-seqs": "64",
+      "scheduling-policy": "fcfs",
       "fault-seed": "1",
     },
   },
@@ -71,6 +72,7 @@ const EXPECTED: readonly Invocation[] = [
       instances: String(DEFAULT_SIM_COST.instances),
       "max-model-len": "2048",
       "max-num-seqs": "64",
+      "scheduling-policy": "fcfs",
       "fault-seed": "1",
     },
   },
@@ -213,12 +215,18 @@ t.test("the implementations turn the defaults into the expected settings", async
   t.same(triton.cost, DEFAULT_SIM_COST);
   t.equal(triton.faults, undefined, "no faults by default");
   t.equal(triton.faultSeed, 1);
+  t.equal(triton.mergeQueued, false, "each call its own batch by default");
 
   const vllm = vllmSimOptions(flagsAs<VllmSimFlags>((await parsed(["sim", "vllm"])).flags), "silent");
   t.equal(vllm.port, DEFAULT_VLLM_SIM_PORT);
   t.equal(vllm.model, "relevance-teacher");
   t.equal(vllm.maxModelLen, 2048);
   t.equal(vllm.maxNumSeqs, 64);
+  t.equal(vllm.schedulingPolicy, "fcfs", "vLLM's default policy");
+  const flags = flagsAs<VllmSimFlags>((await parsed(["sim", "vllm", "--scheduling-policy", "lifo"])).flags);
+  t.throws(() => vllmSimOptions(flags, "silent"), {
+    message: '--scheduling-policy: expected fcfs or priority, got "lifo"',
+  });
   t.equal(vllm.faultSeed, 1);
 
   t.same(parseTuneFlags(flagsAs<TuneFlags>((await parsed(["tune"])).flags)), {

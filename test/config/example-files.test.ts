@@ -102,6 +102,7 @@ t.test("the DESIGN example is a complete config and gets every default", async (
       bandMinShare: { bulk: 0, background: 0 },
       mode: "static",
     },
+    bandPriorities: null,
     maxResponseBytes: 67108864,
     tls: null,
     apiKeyEnv: null,

@@ -12,12 +12,12 @@
  */
 import { type Logger, pino } from "pino";
 import { type Clock, systemClock } from "../../util/clock.js";
-import type { BackendClient } from "../backend-client.js";
+import type { BackendClient, BandPriorities } from "../backend-client.js";
 import type { Resolver } from "../discovery.js";
 import { createProbedBackend } from "../probed-backend.js";
 import type { OutputKind } from "./codec.js";
 import { TRITON_DEFAULTS } from "./defaults.js";
-import { type BandPriorities, type EndpointSettings, TritonEndpoint } from "./endpoint.js";
+import { type EndpointSettings, TritonEndpoint } from "./endpoint.js";
 import type { TensorNames } from "./readiness.js";
 import { parseTritonTarget, tritonVirtualHost } from "./target.js";
 

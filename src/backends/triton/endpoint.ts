@@ -10,12 +10,12 @@ import { GatewayError } from "../../util/gateway-error.js";
 import { VERSION } from "../../version.js";
 import type {
   BackendEndpoint,
+  BandPriorities,
   CallContext,
   EndpointState,
   InferBatch,
   InferResult,
   ModelIdentity,
-  PriorityBand,
 } from "../backend-client.js";
 import { type OutputKind, packBytesTensor, readProbabilities } from "./codec.js";
 import { mapTritonError, type TritonCallSite } from "./errors.js";
@@ -23,9 +23,6 @@ import type { UnaryCallError } from "./grpc-wire.js";
 import { inferenceMethods } from "./kserve-service.js";
 import { type ProbeOutcome, probeEndpoint, type TensorNames } from "./readiness.js";
 import { H2UnaryChannel, type UnaryCallHandle } from "./transport.js";
-
-/** Triton priority levels by band (1 is served first; 0 is the model's default level). */
-export type BandPriorities = Readonly<Record<PriorityBand, number>>;
 
 export interface EndpointSettings {
   readonly backend: string;

@@ -8,7 +8,7 @@
 import { type Logger, pino } from "pino";
 import { type Clock, systemClock } from "../../util/clock.js";
 import { GatewayError } from "../../util/gateway-error.js";
-import type { BackendClient } from "../backend-client.js";
+import type { BackendClient, BandPriorities } from "../backend-client.js";
 import type { Resolver } from "../discovery.js";
 import { createProbedBackend } from "../probed-backend.js";
 import { VLLM_DEFAULTS } from "./defaults.js";
@@ -64,6 +64,13 @@ export interface VllmBackendOptions {
    * probe. Called per request, so a rotated key (a re-read secret file) applies at once.
    */
   readonly apiKey?: (() => string) | undefined;
+  /**
+   * vLLM's `priority` for each band's batches (a batch goes at its highest
+   * band's; lower is served first); default null: none sent. Needs a server
+   * started with `--scheduling-policy priority`: vLLM answers any other
+   * priority than 0 with a 400 under its default first-come policy.
+   */
+  readonly bandPriorities?: BandPriorities | null;
   readonly clock?: Clock;
   readonly logger?: Logger;
 }
@@ -101,6 +108,7 @@ export function createVllmBackend(opts: VllmBackendOptions): BackendClient {
     maxResponseBytes: opts.maxResponseBytes ?? VLLM_DEFAULTS.maxResponseBytes,
     ca: opts.tls?.ca,
     apiKey: opts.apiKey,
+    bandPriorities: opts.bandPriorities ?? null,
     clock,
     logger,
   };

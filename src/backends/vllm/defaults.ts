@@ -17,4 +17,6 @@ export const VLLM_DEFAULTS = {
   maxConnections: 16,
   maxResponseBytes: 64 * 1024 * 1024,
   batching: { maxBatchSize: 32, maxQueueDelayMs: 5, maxQueueItems: 8192, maxConcurrentBatches: 4 },
+  // When bandPriorities is set: vLLM serves lower values first, and a request without one is at 0.
+  bandPriorities: { interactive: 0, bulk: 1, background: 2 },
 } as const;

@@ -10,11 +10,13 @@ import type { Clock } from "../../util/clock.js";
 import { GatewayError } from "../../util/gateway-error.js";
 import type {
   BackendEndpoint,
+  BandPriorities,
   CallContext,
   EndpointState,
   InferBatch,
   InferResult,
   ModelIdentity,
+  PriorityBand,
 } from "../backend-client.js";
 import type { ParsedScores } from "./codec.js";
 import {
@@ -74,8 +76,19 @@ export interface EndpointSettings {
   readonly ca: Buffer | undefined;
   /** The API key sent as a bearer token, when the server requires one. */
   readonly apiKey: (() => string) | undefined;
+  /** vLLM's `priority` of a batch by its highest band; null: none sent. */
+  readonly bandPriorities: BandPriorities | null;
   readonly clock: Clock;
   readonly logger: Logger;
+}
+
+/** The request body with vLLM's `priority` for the batch's band, when bands are passed on. */
+function withPriority(
+  body: object,
+  priorities: BandPriorities | null,
+  band: PriorityBand | undefined,
+): object {
+  return priorities === null || band === undefined ? body : { ...body, priority: priorities[band] };
 }
 
 /** How a discovered endpoint (one address of a DNS name) still presents itself as the name. */
@@ -213,7 +226,7 @@ export class VllmEndpoint implements BackendEndpoint {
         {
           method: "POST",
           path: this.#basePath + path,
-          body: JSON.stringify(body),
+          body: JSON.stringify(withPriority(body, this.#s.bandPriorities, ctx.band)),
           headers,
           timeoutMs,
           signal: ctx.signal,

@@ -163,6 +163,14 @@ export function mapVllmHttpError(
   // a list cap) and another endpoint will not help. But one prompt the
   // tokenizer or template cannot take fails the whole list too: the batcher
   // splits the batch to find such an input before blaming anyone.
+  if (httpStatus === 400 && /priority scheduling is not enabled/i.test(message)) {
+    // The server runs vLLM's default first-come policy: every call with a band's priority fails alike.
+    return new GatewayError(
+      "BACKEND_REJECTED",
+      `${where}: vllm on ${site.endpoint} does not schedule by priority (${answered}); start it with ` +
+        `--scheduling-policy priority, or set backends.${site.backend}.bandPriorities: null`,
+    );
+  }
   const rejected = `${where}: vllm on ${site.endpoint} rejected the request the gateway built for model '${site.model}': ${answered}`;
   return httpStatus === 400
     ? new GatewayError("BACKEND_REJECTED", rejected, { inputRejection: true })

@@ -293,6 +293,47 @@ t.test("templates, label tokens, top-k and the truncation override are options",
   );
 });
 
+t.test("a batch's band is sent as vLLM's priority when bandPriorities is set", async (t) => {
+  const fake = await fakeVllm(t);
+  const sent = async (client: BackendClient, band: CallContext["band"]) => {
+    await client.endpoints()[0]!.infer(BATCH, ctx({ band }));
+    return (fake.seen.at(-1)!.json as { priority?: number }).priority;
+  };
+  const off = backend(t, { endpoints: [fake.url] });
+  t.equal(await sent(off, "interactive"), undefined, "by default no priority is sent");
+  const on = backend(t, {
+    endpoints: [fake.url],
+    bandPriorities: { interactive: -5, bulk: 0, background: 7 },
+  });
+  t.equal(await sent(on, "interactive"), -5);
+  t.equal(await sent(on, "bulk"), 0);
+  t.equal(await sent(on, "background"), 7);
+  t.equal(await sent(on, undefined), undefined, "a call without a band sends none");
+});
+
+t.test(
+  "against the simulator: priorities need its priority policy, and the refusal names the fix",
+  async (t) => {
+    const fcfs = await createVllmSim({ port: 0, model: MODEL });
+    t.teardown(() => fcfs.close());
+    const bands = { interactive: 0, bulk: 1, background: 2 };
+    const client = backend(t, { endpoints: [fcfs.url], bandPriorities: bands });
+    await t.resolves(
+      client.endpoints()[0]!.infer(BATCH, ctx({ band: "interactive" })),
+      "0 is always accepted",
+    );
+    await t.rejects(client.endpoints()[0]!.infer(BATCH, ctx({ band: "bulk" })), {
+      reason: "BACKEND_REJECTED",
+      message:
+        /does not schedule by priority .*--scheduling-policy priority, or set backends\.teacher\.bandPriorities: null/,
+    });
+    const priority = await createVllmSim({ port: 0, model: MODEL, schedulingPolicy: "priority" });
+    t.teardown(() => priority.close());
+    const ok = backend(t, { endpoints: [priority.url], bandPriorities: bands });
+    await t.resolves(ok.endpoints()[0]!.infer(BATCH, ctx({ band: "background" })));
+  },
+);
+
 t.test("an endpoint with a path prefix", async (t) => {
   const fake = await fakeVllm(t, {}, "/teacher");
   const client = backend(t, { endpoints: [fake.url] });

@@ -80,6 +80,22 @@ t.test("400 is INTERNAL: the server rejected the request the gateway built", asy
   });
 });
 
+t.test(
+  "400 for a priority the server does not schedule by: a configuration problem, not an input's",
+  async (t) => {
+    const err = mapVllmHttpError(400, ERROR_BODIES.priorityOff, site, "POST /classify");
+    t.match(err, {
+      code: grpc.status.INTERNAL,
+      reason: "BACKEND_REJECTED",
+      message:
+        "backend teacher: vllm on http://10.0.0.7:8000 does not schedule by priority (POST /classify answered " +
+        "HTTP 400: Got priority 1 but Priority scheduling is not enabled.); start it with --scheduling-policy " +
+        "priority, or set backends.teacher.bandPriorities: null",
+    });
+    t.equal(err.inputRejection, false, "no input is to blame: the batch is not split to find one");
+  },
+);
+
 t.test("5xx, 429 and 408 are UNAVAILABLE", async (t) => {
   const cases: [number, string, RegExp][] = [
     [500, ERROR_BODIES.internal, /HTTP 500: EngineCore encountered an issue/],

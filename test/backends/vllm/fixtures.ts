@@ -124,6 +124,8 @@ export const ERROR_BODIES = {
     '{"object":"error","message":"The model `llama-8b` does not exist.","type":"NotFoundError","param":null,"code":404}',
   tooLong:
     '{"error":{"message":"This model\'s maximum context length is 8192 tokens. However, your request has 9001 input tokens. Please reduce the length of the input messages.","type":"BadRequestError","param":null,"code":400}}',
+  priorityOff:
+    '{"error":{"message":"Got priority 1 but Priority scheduling is not enabled.","type":"BadRequestError","param":null,"code":400}}',
   noClassification:
     '{"error":{"message":"The model does not support Classification API","type":"NotImplementedError","param":null,"code":501}}',
   internal:

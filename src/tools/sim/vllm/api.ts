@@ -19,6 +19,11 @@ export interface VllmSimOptions {
   maxModelLen?: number;
   /** `--max-num-seqs`: sequences running at once; default 64. */
   maxNumSeqs?: number;
+  /**
+   * `--scheduling-policy`: "fcfs" (default, vLLM's) refuses any `priority`
+   * but 0; "priority" admits waiting sequences lowest `priority` first.
+   */
+  schedulingPolicy?: "fcfs" | "priority";
   /** `--max-num-batched-tokens`: tokens per engine step; default 8192. */
   maxNumBatchedTokens?: number;
   /** Default { stepMs: 4, perSeqMs: 0.05, prefillMsPerToken: 0.002 }; partial values fill from it. */

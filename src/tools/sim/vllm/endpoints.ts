@@ -33,10 +33,14 @@ export class EngineClosedError extends Error {
   }
 }
 
-/** Runs every prompt as an engine sequence; resolves when all finished. Aborting `signal` cancels them all. */
+/**
+ * Runs every prompt as an engine sequence at `priority`; resolves when all
+ * finished. Aborting `signal` cancels them all.
+ */
 export function runPrompts(
   engine: VllmScheduler,
   prompts: readonly SimPrompt[],
+  priority: number,
   hooks: SequenceHooks,
   signal: AbortSignal,
 ): Promise<void> {
@@ -47,6 +51,7 @@ export function runPrompts(
     for (const prompt of prompts) {
       const ticket = engine.submit({
         promptTokens: prompt.tokens,
+        priority,
         onStart: () => hooks.started(),
         onDone: () => {
           hooks.finished(prompt);

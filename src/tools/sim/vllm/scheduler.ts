@@ -4,7 +4,9 @@
  * also yields the one sampled token or the pooled output).
  *
  * - Sequences (one per prompt; a list request fans out into several) enter an
- *   unbounded FIFO waiting queue: like vLLM, the engine never rejects.
+ *   unbounded waiting queue, lowest `priority` first and in arrival order
+ *   within a priority (vLLM's priority policy; under its default first-come
+ *   policy every priority is 0): like vLLM, the engine never rejects.
  * - The engine runs steps back to back while there is work. When idle, it
  *   wakes one tick (0 ms on the clock) after the first arrival, so requests
  *   that arrive together share the first step.
@@ -41,6 +43,8 @@ export interface EngineLimits {
 
 export interface EngineSeq {
   readonly promptTokens: number;
+  /** Lower is admitted first (vLLM's `priority`; 0 by default). */
+  readonly priority: number;
   /** The sequence joined the running batch. */
   onStart(): void;
   /** Its last prompt chunk was processed. */
@@ -115,7 +119,9 @@ export class VllmScheduler {
       return { cancel() {} };
     }
     const entry: Entry = { seq, remaining: Math.max(1, seq.promptTokens), state: "waiting" };
-    this.#waiting.push(entry);
+    let at = this.#waiting.length;
+    while (at > 0 && this.#waiting[at - 1]!.seq.priority > seq.priority) at--;
+    this.#waiting.splice(at, 0, entry);
     // Idle: wake on the next tick so simultaneous arrivals share a step.
     this.#timer ??= this.#clock.setTimeout(() => this.#step(), 0);
     return { cancel: () => this.#remove(entry) };

@@ -78,6 +78,7 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
   const served: ServedModel = {
     name: opts.model ?? "relevance-teacher",
     maxModelLen: opts.maxModelLen ?? 2048,
+    priorityScheduling: opts.schedulingPolicy === "priority",
   };
   if (!Number.isInteger(served.maxModelLen) || served.maxModelLen < 2) {
     throw new RangeError(`vllm sim: maxModelLen must be an integer >= 2, got ${served.maxModelLen}`);
@@ -148,7 +149,7 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
         const job = parseClassify(raw, served);
         prompts = job.prompts;
         work = async () => {
-          await runPrompts(engine, job.prompts, hooks("stop", 0), abort.signal);
+          await runPrompts(engine, job.prompts, job.priority, hooks("stop", 0), abort.signal);
           return classifyBody(job, shuffle, opts.id2label);
         };
       } else {
@@ -159,7 +160,13 @@ export async function createVllmSim(opts: VllmSimOptions = {}): Promise<VllmSim>
           logger?.warn("completion without temperature: a real server would sample at 1.0; send 0");
         }
         work = async () => {
-          await runPrompts(engine, job.prompts, hooks(completionFinishReason(job), 1), abort.signal);
+          await runPrompts(
+            engine,
+            job.prompts,
+            job.priority,
+            hooks(completionFinishReason(job), 1),
+            abort.signal,
+          );
           return completionBody(job, shuffle);
         };
       }

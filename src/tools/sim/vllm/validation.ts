@@ -1,8 +1,9 @@
 /**
  * Validation of `/classify` and `/v1/completions` bodies for the vLLM
  * simulator, in vLLM's order: field types (400), the model (404), then
- * lengths (400). Fields vLLM knows but the simulator has no use for
- * (priority, request_id, seed, stop, structured_outputs, ...) and unknown
+ * lengths (400), then the engine's `priority` check. Fields vLLM knows but
+ * the simulator has no use for (request_id, seed, stop, structured_outputs,
+ * ...) and unknown
  * fields are ignored, as vLLM ignores unknown fields. Field-type messages
  * name the field but do not copy pydantic's wording.
  *
@@ -31,6 +32,8 @@ const DEFAULT_MAX_TOKENS = 16;
 export interface ServedModel {
   readonly name: string;
   readonly maxModelLen: number;
+  /** Started with `--scheduling-policy priority`; otherwise any `priority` but 0 is refused. */
+  readonly priorityScheduling: boolean;
 }
 
 export interface SimPrompt {
@@ -42,11 +45,13 @@ export interface SimPrompt {
 export interface ClassifyJob {
   readonly model: string;
   readonly prompts: readonly SimPrompt[];
+  readonly priority: number;
 }
 
 export interface CompletionJob {
   readonly model: string;
   readonly prompts: readonly SimPrompt[];
+  readonly priority: number;
   readonly maxTokens: number;
   /** Top-k log-probabilities per position; null returns `logprobs: null`. */
   readonly logprobs: number | null;
@@ -130,6 +135,7 @@ function prompt(text: string, limit: number | undefined, side: TruncationSide, s
 export function parseClassify(raw: unknown, served: ServedModel): ClassifyJob {
   const body = asBody(raw);
   const inputs = texts(body, "input");
+  const priority = optionalInt(body, "priority", Number.MIN_SAFE_INTEGER) ?? 0;
   const special = optionalBool(body, "add_special_tokens") ?? true;
   const side = truncationSide(body);
   const model = checkModel(body, served);
@@ -139,12 +145,25 @@ export function parseClassify(raw: unknown, served: ServedModel): ClassifyJob {
     if (p.tokens > served.maxModelLen) throw poolingTooLong(served.maxModelLen, p.tokens);
     return p;
   });
-  return { model, prompts };
+  return { model, prompts, priority: scheduled(priority, served) };
+}
+
+/**
+ * The request's `priority` once it is otherwise valid: the engine refuses
+ * any other than 0 unless the server schedules by priority (vLLM's
+ * processor, `add_request`).
+ */
+function scheduled(priority: number, served: ServedModel): number {
+  if (priority !== 0 && !served.priorityScheduling) {
+    throw badRequest(`Got priority ${priority} but Priority scheduling is not enabled.`);
+  }
+  return priority;
 }
 
 export function parseCompletion(raw: unknown, served: ServedModel): CompletionJob {
   const body = asBody(raw);
   const inputs = texts(body, "prompt");
+  const priority = optionalInt(body, "priority", Number.MIN_SAFE_INTEGER) ?? 0;
   const special = optionalBool(body, "add_special_tokens") ?? true;
   const maxTokens = optionalInt(body, "max_tokens", Number.MIN_SAFE_INTEGER) ?? DEFAULT_MAX_TOKENS;
   const logprobs = optionalInt(body, "logprobs", -1) ?? null;
@@ -186,5 +205,6 @@ export function parseCompletion(raw: unknown, served: ServedModel): CompletionJo
     maxTokens,
     logprobs,
     temperatureUnset: temperature === undefined || temperature === null,
+    priority: scheduled(priority, served),
   };
 }

@@ -6,10 +6,11 @@ interface Probe extends EngineSeq {
   events: string[];
 }
 
-function seq(promptTokens: number): Probe {
+function seq(promptTokens: number, priority = 0): Probe {
   const events: string[] = [];
   return {
     promptTokens,
+    priority,
     events,
     onStart: () => events.push("start"),
     onDone: () => events.push("done"),
@@ -58,6 +59,25 @@ t.test("max_num_seqs caps the running batch; the rest wait in FIFO order", async
   await clock.advance(1000);
   t.ok(seqs.every((s) => s.events.join() === "start,done"));
   t.equal(engine.maxRunningSeen, 2);
+});
+
+t.test("waiting sequences are admitted lowest priority first, in arrival order within one", async (t) => {
+  const clock = new FakeClock();
+  // One sequence at a time, each done in one step: the order they start is the order they are admitted.
+  const engine = new VllmScheduler(clock, () => cost, { maxNumSeqs: 1, maxNumBatchedTokens: 1000 });
+  const order: string[] = [];
+  const submit = (name: string, priority: number) => {
+    engine.submit({ ...seq(10, priority), onStart: () => order.push(name) });
+  };
+  submit("first", 5);
+  await clock.advance(0); // "first" runs; the rest wait behind it
+  submit("bulk-1", 1);
+  submit("background", 2);
+  submit("bulk-2", 1);
+  submit("interactive", 0);
+  submit("urgent", -1);
+  await clock.advance(1000);
+  t.same(order, ["first", "urgent", "interactive", "bulk-1", "bulk-2", "background"]);
 });
 
 t.test("chunked prefill spreads a long prompt over steps within the token budget", async (t) => {

@@ -129,7 +129,7 @@ t.test("/classify scores each input with the teacher", async (t) => {
   const sim = await startSim(t);
   const input = PAIRS.map(([q, d]) => classifyInput(q, d));
   const res = await call(sim, "/classify", {
-    body: { model: "relevance-teacher", input, priority: 3, use_activation: true, unknown_field: 1 },
+    body: { model: "relevance-teacher", input, priority: 0, use_activation: true, unknown_field: 1 },
   });
   t.equal(res.status, 200);
   t.same(keys(res.body), ["created", "data", "id", "model", "object", "usage"]);
@@ -344,6 +344,23 @@ t.test("errors: status and body in the current and the legacy shape", async (t) 
       /at most 1024/,
       null,
     ],
+    ["/classify", { input: "x", priority: "1" }, 400, "BadRequestError", /priority/, null],
+    [
+      "/classify",
+      { input: "x", priority: 1 },
+      400,
+      "BadRequestError",
+      "Got priority 1 but Priority scheduling is not enabled.",
+      null,
+    ],
+    [
+      "/v1/completions",
+      { prompt: "x", priority: -2 },
+      400,
+      "BadRequestError",
+      "Got priority -2 but Priority scheduling is not enabled.",
+      null,
+    ],
   ];
   for (const [path, body, status, type, message, param] of cases) {
     const what = `${path} ${JSON.stringify(body).slice(0, 40)}`;
@@ -502,6 +519,28 @@ t.test("continuous batching: max_num_seqs running, the rest waiting", async (t) 
   await clock.advance(1000);
   for (const r of await Promise.all(replies)) t.equal(r.status, 200);
   t.match(sim.stats(), { requests: 5, items: 5, running: 0, waiting: 0, maxRunningSeen: 2, failures: 0 });
+});
+
+t.test("--scheduling-policy priority: waiting requests are admitted lowest priority first", async (t) => {
+  const clock = new FakeClock();
+  const sim = await startSim(t, { clock, maxNumSeqs: 1, schedulingPolicy: "priority" });
+  const input = classifyInput("red shoes", "Title: red shoes");
+  const order: string[] = [];
+  const send = async (name: string, priority: number | undefined, waiting: number) => {
+    const reply = call(sim, "/classify", { body: priority === undefined ? { input } : { input, priority } });
+    void reply.then((r) => order.push(`${name} ${r.status}`));
+    await waitFor(() => sim.stats().waiting + sim.stats().running === waiting, `${name} to arrive`);
+    return { reply }; // not the promise itself: awaiting send() must not wait for the answer
+  };
+  const replies = [(await send("first", 3, 1)).reply];
+  await clock.advance(0); // "first" runs alone (max_num_seqs 1); the rest wait
+  replies.push((await send("background", 2, 2)).reply);
+  replies.push((await send("default", undefined, 3)).reply); // 0
+  replies.push((await send("bulk", 1, 4)).reply);
+  replies.push((await send("interactive", 0, 5)).reply);
+  for (let i = 0; i < 5; i++) await clock.advance(1000);
+  await Promise.all(replies);
+  t.same(order, ["first 200", "default 200", "interactive 200", "bulk 200", "background 200"]);
 });
 
 t.test("a list fans out into one sequence per item", async (t) => {
