@@ -157,12 +157,6 @@ export function mapVllmHttpError(
       `${where}: vllm on ${site.endpoint} is unavailable: ${answered}`,
     );
   }
-  // 400 is vLLM's validation error. Callers' texts are validated before they
-  // reach a batch and prompts are truncated to the server's max_model_len, so a
-  // 400 usually means the gateway and the server disagree (template, options,
-  // a list cap) and another endpoint will not help. But one prompt the
-  // tokenizer or template cannot take fails the whole list too: the batcher
-  // splits the batch to find such an input before blaming anyone.
   if (httpStatus === 400 && /priority scheduling is not enabled/i.test(message)) {
     // The server runs vLLM's default first-come policy: every call with a band's priority fails alike.
     return new GatewayError(
@@ -171,6 +165,12 @@ export function mapVllmHttpError(
         `--scheduling-policy priority, or set backends.${site.backend}.bandPriorities: null`,
     );
   }
+  // 400 is vLLM's validation error. Callers' texts are validated before they
+  // reach a batch and prompts are truncated to the server's max_model_len, so a
+  // 400 usually means the gateway and the server disagree (template, options,
+  // a list cap) and another endpoint will not help. But one prompt the
+  // tokenizer or template cannot take fails the whole list too: the batcher
+  // splits the batch to find such an input before blaming anyone.
   const rejected = `${where}: vllm on ${site.endpoint} rejected the request the gateway built for model '${site.model}': ${answered}`;
   return httpStatus === 400
     ? new GatewayError("BACKEND_REJECTED", rejected, { inputRejection: true })
