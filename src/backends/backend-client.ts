@@ -24,8 +24,9 @@ export interface InferResult {
   readonly model: ModelIdentity;
 }
 
-/** The gRPC API's priority bands, highest first (interactive, bulk, background). */
-export type PriorityBand = "interactive" | "bulk" | "background";
+/** The gRPC API's priority bands, highest first. */
+export const PRIORITY_BANDS = ["interactive", "bulk", "background"] as const;
+export type PriorityBand = (typeof PRIORITY_BANDS)[number];
 
 /** The model server's request priority for each band (`backends.<name>.bandPriorities`). */
 export type BandPriorities = Readonly<Record<PriorityBand, number>>;

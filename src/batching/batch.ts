@@ -1,4 +1,9 @@
-import type { BackendEndpoint, InferResult, PriorityBand } from "../backends/backend-client.js";
+import {
+  type BackendEndpoint,
+  type InferResult,
+  PRIORITY_BANDS,
+  type PriorityBand,
+} from "../backends/backend-client.js";
 import type { BatchTrace, CallTrace, RequestTrace } from "../tracing/request-trace.js";
 import { GatewayError } from "../util/gateway-error.js";
 import type { Carrier, Job } from "./job.js";
@@ -103,8 +108,6 @@ export class Batch<P> implements Carrier {
   }
 }
 
-const BAND_RANK: Readonly<Record<PriorityBand, number>> = { interactive: 0, bulk: 1, background: 2 };
-
 /**
  * The texts of `parts`, in order, the latest deadline among their requests
  * (+Infinity: one has none) and the highest band among them.
@@ -125,7 +128,8 @@ export function gather(parts: readonly BatchPart[]): {
       documents.push(part.job.documents[i]!);
     }
     if (part.job.deadlineMs > latestDeadlineMs) latestDeadlineMs = part.job.deadlineMs;
-    if (band === undefined || BAND_RANK[part.job.priority] < BAND_RANK[band]) band = part.job.priority;
+    const own = part.job.priority;
+    if (band === undefined || PRIORITY_BANDS.indexOf(own) < PRIORITY_BANDS.indexOf(band)) band = own;
   }
   return { queries, documents, latestDeadlineMs, band };
 }

@@ -1,3 +1,4 @@
+import { PRIORITY_BANDS } from "../backends/backend-client.js";
 import { ArrivalRate } from "./arrival-rate.js";
 import type { BatchPart } from "./batch.js";
 import { Fifo } from "./fifo.js";
@@ -65,7 +66,7 @@ export interface ItemQueueHooks {
  * the live by DEAD_SEGMENT_SLACK.
  */
 export class ItemQueue {
-  readonly #bands: readonly Band[] = (["interactive", "bulk", "background"] as const).map((priority) => ({
+  readonly #bands: readonly Band[] = PRIORITY_BANDS.map((priority) => ({
     priority,
     flows: new Map<string, Flow>(),
     ring: new Fifo<Flow>(),

@@ -11,6 +11,7 @@
  * so tests can step it.
  */
 import type { Clock, TimerHandle } from "../../../util/clock.js";
+import { insertByPriority } from "../priority-order.js";
 
 export interface SimCost {
   /** Fixed cost of one batch execution. */
@@ -82,10 +83,7 @@ export class SimScheduler {
       job.onAbort();
       return { dequeue: () => false };
     }
-    // After every job queued at its level or a more urgent one: FIFO within a level.
-    let at = this.#queue.length;
-    while (at > 0 && this.#queue[at - 1]!.priority > job.priority) at--;
-    this.#queue.splice(at, 0, job);
+    insertByPriority(this.#queue, job, (j) => j.priority);
     this.#pump();
     return {
       dequeue: () => {

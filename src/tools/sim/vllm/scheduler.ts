@@ -22,6 +22,7 @@
  * Time comes from the injected Clock, so tests can step it.
  */
 import type { Clock, TimerHandle } from "../../../util/clock.js";
+import { insertByPriority } from "../priority-order.js";
 
 export interface VllmSimCost {
   /** Fixed cost of one engine step. */
@@ -119,9 +120,7 @@ export class VllmScheduler {
       return { cancel() {} };
     }
     const entry: Entry = { seq, remaining: Math.max(1, seq.promptTokens), state: "waiting" };
-    let at = this.#waiting.length;
-    while (at > 0 && this.#waiting[at - 1]!.seq.priority > seq.priority) at--;
-    this.#waiting.splice(at, 0, entry);
+    insertByPriority(this.#waiting, entry, (e) => e.seq.priority);
     // Idle: wake on the next tick so simultaneous arrivals share a step.
     this.#timer ??= this.#clock.setTimeout(() => this.#step(), 0);
     return { cancel: () => this.#remove(entry) };
