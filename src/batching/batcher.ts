@@ -174,7 +174,7 @@ export class Batcher {
           ),
       );
       this.#limits.itemsAdmitted(n, now);
-      this.#queue.push(job, priority, now, client, opts.weight);
+      this.#queue.push(job, now, client, opts.weight);
       trace?.queueEntered(this.#opts.backend, n);
       this.#observer.queueDepth(this.#queue.items);
       this.#pump();

@@ -117,11 +117,11 @@ export class ItemQueue {
 
   /**
    * Queues every item of `job` (a new job: none sent yet) for `client` in
-   * band `priority`. `weight` (> 0) is the client's weight from now on,
-   * for the items it has queued already too.
+   * the job's band. `weight` (> 0) is the client's weight from now on, for
+   * the items it has queued already too.
    */
-  push(job: Job, priority: ItemPriority, nowMs: number, client = "", weight = 1): void {
-    const band = this.#band(priority);
+  push(job: Job, nowMs: number, client = "", weight = 1): void {
+    const band = this.#band(job.priority);
     let flow = band.flows.get(client);
     if (!flow) {
       flow = {

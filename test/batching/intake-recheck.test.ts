@@ -47,7 +47,7 @@ function stack(walkMs: number) {
       () => {},
       () => {},
     );
-    queue.push(job, "bulk", 0, "c");
+    queue.push(job, 0, "c");
     return job;
   };
   const shed: string[] = [];

@@ -1,12 +1,18 @@
 import t from "tap";
+import type { ItemPriority } from "../../src/batching/flows.js";
 import { DEAD_SEGMENT_SLACK, FAIR_QUANTUM_ITEMS, ItemQueue } from "../../src/batching/item-queue.js";
 import { Job } from "../../src/batching/job.js";
 import { GatewayError } from "../../src/util/gateway-error.js";
 
-function job(id: string, items: number, deadlineMs = Number.POSITIVE_INFINITY): Job {
+function job(
+  id: string,
+  items: number,
+  deadlineMs = Number.POSITIVE_INFINITY,
+  priority: ItemPriority = "bulk",
+): Job {
   const documents = Array.from({ length: items }, (_, i) => `${id}#${i}`);
   const j = new Job(
-    { requestId: id, query: "q", documents, deadlineMs, admittedMs: 0, priority: "bulk", trace: undefined },
+    { requestId: id, query: "q", documents, deadlineMs, admittedMs: 0, priority, trace: undefined },
     () => {},
     () => {},
   );
@@ -33,9 +39,9 @@ const described = (parts: { job: Job; start: number; end: number }[]) =>
 
 t.test("take(n): interactive first, oldest first, splitting the last segment to fit", (t) => {
   const { q, waits } = queue();
-  q.push(job("b1", 3), "bulk", 0);
-  q.push(job("i1", 2), "interactive", 5);
-  q.push(job("i2", 4), "interactive", 6);
+  q.push(job("b1", 3, Number.POSITIVE_INFINITY, "bulk"), 0);
+  q.push(job("i1", 2, Number.POSITIVE_INFINITY, "interactive"), 5);
+  q.push(job("i2", 4, Number.POSITIVE_INFINITY, "interactive"), 6);
   t.equal(q.items, 9);
   t.same(described(q.take(4, 10)), ["i1[0,2)", "i2[0,2)"]);
   t.same(waits, [5, 4]);
@@ -49,8 +55,8 @@ t.test("take(n): interactive first, oldest first, splitting the last segment to 
 
 t.test("a job's state follows its items: sent once the last leaves the queue", (t) => {
   const { q } = queue();
-  const j = job("r", 3);
-  q.push(j, "interactive", 0);
+  const j = job("r", 3, Number.POSITIVE_INFINITY, "interactive");
+  q.push(j, 0);
   q.take(2, 0);
   t.equal(j.state, "queued");
   t.equal(j.unsent, 1);
@@ -62,20 +68,20 @@ t.test("a job's state follows its items: sent once the last leaves the queue", (
 t.test("oldestLiveMs: the oldest live head of either band", (t) => {
   const { q } = queue();
   t.equal(q.oldestLiveMs(0), undefined);
-  q.push(job("i", 1), "interactive", 7);
-  q.push(job("b", 1), "bulk", 3);
+  q.push(job("i", 1, Number.POSITIVE_INFINITY, "interactive"), 7);
+  q.push(job("b", 1, Number.POSITIVE_INFINITY, "bulk"), 3);
   t.equal(q.oldestLiveMs(10), 3);
   t.end();
 });
 
 t.test("expired jobs met at the head are handed to the owner and skipped", (t) => {
   const { q, expired } = queue();
-  q.push(job("late", 2, 5), "interactive", 0);
-  q.push(job("ok", 2, 100), "interactive", 1);
+  q.push(job("late", 2, 5, "interactive"), 0);
+  q.push(job("ok", 2, 100, "interactive"), 1);
   t.equal(q.oldestLiveMs(5), 1, "the expired head is dropped");
   t.same(expired, ["late"]);
   t.equal(q.items, 2, "its items left the count");
-  q.push(job("late2", 1, 8), "bulk", 2);
+  q.push(job("late2", 1, 8, "bulk"), 2);
   t.same(described(q.take(10, 9)), ["ok[0,2)"]);
   t.same(expired, ["late", "late2"]);
   t.equal(q.items, 0);
@@ -84,9 +90,9 @@ t.test("expired jobs met at the head are handed to the owner and skipped", (t) =
 
 t.test("drop: a settled job's unsent items leave the count; its segment is skipped later", (t) => {
   const { q } = queue();
-  const gone = job("gone", 3);
-  q.push(gone, "interactive", 0);
-  q.push(job("kept", 2), "interactive", 0);
+  const gone = job("gone", 3, Number.POSITIVE_INFINITY, "interactive");
+  q.push(gone, 0);
+  q.push(job("kept", 2, Number.POSITIVE_INFINITY, "interactive"), 0);
   gone.fail(new GatewayError("CLIENT_CANCELLED", "cancelled"));
   t.equal(q.drop(gone), 3);
   t.equal(q.items, 2);
@@ -98,11 +104,11 @@ t.test("drop: a settled job's unsent items leave the count; its segment is skipp
 
 t.test("compaction: dead segments behind a live head are dropped past the slack", (t) => {
   const { q } = queue();
-  q.push(job("head", 1), "bulk", 0); // a live head that never leaves in this test
+  q.push(job("head", 1, Number.POSITIVE_INFINITY, "bulk"), 0); // a live head that never leaves in this test
   const dead: Job[] = [];
   for (let i = 0; i < DEAD_SEGMENT_SLACK + 10; i++) {
-    const j = job(`d${i}`, 1);
-    q.push(j, "bulk", 0);
+    const j = job(`d${i}`, 1, Number.POSITIVE_INFINITY, "bulk");
+    q.push(j, 0);
     dead.push(j);
   }
   const held: number[] = [];
@@ -126,8 +132,8 @@ t.test("compaction: dead segments behind a live head are dropped past the slack"
 
 t.test("removeAll empties both bands, interactive first", (t) => {
   const { q } = queue();
-  q.push(job("b", 1), "bulk", 0);
-  q.push(job("i", 1), "interactive", 0);
+  q.push(job("b", 1, Number.POSITIVE_INFINITY, "bulk"), 0);
+  q.push(job("i", 1, Number.POSITIVE_INFINITY, "interactive"), 0);
   t.same(
     q.removeAll().map((j) => j.requestId),
     ["i", "b"],
@@ -151,8 +157,8 @@ function shares(q: ItemQueue, batches: number, size: number): Record<string, num
 t.test("fair sharing inside a band: deficit round robin over items, FAIR_QUANTUM_ITEMS per turn", (t) => {
   t.equal(FAIR_QUANTUM_ITEMS, 16, "the quantum the expectations below are computed with");
   const { q } = queue();
-  q.push(job("A", 1000), "interactive", 0, "a");
-  for (let k = 0; k < 8; k++) q.push(job(`B${k}`, 8), "interactive", 1, "b");
+  q.push(job("A", 1000, Number.POSITIVE_INFINITY, "interactive"), 0, "a");
+  for (let k = 0; k < 8; k++) q.push(job(`B${k}`, 8, Number.POSITIVE_INFINITY, "interactive"), 1, "b");
   // Turns: a 16; b 8 + 8; a 16; b 8 + 8 — the small requests are not stuck behind the big one.
   t.same(described(q.take(64, 2)), ["A[0,16)", "B0[0,8)", "B1[0,8)", "A[16,32)", "B2[0,8)", "B3[0,8)"]);
   t.end();
@@ -161,8 +167,8 @@ t.test("fair sharing inside a band: deficit round robin over items, FAIR_QUANTUM
 t.test("equal weights share equally by items, whatever each client offers", (t) => {
   const { q } = queue();
   // Ten times the load from a: ten requests of 200 against one of 200.
-  for (let k = 0; k < 10; k++) q.push(job(`A${k}`, 200), "bulk", 0, "a");
-  q.push(job("B0", 200), "bulk", 0, "b");
+  for (let k = 0; k < 10; k++) q.push(job(`A${k}`, 200, Number.POSITIVE_INFINITY, "bulk"), 0, "a");
+  q.push(job("B0", 200, Number.POSITIVE_INFINITY, "bulk"), 0, "b");
   // 5 batches of 64 = 320 items, while both have work: 160 each.
   t.same(shares(q, 5, 64), { A: 160, B: 160 });
   t.end();
@@ -170,8 +176,8 @@ t.test("equal weights share equally by items, whatever each client offers", (t) 
 
 t.test("weights 3:1 give 75/25 while both have work", (t) => {
   const { q } = queue();
-  q.push(job("A0", 1000), "interactive", 0, "a", 3);
-  q.push(job("B0", 1000), "interactive", 0, "b", 1);
+  q.push(job("A0", 1000, Number.POSITIVE_INFINITY, "interactive"), 0, "a", 3);
+  q.push(job("B0", 1000, Number.POSITIVE_INFINITY, "interactive"), 0, "b", 1);
   // A turn of a is 48 items, of b 16: every 64-item batch is one round.
   t.same(shares(q, 10, 64), { A: 480, B: 160 });
   t.end();
@@ -179,19 +185,19 @@ t.test("weights 3:1 give 75/25 while both have work", (t) => {
 
 t.test("a weight changed while items wait applies from the client's next turn", (t) => {
   const { q } = queue();
-  q.push(job("A0", 1000), "interactive", 0, "a", 1);
-  q.push(job("B0", 1000), "interactive", 0, "b", 1);
+  q.push(job("A0", 1000, Number.POSITIVE_INFINITY, "interactive"), 0, "a", 1);
+  q.push(job("B0", 1000, Number.POSITIVE_INFINITY, "interactive"), 0, "b", 1);
   t.same(shares(q, 1, 64), { A: 32, B: 32 }, "1:1");
   // a's next request carries its new weight (a reload gave it 3): its queued items get it too.
-  q.push(job("A1", 8), "interactive", 1, "a", 3);
+  q.push(job("A1", 8, Number.POSITIVE_INFINITY, "interactive"), 1, "a", 3);
   t.same(shares(q, 1, 64), { A: 48, B: 16 }, "3:1 from the next turn");
   t.end();
 });
 
 t.test("a weight below 1/FAIR_QUANTUM_ITEMS still gets its share, over several turns", (t) => {
   const { q } = queue();
-  q.push(job("A0", 1000), "interactive", 0, "a", 1 / 32); // half an item per turn
-  q.push(job("B0", 1000), "interactive", 0, "b", 1);
+  q.push(job("A0", 1000, Number.POSITIVE_INFINITY, "interactive"), 0, "a", 1 / 32); // half an item per turn
+  q.push(job("B0", 1000, Number.POSITIVE_INFINITY, "interactive"), 0, "b", 1);
   // Per two rounds: a 1 item, b 32 items.
   t.same(shares(q, 1, 66), { A: 2, B: 64 });
   t.end();
@@ -199,9 +205,9 @@ t.test("a weight below 1/FAIR_QUANTUM_ITEMS still gets its share, over several t
 
 t.test("bands in order: bulk only when nothing interactive, background only when nothing else", (t) => {
   const { q } = queue();
-  q.push(job("G0", 10), "background", 0);
-  q.push(job("B0", 10), "bulk", 1);
-  q.push(job("I0", 10), "interactive", 2);
+  q.push(job("G0", 10, Number.POSITIVE_INFINITY, "background"), 0);
+  q.push(job("B0", 10, Number.POSITIVE_INFINITY, "bulk"), 1);
+  q.push(job("I0", 10, Number.POSITIVE_INFINITY, "interactive"), 2);
   t.equal(q.bandItems("background"), 10);
   t.same(described(q.take(15, 3)), ["I0[0,10)", "B0[0,5)"]);
   t.same(described(q.take(15, 3)), ["B0[5,10)", "G0[0,10)"]);
@@ -212,34 +218,34 @@ t.test("bands in order: bulk only when nothing interactive, background only when
 t.test("a lower band's minimum share is served first while it has items queued", (t) => {
   const { q } = queue();
   q.setShares({ bulk: 0.25, background: 0.1 });
-  q.push(job("I0", 1000), "interactive", 0);
-  q.push(job("B0", 1000), "bulk", 0);
-  q.push(job("G0", 1000), "background", 0);
+  q.push(job("I0", 1000, Number.POSITIVE_INFINITY, "interactive"), 0);
+  q.push(job("B0", 1000, Number.POSITIVE_INFINITY, "bulk"), 0);
+  q.push(job("G0", 1000, Number.POSITIVE_INFINITY, "background"), 0);
   // Per 100-item batch: bulk is owed 25, background 10; interactive takes the rest.
   t.same(shares(q, 4, 100), { I: 260, B: 100, G: 40 });
   // Fractions carry over: 0.1 of 15 is 1.5 items per batch, so 3 items over two batches.
   const r = queue();
   r.q.setShares({ bulk: 0, background: 0.1 });
-  r.q.push(job("I0", 1000), "interactive", 0);
-  r.q.push(job("G0", 1000), "background", 0);
+  r.q.push(job("I0", 1000, Number.POSITIVE_INFINITY, "interactive"), 0);
+  r.q.push(job("G0", 1000, Number.POSITIVE_INFINITY, "background"), 0);
   t.same(shares(r.q, 2, 15), { G: 3, I: 27 });
   t.end();
 });
 
 t.test("without a share a lower band waits, however long", (t) => {
   const { q } = queue();
-  q.push(job("I0", 1000), "interactive", 0);
-  q.push(job("G0", 10), "background", 0);
+  q.push(job("I0", 1000, Number.POSITIVE_INFINITY, "interactive"), 0);
+  q.push(job("G0", 10, Number.POSITIVE_INFINITY, "background"), 0);
   t.same(shares(q, 10, 64), { I: 640 });
   t.end();
 });
 
 t.test("expired jobs inside any client's flow are handed to the owner; the flow's turn goes on", (t) => {
   const { q, expired } = queue();
-  q.push(job("A0", 4, 5), "interactive", 0, "a");
-  q.push(job("A1", 4), "interactive", 0, "a");
-  q.push(job("B0", 4, 5), "interactive", 0, "b");
-  q.push(job("B1", 4), "interactive", 0, "b");
+  q.push(job("A0", 4, 5, "interactive"), 0, "a");
+  q.push(job("A1", 4, Number.POSITIVE_INFINITY, "interactive"), 0, "a");
+  q.push(job("B0", 4, 5, "interactive"), 0, "b");
+  q.push(job("B1", 4, Number.POSITIVE_INFINITY, "interactive"), 0, "b");
   t.same(described(q.take(64, 6)), ["A1[0,4)", "B1[0,4)"]);
   t.same(expired, ["A0", "B0"]);
   t.equal(q.items, 0);
@@ -248,10 +254,10 @@ t.test("expired jobs inside any client's flow are handed to the owner; the flow'
 
 t.test("the items of each band, below a band, and of one client", (t) => {
   const { q } = queue();
-  q.push(job("I0", 3), "interactive", 0, "a");
-  q.push(job("B0", 5), "bulk", 0, "a");
-  q.push(job("B1", 7), "bulk", 0, "b");
-  q.push(job("G0", 11), "background", 0, "a");
+  q.push(job("I0", 3, Number.POSITIVE_INFINITY, "interactive"), 0, "a");
+  q.push(job("B0", 5, Number.POSITIVE_INFINITY, "bulk"), 0, "a");
+  q.push(job("B1", 7, Number.POSITIVE_INFINITY, "bulk"), 0, "b");
+  q.push(job("G0", 11, Number.POSITIVE_INFINITY, "background"), 0, "a");
   t.equal(q.bandItems("interactive"), 3);
   t.equal(q.bandItems("bulk"), 12);
   t.equal(q.bandItems("background"), 11);
@@ -276,10 +282,10 @@ function settleIn(q: ItemQueue) {
 t.test("eviction: the lowest band first, its client with the most queued, newest first", (t) => {
   const { q } = queue();
   const settle = settleIn(q);
-  q.push(job("B0", 10), "bulk", 0, "a");
-  q.push(job("G0", 4), "background", 0, "a");
-  q.push(job("G1", 4), "background", 1, "b");
-  q.push(job("G2", 4), "background", 2, "b");
+  q.push(job("B0", 10, Number.POSITIVE_INFINITY, "bulk"), 0, "a");
+  q.push(job("G0", 4, Number.POSITIVE_INFINITY, "background"), 0, "a");
+  q.push(job("G1", 4, Number.POSITIVE_INFINITY, "background"), 1, "b");
+  q.push(job("G2", 4, Number.POSITIVE_INFINITY, "background"), 2, "b");
   // b has 8 background items, a 4: b's newest (G2); then 4 against 4, the client queued first (a).
   const evicted = q.evictBelow("interactive", 6);
   t.same(
@@ -305,10 +311,10 @@ t.test("eviction: the lowest band first, its client with the most queued, newest
 t.test("eviction skips settled jobs' segments and never evicts the request's own band or above", (t) => {
   const { q } = queue();
   const settle = settleIn(q);
-  q.push(job("I0", 8), "interactive", 0, "a");
-  const gone = job("G0", 4);
-  q.push(gone, "background", 0, "a");
-  q.push(job("G1", 4), "background", 0, "a");
+  q.push(job("I0", 8, Number.POSITIVE_INFINITY, "interactive"), 0, "a");
+  const gone = job("G0", 4, Number.POSITIVE_INFINITY, "background");
+  q.push(gone, 0, "a");
+  q.push(job("G1", 4, Number.POSITIVE_INFINITY, "background"), 0, "a");
   gone.fail(new GatewayError("CLIENT_CANCELLED", "gone"));
   q.drop(gone);
   t.same(q.evictBelow("background", 1), [], "nothing is below background");
@@ -326,10 +332,10 @@ t.test(
   "what a new request competes with: the bands above, its own queue, and each other client's fair share",
   (t) => {
     const { q } = queue();
-    q.push(job("I0", 5), "interactive", 0, "x");
-    q.push(job("A0", 100), "bulk", 0, "a", 1);
-    q.push(job("B0", 2), "bulk", 0, "b", 1);
-    q.push(job("C0", 50), "bulk", 0, "c", 3);
+    q.push(job("I0", 5, Number.POSITIVE_INFINITY, "interactive"), 0, "x");
+    q.push(job("A0", 100, Number.POSITIVE_INFINITY, "bulk"), 0, "a", 1);
+    q.push(job("B0", 2, Number.POSITIVE_INFINITY, "bulk"), 0, "b", 1);
+    q.push(job("C0", 50, Number.POSITIVE_INFINITY, "bulk"), 0, "c", 3);
     // Arrival rates at 0 ms: each flow has sent once, read over the shortest span, 250 ms:
     // n items / (2000 · (1 − e^(−250/2000))) items/ms.
     const inf = Number.POSITIVE_INFINITY;
@@ -385,8 +391,8 @@ t.test(
   "a weight outside the config's range (0.01–1000) is held to it: a zero weight still gets served",
   (t) => {
     const { q } = queue();
-    q.push(job("Z0", 4), "interactive", 0, "zero", 0);
-    q.push(job("N0", 4), "interactive", 0, "nan", Number.NaN);
+    q.push(job("Z0", 4, Number.POSITIVE_INFINITY, "interactive"), 0, "zero", 0);
+    q.push(job("N0", 4, Number.POSITIVE_INFINITY, "interactive"), 0, "nan", Number.NaN);
     t.same(shares(q, 1, 8), { Z: 4, N: 4 });
     t.end();
   },
@@ -396,15 +402,15 @@ t.test(
   "unreachable: the queued jobs whose predicted wait at their place in the queue passes their deadline",
   (t) => {
     const { q } = queue();
-    q.push(job("I0", 8, 5), "interactive", 0, "x");
-    q.push(job("A0", 10, 100), "bulk", 0, "a");
-    q.push(job("A1", 10, 25), "bulk", 0, "a");
-    q.push(job("A2", 10), "bulk", 0, "a");
-    q.push(job("A3", 10, 1000), "bulk", 0, "a");
-    q.push(job("E0", 3, 0), "bulk", 0, "a");
-    q.push(job("A4", 2, 60), "bulk", 0, "a");
-    q.push(job("B0", 20, 30), "bulk", 0, "b");
-    q.push(job("G0", 4, 50), "background", 0, "g");
+    q.push(job("I0", 8, 5, "interactive"), 0, "x");
+    q.push(job("A0", 10, 100, "bulk"), 0, "a");
+    q.push(job("A1", 10, 25, "bulk"), 0, "a");
+    q.push(job("A2", 10, Number.POSITIVE_INFINITY, "bulk"), 0, "a");
+    q.push(job("A3", 10, 1000, "bulk"), 0, "a");
+    q.push(job("E0", 3, 0, "bulk"), 0, "a");
+    q.push(job("A4", 2, 60, "bulk"), 0, "a");
+    q.push(job("B0", 20, 30, "bulk"), 0, "b");
+    q.push(job("G0", 4, 50, "background"), 0, "g");
     // One item a millisecond, nothing predicted with nothing ahead; each call seen.
     const asked: string[] = [];
     const found = q.unreachable(0, (ahead, own) => {
@@ -429,10 +435,10 @@ t.test(
 
 t.test("unreachable leaves alone a job some of whose items were sent", (t) => {
   const { q } = queue();
-  q.push(job("C0", 20, 10), "bulk", 0, "c");
-  q.push(job("C1", 4, 10), "bulk", 0, "c");
+  q.push(job("C0", 20, 10, "bulk"), 0, "c");
+  q.push(job("C1", 4, 10, "bulk"), 0, "c");
   t.same(described(q.take(5, 0)), ["C0[0,5)"]);
-  q.push(job("I0", 8), "interactive", 0, "x");
+  q.push(job("I0", 8, Number.POSITIVE_INFINITY, "interactive"), 0, "x");
   const found = q.unreachable(0, (ahead, own) => ahead + own);
   // C0's 15 left are ahead of C1 (with I0's 8): 27 ms, past 10; C0 itself (23 ms) is not judged.
   t.same(
@@ -444,11 +450,11 @@ t.test("unreachable leaves alone a job some of whose items were sent", (t) => {
 
 t.test("unreachable: other clients' fair shares follow their weights", (t) => {
   const { q } = queue();
-  q.push(job("A0", 6, 100), "bulk", 0, "a", 1);
-  q.push(job("A1", 4, 10), "bulk", 0, "a", 1);
-  q.push(job("B0", 30, 1000), "bulk", 0, "b", 3);
-  q.push(job("C0", 2, 1000), "bulk", 0, "c", 0.5);
-  q.push(job("C1", 10, 5), "bulk", 0, "c", 0.5);
+  q.push(job("A0", 6, 100, "bulk"), 0, "a", 1);
+  q.push(job("A1", 4, 10, "bulk"), 0, "a", 1);
+  q.push(job("B0", 30, 1000, "bulk"), 0, "b", 3);
+  q.push(job("C0", 2, 1000, "bulk"), 0, "c", 0.5);
+  q.push(job("C1", 10, 5, "bulk"), 0, "c", 0.5);
   const asked: string[] = [];
   const found = q.unreachable(0, (ahead, own) => {
     asked.push(`${ahead}+${own}`);
